@@ -1,0 +1,225 @@
+package watan
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Secret holds a credential (a password, a token). It prints, logs and marshals as
+// "[redacted]" so that it cannot leak by accident; Reveal is the one way to read it.
+type Secret string
+
+const redacted = "[redacted]"
+
+// Reveal returns the secret's value, for the one place that must send it.
+func (s Secret) Reveal() string { return string(s) }
+
+func (s Secret) String() string { return redacted }
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return redacted }
+
+// MarshalJSON never writes the value.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
+
+// ProviderKind names an upstream protocol.
+type ProviderKind string
+
+// Supported provider kinds.
+const (
+	ProviderZnet    ProviderKind = "znet"
+	ProviderBarakat ProviderKind = "barakat"
+)
+
+// Valid reports whether k is a supported kind.
+func (k ProviderKind) Valid() bool { return k == ProviderZnet || k == ProviderBarakat }
+
+// PollPolicy is how often a pending order is checked at its provider.
+type PollPolicy string
+
+// Polling policies.
+const (
+	// PollExponential checks after 30 s, 1 m, 2 m, 4 m, 8 m, then every 10 m.
+	PollExponential PollPolicy = "exponential"
+	// PollFixed checks every ProviderSettings.PollInterval.
+	PollFixed PollPolicy = "fixed"
+)
+
+// ProviderSettings tune how the engine treats one provider account. The zero value of
+// each field means "use the default" documented on it; see WithDefaults.
+type ProviderSettings struct {
+	// FirstCheckDelay is the wait between sending an order and its first status check.
+	// Default 10 s. A negative value means check at once.
+	FirstCheckDelay time.Duration `json:"first_check_delay"`
+	// Policy is the schedule of later checks. Default PollExponential.
+	Policy PollPolicy `json:"poll_policy"`
+	// PollInterval is the fixed policy's interval. Default 30 s.
+	PollInterval time.Duration `json:"poll_interval"`
+	// MaxInFlight bounds concurrent calls to this account. Default 8.
+	MaxInFlight int `json:"max_in_flight"`
+	// ConnectTimeout bounds dialing. Default 5 s.
+	ConnectTimeout time.Duration `json:"connect_timeout"`
+	// RequestTimeout bounds a whole call. Default 20 s for znet, 30 s for barakat.
+	RequestTimeout time.Duration `json:"request_timeout"`
+	// Deadline is how long after sending an order may stay pending before it is
+	// rejected and refunded. Default 24 h.
+	Deadline time.Duration `json:"deadline"`
+}
+
+// Defaults for ProviderSettings.
+const (
+	DefaultFirstCheckDelay = 10 * time.Second
+	DefaultPollInterval    = 30 * time.Second
+	DefaultMaxInFlight     = 8
+	DefaultConnectTimeout  = 5 * time.Second
+	DefaultDeadline        = 24 * time.Hour
+)
+
+// WithDefaults returns s with every unset field given its default for kind.
+func (s ProviderSettings) WithDefaults(kind ProviderKind) ProviderSettings {
+	if s.FirstCheckDelay == 0 {
+		s.FirstCheckDelay = DefaultFirstCheckDelay
+	}
+	if s.FirstCheckDelay < 0 {
+		s.FirstCheckDelay = 0
+	}
+	if s.Policy == "" {
+		s.Policy = PollExponential
+	}
+	if s.PollInterval <= 0 {
+		s.PollInterval = DefaultPollInterval
+	}
+	if s.MaxInFlight <= 0 {
+		s.MaxInFlight = DefaultMaxInFlight
+	}
+	if s.ConnectTimeout <= 0 {
+		s.ConnectTimeout = DefaultConnectTimeout
+	}
+	if s.RequestTimeout <= 0 {
+		s.RequestTimeout = 20 * time.Second
+		if kind == ProviderBarakat {
+			s.RequestTimeout = 30 * time.Second
+		}
+	}
+	if s.Deadline <= 0 {
+		s.Deadline = DefaultDeadline
+	}
+	return s
+}
+
+// ProviderAccount is a tenant's credentials and settings for one upstream provider.
+// Credentials are write-only through the API: they are never returned.
+type ProviderAccount struct {
+	ID       int64            `json:"id"`
+	TenantID int64            `json:"-"`
+	Name     string           `json:"name"`
+	Kind     ProviderKind     `json:"kind"`
+	BaseURL  string           `json:"base_url"`
+	Settings ProviderSettings `json:"settings"`
+	// Credentials are the kind's secrets: znet "kod" and "sifre", barakat "token".
+	Credentials map[string]Secret `json:"-"`
+	Active      bool              `json:"active"`
+	// Paused stops dispatch to this account, e.g. after a misconfiguration signal,
+	// until an operator or a successful health probe resumes it.
+	Paused       bool      `json:"paused"`
+	PausedReason string    `json:"paused_reason,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// RoutingMode says how orders for a package are fulfilled.
+type RoutingMode string
+
+// Routing modes.
+const (
+	RouteManual RoutingMode = "manual" // an operator fulfils it
+	RouteCodes  RoutingMode = "codes"  // a stored code from a code group
+	RouteAuto   RoutingMode = "auto"   // an upstream provider account
+)
+
+// Routing of a package. For RouteAuto, PrimaryProviderID is required and
+// FallbackProviderID optional. For RouteCodes, CodeGroupID is required and
+// FallbackProviderID, if set, serves orders when the stock is empty.
+type Routing struct {
+	Mode               RoutingMode `json:"mode"`
+	PrimaryProviderID  int64       `json:"primary_provider_id,omitempty"`
+	FallbackProviderID int64       `json:"fallback_provider_id,omitempty"`
+	CodeGroupID        int64       `json:"code_group_id,omitempty"`
+}
+
+// Package is something a tenant sells.
+type Package struct {
+	ID        int64     `json:"id"`
+	TenantID  int64     `json:"-"`
+	Code      string    `json:"code"` // unique per tenant; what API clients order by
+	Name      string    `json:"name"`
+	Price     Amount    `json:"price"`
+	Currency  string    `json:"currency"`
+	Active    bool      `json:"active"`
+	Routing   Routing   `json:"routing"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Mapping tells how one package is ordered from one provider account: the provider's
+// product id and the extra parameters it needs (znet: "oyun" and "kupur").
+type Mapping struct {
+	TenantID          int64             `json:"-"`
+	PackageID         int64             `json:"package_id"`
+	ProviderAccountID int64             `json:"provider_account_id"`
+	ProductID         string            `json:"product_id"`
+	Params            map[string]string `json:"params,omitempty"`
+}
+
+// CodeGroup is a stock of PINs.
+type CodeGroup struct {
+	ID        int64     `json:"id"`
+	TenantID  int64     `json:"-"`
+	Name      string    `json:"name"`
+	Available int       `json:"available"` // codes not yet handed out
+	Used      int       `json:"used"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CodeItem is one stored PIN. It is handed to at most one order, ever.
+type CodeItem struct {
+	ID        int64     `json:"id"`
+	TenantID  int64     `json:"-"`
+	GroupID   int64     `json:"group_id"`
+	PIN       string    `json:"-"`
+	OrderID   int64     `json:"order_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ImportResult reports a code import: codes already in the group are skipped, not
+// duplicated.
+type ImportResult struct {
+	Added   int `json:"added"`
+	Skipped int `json:"skipped"`
+}
+
+// CatalogService manages what a tenant sells and where it comes from.
+type CatalogService interface {
+	CreateProviderAccount(ctx context.Context, p ProviderAccount) (ProviderAccount, error)
+	UpdateProviderAccount(ctx context.Context, p ProviderAccount) (ProviderAccount, error)
+	FindProviderAccount(ctx context.Context, tenantID, id int64) (ProviderAccount, error)
+	ListProviderAccounts(ctx context.Context, tenantID int64) ([]ProviderAccount, error)
+
+	CreatePackage(ctx context.Context, p Package) (Package, error)
+	UpdatePackage(ctx context.Context, p Package) (Package, error)
+	FindPackage(ctx context.Context, tenantID int64, code string) (Package, error)
+	ListPackages(ctx context.Context, tenantID int64) ([]Package, error)
+	// SetRouting validates that referenced provider accounts and code groups belong to
+	// the tenant before storing.
+	SetRouting(ctx context.Context, tenantID int64, packageCode string, r Routing) (Package, error)
+
+	PutMapping(ctx context.Context, m Mapping) (Mapping, error)
+	ListMappings(ctx context.Context, tenantID, packageID int64) ([]Mapping, error)
+	FindMapping(ctx context.Context, tenantID, packageID, providerAccountID int64) (Mapping, error)
+
+	CreateCodeGroup(ctx context.Context, tenantID int64, name string) (CodeGroup, error)
+	FindCodeGroup(ctx context.Context, tenantID, id int64) (CodeGroup, error)
+	ListCodeGroups(ctx context.Context, tenantID int64) ([]CodeGroup, error)
+	ImportCodes(ctx context.Context, tenantID, groupID int64, pins []string) (ImportResult, error)
+}
