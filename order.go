@@ -156,6 +156,11 @@ type Order struct {
 	CompletedAt   *time.Time `json:"completed_at,omitempty"`
 	Deadline      *time.Time `json:"deadline,omitempty"`
 	CheckCount    int        `json:"check_count"`
+	// NextCheckAt is when the order is next due a status check at its provider.
+	NextCheckAt *time.Time `json:"next_check_at,omitempty"`
+	// DispatchCount counts placements attempted under distinct references; it makes
+	// each new reference unique by construction.
+	DispatchCount int `json:"dispatch_count"`
 }
 
 // NewOrder is the input to CreateOrder.
