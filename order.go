@@ -52,16 +52,16 @@ func (s ProviderState) Dispatched() bool {
 }
 
 // providerTransitions lists, for each provider state, the states it may move to.
-// Final states may move again only through an operator's re-dispatch (to sending or
-// manual) or an operator's decision, which StatusTransition governs.
+// Final states may move again only through an operator's re-dispatch (back to
+// not_sent) or hand-over (manual); StatusTransition governs the status side.
 var providerTransitions = map[ProviderState][]ProviderState{
 	StateNotSent:   {StateSending, StateDelivered, StateManual, StateFailed},
 	StateSending:   {StateSent, StateDelivered, StateFailed, StateUnknown, StateNotFound, StateExpired, StateSending},
 	StateSent:      {StateDelivered, StateFailed, StateUnknown, StateNotFound, StateExpired},
 	StateUnknown:   {StateSent, StateDelivered, StateFailed, StateNotFound, StateExpired, StateUnknown, StateSending},
-	StateNotFound:  {StateSending, StateManual, StateFailed, StateExpired},
-	StateFailed:    {StateSending, StateManual},
-	StateManual:    {StateSending, StateDelivered, StateFailed},
+	StateNotFound:  {StateSending, StateManual, StateFailed, StateExpired, StateNotSent},
+	StateFailed:    {StateSending, StateManual, StateNotSent},
+	StateManual:    {StateSending, StateDelivered, StateFailed, StateNotSent},
 	StateDelivered: {StateSending, StateManual},
 	StateExpired:   {StateSending, StateManual},
 }
@@ -95,6 +95,8 @@ const (
 //   - rejected → approved: operators only; the price is debited again, subject to the
 //     overdraft limit.
 //   - approved → rejected: operators only; refunds.
+//   - rejected → pending: operators only, to re-dispatch an order its provider
+//     failed; the price is debited again.
 //   - anything else, including a status to itself, is an ECodeInvalidTransition error.
 //     The engine therefore can never flip a final order: a provider's late answer about
 //     an order an operator already decided is recorded as an event and changes nothing.
@@ -109,6 +111,8 @@ func StatusTransition(from, to Status, actor Actor) (MoneyEffect, error) {
 		return MoneyRedebit, nil
 	case from == StatusApproved && to == StatusRejected && operator:
 		return MoneyRefund, nil
+	case from == StatusRejected && to == StatusPending && operator:
+		return MoneyRedebit, nil
 	}
 	return MoneyNone, Errorf(ECodeInvalidTransition, "order is %s and cannot become %s by %s", from, to, actorKind(actor))
 }
