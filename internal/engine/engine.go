@@ -1,0 +1,189 @@
+// Package engine drives every order to a final state: it dispatches orders by their
+// package's routing (manual, a code stock, or a provider with a fallback), watches
+// provider orders until they are delivered, fail or pass their deadline, settles the
+// money through the store, and carries out operators' actions.
+//
+// The engine is plain logic over three ports: a Store (the database, transactional),
+// a Queue (the job queue, enqueueing inside the store's transactions) and Providers
+// (upstream clients). Each step returns what should happen next (done, or run again
+// after a while); the job queue adapter turns that into completion, snooze or retry.
+// Keeping River out of this package lets tests drive every step directly with a fake
+// clock and no waiting.
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"watan"
+)
+
+// Config configures an Engine.
+type Config struct {
+	Store     Store     // required
+	Queue     Queue     // required
+	Providers Providers // required
+	// Clock tells the time for deadlines and check schedules. Default watan.SystemClock.
+	Clock watan.Clock
+	// Logger receives one structured line per dispatch and check step. Default discard.
+	Logger *slog.Logger
+	// Seed seeds the jitter of check schedules, for reproducible tests. Default 1.
+	Seed uint64
+	// PausedRetry is how long an order waits before looking again at a paused
+	// provider account. Default 30 s.
+	PausedRetry time.Duration
+	// SweepLimit bounds the orders one sweep pass touches per kind of repair.
+	// Default 100.
+	SweepLimit int
+	// SendingGrace is how long an order may sit in "sending" or without a job
+	// before the sweeper repairs it; longer than a provider call can last.
+	// Default 2 minutes.
+	SendingGrace time.Duration
+}
+
+// Engine dispatches and monitors orders. It is safe for concurrent use.
+type Engine struct {
+	store     Store
+	queue     Queue
+	providers Providers
+	clock     watan.Clock
+	log       *slog.Logger
+	limits    *limiter
+	cfg       Config
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+}
+
+// New returns an Engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil || cfg.Queue == nil || cfg.Providers == nil {
+		return nil, errors.New("engine: Store, Queue and Providers are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = watan.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = 1
+	}
+	if cfg.PausedRetry <= 0 {
+		cfg.PausedRetry = 30 * time.Second
+	}
+	if cfg.SweepLimit <= 0 {
+		cfg.SweepLimit = 100
+	}
+	if cfg.SendingGrace <= 0 {
+		cfg.SendingGrace = 2 * time.Minute
+	}
+	return &Engine{
+		store:     cfg.Store,
+		queue:     cfg.Queue,
+		providers: cfg.Providers,
+		clock:     cfg.Clock,
+		log:       cfg.Logger,
+		limits:    newLimiter(),
+		cfg:       cfg,
+		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+	}, nil
+}
+
+// Next tells the job runner what to do once a step has returned without error.
+type Next struct {
+	// After, when positive, asks for the same job to run again after this long
+	// without using up an attempt (the order is waiting, not failing).
+	After time.Duration
+}
+
+// Done is the Next of a finished job.
+var done = Next{}
+
+func later(d time.Duration) Next {
+	if d <= 0 {
+		d = time.Second
+	}
+	return Next{After: d}
+}
+
+func (e *Engine) now() time.Time { return e.clock.Now().UTC() }
+
+func (e *Engine) jitteredNext(s watan.ProviderSettings, checks int) time.Duration {
+	e.rngMu.Lock()
+	defer e.rngMu.Unlock()
+	return nextCheckDelay(s, checks, e.rng)
+}
+
+// step logs one step of an order's journey as a structured line.
+type step struct {
+	e     *Engine
+	order watan.Order
+	job   string
+	n     int
+}
+
+func (e *Engine) steps(o watan.Order, job string) *step { return &step{e: e, order: o, job: job} }
+
+func (s *step) log(ctx context.Context, name, outcome string, attrs ...any) {
+	s.n++
+	level := slog.LevelInfo
+	if outcome == "error" {
+		level = slog.LevelWarn
+	}
+	s.e.log.Log(ctx, level, s.job+" step",
+		append([]any{
+			"order_id", s.order.ID, "tenant_id", s.order.TenantID, "order_number", s.order.Number,
+			"step", s.n, "step_name", name, "outcome", outcome,
+		}, attrs...)...)
+}
+
+// event builds a timeline entry for o by the system.
+func (e *Engine) event(o watan.Order, kind watan.EventKind, format string, args ...any) watan.OrderEvent {
+	return watan.OrderEvent{
+		TenantID: o.TenantID, OrderID: o.ID, At: e.now(), Actor: watan.ActorSystem,
+		Kind: kind, Message: fmt.Sprintf(format, args...),
+	}
+}
+
+// inTx runs fn in a transaction.
+func (e *Engine) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return e.store.InTx(ctx, fn)
+}
+
+// provider returns the client and settings of a provider account.
+func (e *Engine) provider(ctx context.Context, tenantID, id int64) (watan.ProviderAccount, watan.Provider, error) {
+	acct, err := e.store.FindProviderAccount(ctx, tenantID, id)
+	if err != nil {
+		return acct, nil, fmt.Errorf("provider account %d: %w", id, err)
+	}
+	acct.Settings = acct.Settings.WithDefaults(acct.Kind)
+	p, err := e.providers.Provider(acct)
+	if err != nil {
+		return acct, nil, fmt.Errorf("provider account %d: %w", id, err)
+	}
+	return acct, p, nil
+}
+
+// Event kinds the engine writes.
+const (
+	EventDispatch     watan.EventKind = "dispatch"
+	EventSent         watan.EventKind = "sent"
+	EventCheck        watan.EventKind = "check"
+	EventDelivered    watan.EventKind = "delivered"
+	EventFailed       watan.EventKind = "failed"
+	EventUnknown      watan.EventKind = "unknown_outcome"
+	EventFallback     watan.EventKind = "fallback"
+	EventWaiting      watan.EventKind = "waiting"
+	EventManual       watan.EventKind = "manual"
+	EventTimeout      watan.EventKind = "timeout"
+	EventLateAnswer   watan.EventKind = "late_answer"
+	EventProviderHold watan.EventKind = "provider_paused"
+	EventOperator     watan.EventKind = "operator"
+)

@@ -1,0 +1,164 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+
+	"watan"
+)
+
+// Operators' actions. Each runs in one transaction with the order locked, so an
+// operator's decision and a provider's answer arriving at the same moment are
+// serialized: whichever commits second sees the first's result. The engine never
+// flips a final order (see finish); an operator acting on an order that changed
+// under them gets an ECodeInvalidTransition error and can look again.
+
+// Approve marks the order approved, optionally with a PIN the operator delivered.
+// Approving a rejected order debits its price again, within the overdraft limit.
+func (e *Engine) Approve(ctx context.Context, tenantID, orderID int64, actor watan.Actor, pin, note string) (watan.Order, error) {
+	o, _, err := e.mutate(ctx, tenantID, orderID, func(tx *sql.Tx, cur *watan.Order) error {
+		if pin != "" {
+			cur.PIN = pin
+			if cur.ProviderState == watan.StateManual {
+				cur.ProviderState = watan.StateDelivered
+			}
+		}
+		now := e.now()
+		cur.CompletedAt, cur.NextCheckAt = &now, nil
+		return e.decide(ctx, tx, cur, watan.StatusApproved, actor, note)
+	})
+	return o, err
+}
+
+// Reject marks the order rejected and refunds it.
+func (e *Engine) Reject(ctx context.Context, tenantID, orderID int64, actor watan.Actor, note string) (watan.Order, error) {
+	o, _, err := e.mutate(ctx, tenantID, orderID, func(tx *sql.Tx, cur *watan.Order) error {
+		now := e.now()
+		cur.CompletedAt, cur.NextCheckAt = &now, nil
+		return e.decide(ctx, tx, cur, watan.StatusRejected, actor, note)
+	})
+	return o, err
+}
+
+func (e *Engine) decide(ctx context.Context, tx *sql.Tx, cur *watan.Order, to watan.Status, actor watan.Actor, note string) error {
+	updated, err := e.store.SetOrderStatusTx(ctx, tx, *cur, to, actor, note)
+	if err != nil {
+		return err
+	}
+	cur.Status, cur.UpdatedAt = updated.Status, updated.UpdatedAt
+	return nil
+}
+
+// Redispatch sends the order to the given provider account under a new reference.
+// It is allowed only where no provider can be holding the order: never sent (also
+// waiting for an operator), or its provider reported it failed or not found. A
+// rejected order becomes pending again and its price is debited again.
+func (e *Engine) Redispatch(ctx context.Context, tenantID, orderID, providerAccountID int64, actor watan.Actor, note string) (watan.Order, error) {
+	acct, err := e.store.FindProviderAccount(ctx, tenantID, providerAccountID)
+	if err != nil {
+		return watan.Order{}, err
+	}
+	if !acct.Active {
+		return watan.Order{}, watan.Errorf(watan.ECodeValidation, "provider account %q is inactive", acct.Name)
+	}
+	o, _, err := e.mutate(ctx, tenantID, orderID, func(tx *sql.Tx, cur *watan.Order) error {
+		if _, err := e.store.FindMapping(ctx, tenantID, cur.PackageID, acct.ID); err != nil {
+			if watan.IsNotFound(err) {
+				return watan.Errorf(watan.ECodeValidation, "package %s has no product mapping at provider account %q", cur.PackageCode, acct.Name)
+			}
+			return err
+		}
+		switch {
+		case cur.Status == watan.StatusPending && oneOf(cur.ProviderState, watan.StateNotSent, watan.StateManual, watan.StateNotFound, watan.StateFailed):
+		case cur.Status == watan.StatusRejected && oneOf(cur.ProviderState, watan.StateFailed, watan.StateNotFound):
+			if err := e.decide(ctx, tx, cur, watan.StatusPending, actor, "re-dispatch: "+note); err != nil {
+				return err
+			}
+			cur.CompletedAt = nil
+		default:
+			return watan.Errorf(watan.ECodeInvalidTransition,
+				"order is %s with provider state %s: re-dispatch needs an order never sent, or failed or not found at its provider", cur.Status, cur.ProviderState)
+		}
+		cur.ProviderState, cur.ProviderAccountID, cur.FallbackUsed = watan.StateNotSent, acct.ID, true
+		cur.ProviderOrderID, cur.PIN, cur.Deadline, cur.NextCheckAt = "", "", nil, nil
+		if err := e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(*cur, actor, "re-dispatch to provider account %q: %s", acct.Name, note)); err != nil {
+			return err
+		}
+		return e.queue.EnqueueDispatchTx(ctx, tx, *cur)
+	})
+	return o, err
+}
+
+// SetManual hands a pending order to operators. It is refused while a provider may be
+// working on the order, since it could still deliver.
+func (e *Engine) SetManual(ctx context.Context, tenantID, orderID int64, actor watan.Actor, note string) (watan.Order, error) {
+	o, _, err := e.mutate(ctx, tenantID, orderID, func(tx *sql.Tx, cur *watan.Order) error {
+		if cur.Status != watan.StatusPending || !oneOf(cur.ProviderState, watan.StateNotSent, watan.StateNotFound, watan.StateFailed) {
+			return watan.Errorf(watan.ECodeInvalidTransition,
+				"order is %s with provider state %s: only a pending order no provider holds can be set manual", cur.Status, cur.ProviderState)
+		}
+		cur.ProviderState = watan.StateManual
+		cur.ProviderMessage = "set manual by " + string(actor)
+		return e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(*cur, actor, "set manual: %s", note))
+	})
+	return o, err
+}
+
+// CheckNow asks the provider about a dispatched order at once and applies the answer.
+func (e *Engine) CheckNow(ctx context.Context, tenantID, orderID int64, actor watan.Actor) (watan.Order, error) {
+	o, err := e.store.FindOrder(ctx, tenantID, orderID)
+	if err != nil {
+		return o, err
+	}
+	if o.Status != watan.StatusPending || !o.ProviderState.Dispatched() {
+		return o, watan.Errorf(watan.ECodeInvalidTransition, "order is %s with provider state %s: there is nothing to check", o.Status, o.ProviderState)
+	}
+	if err := e.inTx(ctx, func(tx *sql.Tx) error {
+		return e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(o, actor, "status check requested"))
+	}); err != nil {
+		return o, err
+	}
+	acct, client, err := e.provider(ctx, tenantID, o.ProviderAccountID)
+	if err != nil {
+		return o, err
+	}
+	st := e.steps(o, "check_now")
+	if o.ProviderState == watan.StateSent {
+		_, err = e.checkWith(ctx, st, o, acct, client, false)
+	} else {
+		// On "not found" the check enqueues a dispatch job that places it again.
+		_, _, err = e.resolve(ctx, st, o)
+	}
+	if err != nil {
+		return o, watan.Errorf(watan.ECodeUnavailable, "provider check failed: %v", err)
+	}
+	return e.store.FindOrder(ctx, tenantID, orderID)
+}
+
+// ResumeProvider lifts the pause of a provider account; orders waiting for it are
+// dispatched when their jobs next run.
+func (e *Engine) ResumeProvider(ctx context.Context, tenantID, id int64, actor watan.Actor) error {
+	if _, err := e.store.FindProviderAccount(ctx, tenantID, id); err != nil {
+		return err
+	}
+	if err := e.store.SetProviderPaused(ctx, tenantID, id, false, ""); err != nil {
+		return err
+	}
+	e.log.Info("provider account resumed", "provider_account_id", id, "tenant_id", tenantID, "actor", actor)
+	return nil
+}
+
+func (e *Engine) operatorEvent(o watan.Order, actor watan.Actor, format string, args ...any) watan.OrderEvent {
+	ev := e.event(o, EventOperator, format, args...)
+	ev.Actor = actor
+	return ev
+}
+
+func oneOf(s watan.ProviderState, set ...watan.ProviderState) bool {
+	for _, x := range set {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,133 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"watan"
+)
+
+// Job kinds, shared with the queue adapter so the sweeper can find orders that have
+// lost their job.
+const (
+	KindDispatch = "watan_dispatch"
+	KindCheck    = "watan_check"
+)
+
+// SweepReport counts what one sweep repaired.
+type SweepReport struct {
+	Expired            int // past the deadline: rejected and refunded
+	ChecksRestored     int // dispatched orders that had no check job
+	DispatchesRestored int // orders never sent that had no dispatch job
+}
+
+// Sweep repairs what crashes and lost jobs leave behind: it enforces deadlines even
+// when an order's job vanished, gives every dispatched order without a live check job
+// a new one (orders stuck in "sending" are resolved by that check), and gives every
+// unsent order without a dispatch job a new one. Each pass touches at most
+// Config.SweepLimit orders per repair, oldest first. Enqueueing is unique per order,
+// so sweeps running twice never make two jobs.
+func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
+	var rep SweepReport
+	now := e.now()
+	expired, err := e.store.OrdersPastDeadline(ctx, now, e.cfg.SweepLimit)
+	if err != nil {
+		return rep, fmt.Errorf("sweep: %w", err)
+	}
+	var errs []error
+	for _, o := range expired {
+		if err := e.expire(ctx, e.steps(o, "sweep"), o); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rep.Expired++
+	}
+
+	grace := now.Add(-e.cfg.SendingGrace)
+	lost, err := e.store.OrdersWithoutJob(ctx, KindCheck,
+		[]watan.ProviderState{watan.StateSending, watan.StateSent, watan.StateUnknown}, grace, e.cfg.SweepLimit)
+	if err != nil {
+		return rep, fmt.Errorf("sweep: %w", err)
+	}
+	for _, o := range lost {
+		_, changed, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
+			if cur.Status != watan.StatusPending || !cur.ProviderState.Dispatched() {
+				return errUnchanged
+			}
+			cur.NextCheckAt = &now
+			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck, "sweeper: order had no check job (state %s); checking it", cur.ProviderState)); err != nil {
+				return err
+			}
+			return e.queue.EnqueueCheckTx(ctx, tx, *cur, timeZero)
+		})
+		if err != nil {
+			errs = append(errs, err)
+		} else if changed {
+			rep.ChecksRestored++
+		}
+	}
+
+	unsent, err := e.store.OrdersWithoutJob(ctx, KindDispatch,
+		[]watan.ProviderState{watan.StateNotSent, watan.StateNotFound}, grace, e.cfg.SweepLimit)
+	if err != nil {
+		return rep, fmt.Errorf("sweep: %w", err)
+	}
+	for _, o := range unsent {
+		err := e.inTx(ctx, func(tx *sql.Tx) error {
+			cur, err := e.store.LockOrderTx(ctx, tx, o.TenantID, o.ID)
+			if err != nil {
+				return err
+			}
+			if cur.Status != watan.StatusPending || (cur.ProviderState != watan.StateNotSent && cur.ProviderState != watan.StateNotFound) {
+				return errUnchanged
+			}
+			if err := e.store.AddOrderEventTx(ctx, tx, e.event(cur, EventDispatch, "sweeper: order had no dispatch job; dispatching it")); err != nil {
+				return err
+			}
+			return e.queue.EnqueueDispatchTx(ctx, tx, cur)
+		})
+		switch {
+		case errors.Is(err, errUnchanged):
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			rep.DispatchesRestored++
+		}
+	}
+	if rep != (SweepReport{}) {
+		e.log.Info("sweep repaired orders", "expired", rep.Expired, "checks_restored", rep.ChecksRestored, "dispatches_restored", rep.DispatchesRestored)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// Probe asks each paused provider account for its balance and resumes the ones that
+// answer: a misconfiguration that an operator fixed at the provider's side (IP
+// whitelisted, API switched on) ends the pause without anyone pressing resume.
+func (e *Engine) Probe(ctx context.Context) (resumed int, err error) {
+	paused, err := e.store.ListPausedProviderAccounts(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("probe: %w", err)
+	}
+	var errs []error
+	for _, acct := range paused {
+		acct.Settings = acct.Settings.WithDefaults(acct.Kind)
+		client, err := e.providers.Provider(acct)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := client.Balance(ctx); err != nil {
+			e.log.Info("provider account still unhealthy", "provider_account_id", acct.ID, "err", err)
+			continue
+		}
+		if err := e.store.SetProviderPaused(ctx, acct.TenantID, acct.ID, false, ""); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		resumed++
+		e.log.Info("provider account healthy again: dispatch resumed", "provider_account_id", acct.ID, "tenant_id", acct.TenantID)
+	}
+	return resumed, errors.Join(errs...)
+}
