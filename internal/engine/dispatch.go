@@ -341,7 +341,7 @@ func (e *Engine) resolve(ctx context.Context, st *step, o watan.Order) (Next, bo
 			e.pause(ctx, acct, callErr.Error())
 		}
 		// Leave it to the check job, which retries with backoff.
-		return done, false, e.scheduleCheck(ctx, o, retryDelay(1))
+		return done, false, e.scheduleCheck(ctx, o, RetryDelay(1))
 	}
 	r := results[0]
 	st.log(ctx, "resolve_check", string(r.Outcome), "referans", o.ProviderReferans)

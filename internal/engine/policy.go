@@ -43,10 +43,10 @@ func jitter(d time.Duration, rng *rand.Rand) time.Duration {
 	return d + time.Duration(rng.Int64N(2*spread+1)-spread)
 }
 
-// retryDelay is the backoff after a failed call (transport error, unreadable
+// RetryDelay is the backoff after a failed call (transport error, unreadable
 // answer): 5 s doubling to a 5 minute cap. Unlike pending answers these count as
 // attempts.
-func retryDelay(failures int) time.Duration {
+func RetryDelay(failures int) time.Duration {
 	d := 5 * time.Second
 	for i := 1; i < failures && d < 5*time.Minute; i++ {
 		d *= 2

@@ -1,0 +1,353 @@
+// Package jobs runs the engine's work on River: a dispatch job per order, inserted in
+// the transaction that creates the order; a check job per dispatched order that
+// snoozes while the provider is pending; and periodic sweeper and health-probe jobs
+// that run on the elected leader only. It is the only package that knows River.
+//
+// On PostgreSQL it uses River's database/sql driver with a pgx listener for
+// LISTEN/NOTIFY, so several processes (serve and worker nodes) share the queue; on
+// SQLite it uses River's SQLite driver over the store's single writer connection.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
+	"watan"
+	"watan/internal/engine"
+)
+
+// Queue names.
+const (
+	QueueDispatch    = "dispatch"
+	QueueCheck       = "check"
+	QueueMaintenance = "maintenance"
+)
+
+// Runner is the work the jobs carry out; *engine.Engine implements it.
+type Runner interface {
+	Dispatch(ctx context.Context, tenantID, orderID int64) (engine.Next, error)
+	Check(ctx context.Context, tenantID, orderID int64) (engine.Next, error)
+	Sweep(ctx context.Context) (engine.SweepReport, error)
+	Probe(ctx context.Context) (int, error)
+}
+
+// Config configures the queue.
+type Config struct {
+	// DB is the store's pool. Required.
+	DB *sql.DB
+	// Postgres selects River's PostgreSQL driver; otherwise SQLite.
+	Postgres bool
+	// ListenURL is the PostgreSQL URL for a LISTEN/NOTIFY connection, so that new
+	// jobs start at once instead of at the next poll. Empty means poll only.
+	ListenURL string
+	// Logger receives River's logs. Default discard.
+	Logger *slog.Logger
+	// Workers is the number of jobs each of the dispatch and check queues runs at
+	// once in this process. Default 100: jobs mostly wait on providers.
+	Workers int
+	// SweepInterval is how often the leader runs the sweeper. Default 5 minutes.
+	SweepInterval time.Duration
+	// ProbeInterval is how often the leader probes paused provider accounts.
+	// Default 1 minute.
+	ProbeInterval time.Duration
+	// FetchCooldown and FetchPollInterval tune how fast jobs are picked up.
+	// Defaults 5 ms and 50 ms: River's own defaults (100 ms, 1 s) cap a process
+	// near 500 jobs a second.
+	FetchCooldown     time.Duration
+	FetchPollInterval time.Duration
+	// RescueAfter is how long a job may run before River assumes its worker died
+	// and runs it again. Default 3 minutes (jobs time out after 2).
+	RescueAfter time.Duration
+}
+
+// Queue is the River client with the engine's workers. It implements engine.Queue.
+type Queue struct {
+	client   *river.Client[*sql.Tx]
+	listener *pgxpool.Pool
+	runner   atomic.Pointer[Runner]
+}
+
+// liveStates are the job states in which a job still has work ahead; uniqueness over
+// them gives an order at most one live job of each kind.
+var liveStates = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+}
+
+// DispatchArgs is the dispatch job of one order.
+type DispatchArgs struct {
+	TenantID int64 `json:"tenant_id"`
+	OrderID  int64 `json:"order_id"`
+}
+
+// Kind implements river.JobArgs.
+func (DispatchArgs) Kind() string { return engine.KindDispatch }
+
+// InsertOpts makes the job unique per order while it is live.
+func (DispatchArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueDispatch, MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates}}
+}
+
+// CheckArgs is the status-check job of one order.
+type CheckArgs struct {
+	TenantID int64 `json:"tenant_id"`
+	OrderID  int64 `json:"order_id"`
+}
+
+// Kind implements river.JobArgs.
+func (CheckArgs) Kind() string { return engine.KindCheck }
+
+// InsertOpts makes the job unique per order while it is live. Pending answers
+// snooze without using attempts; failed calls use them, and an order whose check
+// job runs out of attempts is picked up again by the sweeper.
+func (CheckArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueCheck, MaxAttempts: 100, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates}}
+}
+
+// SweepArgs is the periodic sweeper job.
+type SweepArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SweepArgs) Kind() string { return "watan_sweep" }
+
+// InsertOpts keeps one sweep live at a time.
+func (SweepArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates}}
+}
+
+// ProbeArgs is the periodic health probe of paused provider accounts.
+type ProbeArgs struct{}
+
+// Kind implements river.JobArgs.
+func (ProbeArgs) Kind() string { return "watan_probe" }
+
+// InsertOpts keeps one probe live at a time.
+func (ProbeArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates}}
+}
+
+// New builds the queue. Jobs can be enqueued at once; they run after Start.
+func New(ctx context.Context, cfg Config) (*Queue, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("jobs: DB is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 100
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = 5 * time.Minute
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = time.Minute
+	}
+	if cfg.FetchCooldown <= 0 {
+		cfg.FetchCooldown = 5 * time.Millisecond
+	}
+	if cfg.FetchPollInterval <= 0 {
+		cfg.FetchPollInterval = 50 * time.Millisecond
+	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = 3 * time.Minute
+	}
+
+	q := &Queue{}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &dispatchWorker{q: q})
+	river.AddWorker(workers, &checkWorker{q: q})
+	river.AddWorker(workers, &sweepWorker{q: q})
+	river.AddWorker(workers, &probeWorker{q: q})
+
+	rcfg := &river.Config{
+		Logger:               cfg.Logger,
+		Workers:              workers,
+		FetchCooldown:        cfg.FetchCooldown,
+		FetchPollInterval:    cfg.FetchPollInterval,
+		JobTimeout:           2 * time.Minute,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		RetryPolicy:          backoff{},
+		Queues: map[string]river.QueueConfig{
+			QueueDispatch:    {MaxWorkers: cfg.Workers},
+			QueueCheck:       {MaxWorkers: cfg.Workers},
+			QueueMaintenance: {MaxWorkers: 2},
+		},
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "sweep", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.ProbeInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return ProbeArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "probe"}),
+		},
+	}
+
+	var err error
+	switch {
+	case !cfg.Postgres:
+		q.client, err = river.NewClient(riversqlite.New(cfg.DB), rcfg)
+	case cfg.ListenURL != "":
+		pcfg, perr := pgxpool.ParseConfig(cfg.ListenURL)
+		if perr != nil {
+			return nil, fmt.Errorf("jobs: listener url: %w", perr)
+		}
+		pcfg.MinConns, pcfg.MaxConns = 0, 1
+		if q.listener, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+			return nil, fmt.Errorf("jobs: listener pool: %w", err)
+		}
+		q.client, err = river.NewClient(riverdatabasesql.NewWithPgxListener(cfg.DB, q.listener), rcfg)
+	default:
+		rcfg.PollOnly = true
+		q.client, err = river.NewClient(riverdatabasesql.New(cfg.DB), rcfg)
+	}
+	if err != nil {
+		q.closeListener()
+		return nil, fmt.Errorf("jobs: river client: %w", err)
+	}
+	return q, nil
+}
+
+// Start runs the workers until Stop or until ctx ends.
+func (q *Queue) Start(ctx context.Context, r Runner) error {
+	q.runner.Store(&r)
+	if err := q.client.Start(ctx); err != nil {
+		return fmt.Errorf("jobs: start: %w", err)
+	}
+	return nil
+}
+
+// Stop lets running jobs finish (they are cancelled when ctx ends, and go back to
+// the queue) and closes the listener.
+func (q *Queue) Stop(ctx context.Context) error {
+	defer q.closeListener()
+	if err := q.client.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("jobs: stop: %w", err)
+	}
+	return nil
+}
+
+func (q *Queue) closeListener() {
+	if q.listener != nil {
+		q.listener.Close()
+	}
+}
+
+// Client is the River client, for River's UI.
+func (q *Queue) Client() *river.Client[*sql.Tx] { return q.client }
+
+// EnqueueDispatchTx implements engine.Queue.
+func (q *Queue) EnqueueDispatchTx(ctx context.Context, tx *sql.Tx, o watan.Order) error {
+	if _, err := q.client.InsertTx(ctx, tx, DispatchArgs{TenantID: o.TenantID, OrderID: o.ID}, nil); err != nil {
+		return fmt.Errorf("enqueue dispatch of order %d: %w", o.ID, err)
+	}
+	return nil
+}
+
+// EnqueueCheckTx implements engine.Queue. A zero or past time leaves ScheduledAt
+// unset: a scheduled job waits for River's scheduler, which promotes jobs only every
+// few seconds.
+func (q *Queue) EnqueueCheckTx(ctx context.Context, tx *sql.Tx, o watan.Order, at time.Time) error {
+	var opts *river.InsertOpts
+	if !at.IsZero() && time.Until(at) > 0 {
+		opts = &river.InsertOpts{ScheduledAt: at}
+	}
+	if _, err := q.client.InsertTx(ctx, tx, CheckArgs{TenantID: o.TenantID, OrderID: o.ID}, opts); err != nil {
+		return fmt.Errorf("enqueue check of order %d: %w", o.ID, err)
+	}
+	return nil
+}
+
+var _ engine.Queue = (*Queue)(nil)
+
+func (q *Queue) run() (Runner, error) {
+	r := q.runner.Load()
+	if r == nil {
+		return nil, errors.New("jobs: worked before Start")
+	}
+	return *r, nil
+}
+
+// result turns an engine step's outcome into River's vocabulary.
+func result(next engine.Next, err error) error {
+	if err != nil {
+		return err
+	}
+	if next.After > 0 {
+		return river.JobSnooze(next.After)
+	}
+	return nil
+}
+
+type dispatchWorker struct {
+	river.WorkerDefaults[DispatchArgs]
+	q *Queue
+}
+
+func (w *dispatchWorker) Work(ctx context.Context, job *river.Job[DispatchArgs]) error {
+	r, err := w.q.run()
+	if err != nil {
+		return err
+	}
+	return result(r.Dispatch(ctx, job.Args.TenantID, job.Args.OrderID))
+}
+
+type checkWorker struct {
+	river.WorkerDefaults[CheckArgs]
+	q *Queue
+}
+
+func (w *checkWorker) Work(ctx context.Context, job *river.Job[CheckArgs]) error {
+	r, err := w.q.run()
+	if err != nil {
+		return err
+	}
+	return result(r.Check(ctx, job.Args.TenantID, job.Args.OrderID))
+}
+
+type sweepWorker struct {
+	river.WorkerDefaults[SweepArgs]
+	q *Queue
+}
+
+func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
+	r, err := w.q.run()
+	if err != nil {
+		return err
+	}
+	_, err = r.Sweep(ctx)
+	return err
+}
+
+type probeWorker struct {
+	river.WorkerDefaults[ProbeArgs]
+	q *Queue
+}
+
+func (w *probeWorker) Work(ctx context.Context, job *river.Job[ProbeArgs]) error {
+	r, err := w.q.run()
+	if err != nil {
+		return err
+	}
+	_, err = r.Probe(ctx)
+	return err
+}
+
+// backoff retries failed jobs by engine.RetryDelay: provider outages are usually
+// minutes long, and the order's deadline bounds the total.
+type backoff struct{}
+
+func (backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	return time.Now().Add(engine.RetryDelay(job.Attempt))
+}
