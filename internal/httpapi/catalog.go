@@ -1,0 +1,512 @@
+package httpapi
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"time"
+
+	"watan"
+)
+
+type createPackageRequest struct {
+	Code     string  `json:"code" api:"required" desc:"the tenant's identifier for the package, what orders name"`
+	Name     string  `json:"name" api:"required"`
+	Price    *amount `json:"price" api:"required" desc:"unit price"`
+	Currency string  `json:"currency" api:"required" desc:"ISO 4217 code, e.g. TRY"`
+	Active   *bool   `json:"active" desc:"on sale; default true"`
+}
+
+type patchPackageRequest struct {
+	Name   *string `json:"name"`
+	Price  *amount `json:"price" desc:"unit price"`
+	Active *bool   `json:"active"`
+}
+
+type putPackageRequest struct {
+	Name   string  `json:"name" api:"required"`
+	Price  *amount `json:"price" api:"required" desc:"unit price"`
+	Active *bool   `json:"active" api:"required"`
+}
+
+type routingRequest struct {
+	Mode               watan.RoutingMode `json:"mode" api:"required"`
+	PrimaryProviderID  int64             `json:"primary_provider_id" desc:"provider account for mode auto"`
+	FallbackProviderID int64             `json:"fallback_provider_id" desc:"tried once when the primary refuses (auto) or the stock is empty (codes)"`
+	CodeGroupID        int64             `json:"code_group_id" desc:"code group for mode codes"`
+}
+
+type putMappingRequest struct {
+	ProductID string            `json:"product_id" api:"required" desc:"the provider's product id"`
+	Params    map[string]string `json:"params" desc:"extra parameters the provider needs, e.g. znet oyun and kupur"`
+}
+
+type packageList struct {
+	Packages []watan.Package `json:"packages"`
+}
+
+type mappingList struct {
+	Mappings []watan.Mapping `json:"mappings"`
+}
+
+func (h *Handler) createPackage(w http.ResponseWriter, r *http.Request) error {
+	var req createPackageRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Price == nil {
+		return invalid("price is required")
+	}
+	p := watan.Package{
+		TenantID: tenantOf(r),
+		Code:     req.Code,
+		Name:     req.Name,
+		Price:    watan.Amount(*req.Price),
+		Currency: req.Currency,
+		Active:   req.Active == nil || *req.Active,
+		Routing:  watan.Routing{Mode: watan.RouteManual},
+	}
+	p, err := h.catalog.CreatePackage(r.Context(), p)
+	if err != nil {
+		return fmt.Errorf("creating package: %w", err)
+	}
+	w.Header().Set("Location", Prefix+"/packages/"+p.Code)
+	writeJSON(w, http.StatusCreated, p)
+	return nil
+}
+
+func (h *Handler) listPackages(w http.ResponseWriter, r *http.Request) error {
+	ps, err := h.catalog.ListPackages(r.Context(), tenantOf(r))
+	if err != nil {
+		return fmt.Errorf("listing packages: %w", err)
+	}
+	if ps == nil {
+		ps = []watan.Package{}
+	}
+	writeJSON(w, http.StatusOK, packageList{Packages: ps})
+	return nil
+}
+
+func (h *Handler) getPackage(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.findPackage(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (h *Handler) findPackage(r *http.Request) (watan.Package, error) {
+	code := r.PathValue("code")
+	p, err := h.catalog.FindPackage(r.Context(), tenantOf(r), code)
+	if err != nil {
+		return watan.Package{}, fmt.Errorf("finding package %q: %w", code, err)
+	}
+	return p, nil
+}
+
+// patchPackage changes only the fields present in the body. Read and write are two
+// calls, so two concurrent PATCHes of different fields may lose one; management
+// edits are rare and human-paced, which makes that acceptable here.
+func (h *Handler) patchPackage(w http.ResponseWriter, r *http.Request) error {
+	var req patchPackageRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	p, err := h.findPackage(r)
+	if err != nil {
+		return err
+	}
+	if req.Name != nil {
+		p.Name = *req.Name
+	}
+	if req.Price != nil {
+		p.Price = watan.Amount(*req.Price)
+	}
+	if req.Active != nil {
+		p.Active = *req.Active
+	}
+	return h.updatePackage(w, r, p)
+}
+
+// putPackage replaces the package's editable fields (name, price, active); all three
+// are required so that a forgotten field is an error, not a silent reset.
+func (h *Handler) putPackage(w http.ResponseWriter, r *http.Request) error {
+	var req putPackageRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	switch {
+	case req.Price == nil:
+		return invalid("price is required")
+	case req.Active == nil:
+		return invalid("active is required")
+	}
+	p, err := h.findPackage(r)
+	if err != nil {
+		return err
+	}
+	p.Name, p.Price, p.Active = req.Name, watan.Amount(*req.Price), *req.Active
+	return h.updatePackage(w, r, p)
+}
+
+func (h *Handler) updatePackage(w http.ResponseWriter, r *http.Request, p watan.Package) error {
+	updated, err := h.catalog.UpdatePackage(r.Context(), p)
+	if err != nil {
+		return fmt.Errorf("updating package %q: %w", p.Code, err)
+	}
+	writeJSON(w, http.StatusOK, updated)
+	return nil
+}
+
+func (h *Handler) putRouting(w http.ResponseWriter, r *http.Request) error {
+	var req routingRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	switch req.Mode {
+	case watan.RouteManual, watan.RouteCodes, watan.RouteAuto:
+	case "":
+		return invalid("mode is required: manual, codes or auto")
+	default:
+		return invalid("mode must be manual, codes or auto, not %q", req.Mode)
+	}
+	code := r.PathValue("code")
+	p, err := h.catalog.SetRouting(r.Context(), tenantOf(r), code, watan.Routing{
+		Mode:               req.Mode,
+		PrimaryProviderID:  req.PrimaryProviderID,
+		FallbackProviderID: req.FallbackProviderID,
+		CodeGroupID:        req.CodeGroupID,
+	})
+	if err != nil {
+		return fmt.Errorf("setting routing of package %q: %w", code, err)
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (h *Handler) listMappings(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.findPackage(r)
+	if err != nil {
+		return err
+	}
+	ms, err := h.catalog.ListMappings(r.Context(), p.TenantID, p.ID)
+	if err != nil {
+		return fmt.Errorf("listing mappings of package %q: %w", p.Code, err)
+	}
+	if ms == nil {
+		ms = []watan.Mapping{}
+	}
+	writeJSON(w, http.StatusOK, mappingList{Mappings: ms})
+	return nil
+}
+
+// mappingTarget resolves the package and provider account of a mapping route, both
+// through tenant-scoped finds, so that another tenant's ids are a 404.
+func (h *Handler) mappingTarget(r *http.Request) (watan.Package, watan.ProviderAccount, error) {
+	paID, err := pathID(r, "provider_account_id", "provider account")
+	if err != nil {
+		return watan.Package{}, watan.ProviderAccount{}, err
+	}
+	p, err := h.findPackage(r)
+	if err != nil {
+		return watan.Package{}, watan.ProviderAccount{}, err
+	}
+	pa, err := h.catalog.FindProviderAccount(r.Context(), tenantOf(r), paID)
+	if err != nil {
+		return watan.Package{}, watan.ProviderAccount{}, fmt.Errorf("finding provider account %d: %w", paID, err)
+	}
+	return p, pa, nil
+}
+
+func (h *Handler) getMapping(w http.ResponseWriter, r *http.Request) error {
+	p, pa, err := h.mappingTarget(r)
+	if err != nil {
+		return err
+	}
+	m, err := h.catalog.FindMapping(r.Context(), p.TenantID, p.ID, pa.ID)
+	if err != nil {
+		return fmt.Errorf("finding mapping of package %q to provider account %d: %w", p.Code, pa.ID, err)
+	}
+	writeJSON(w, http.StatusOK, m)
+	return nil
+}
+
+func (h *Handler) putMapping(w http.ResponseWriter, r *http.Request) error {
+	var req putMappingRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.ProductID == "" {
+		return invalid("product_id is required")
+	}
+	p, pa, err := h.mappingTarget(r)
+	if err != nil {
+		return err
+	}
+	m, err := h.catalog.PutMapping(r.Context(), watan.Mapping{
+		TenantID:          p.TenantID,
+		PackageID:         p.ID,
+		ProviderAccountID: pa.ID,
+		ProductID:         req.ProductID,
+		Params:            req.Params,
+	})
+	if err != nil {
+		return fmt.Errorf("storing mapping of package %q to provider account %d: %w", p.Code, pa.ID, err)
+	}
+	writeJSON(w, http.StatusOK, m)
+	return nil
+}
+
+// settingsRequest carries provider settings; an absent field keeps its current
+// value (on create: its default).
+type settingsRequest struct {
+	FirstCheckDelay *duration         `json:"first_check_delay" desc:"wait before the first status check; default 10s; negative means at once"`
+	PollPolicy      *watan.PollPolicy `json:"poll_policy" desc:"exponential (default) or fixed"`
+	PollInterval    *duration         `json:"poll_interval" desc:"interval of the fixed policy; default 30s"`
+	MaxInFlight     *int              `json:"max_in_flight" desc:"concurrent calls to this account; default 8"`
+	ConnectTimeout  *duration         `json:"connect_timeout" desc:"default 5s"`
+	RequestTimeout  *duration         `json:"request_timeout" desc:"default 20s for znet, 30s for barakat"`
+	Deadline        *duration         `json:"deadline" desc:"how long after sending an order may stay pending before it is rejected and refunded; default 24h"`
+}
+
+func (s *settingsRequest) apply(to *watan.ProviderSettings) error {
+	if s == nil {
+		return nil
+	}
+	set := func(dst *time.Duration, src *duration) {
+		if src != nil {
+			*dst = time.Duration(*src)
+		}
+	}
+	set(&to.FirstCheckDelay, s.FirstCheckDelay)
+	set(&to.PollInterval, s.PollInterval)
+	set(&to.ConnectTimeout, s.ConnectTimeout)
+	set(&to.RequestTimeout, s.RequestTimeout)
+	set(&to.Deadline, s.Deadline)
+	if s.PollPolicy != nil {
+		switch *s.PollPolicy {
+		case watan.PollExponential, watan.PollFixed, "":
+			to.Policy = *s.PollPolicy
+		default:
+			return invalid("settings.poll_policy must be exponential or fixed, not %q", *s.PollPolicy)
+		}
+	}
+	if s.MaxInFlight != nil {
+		if *s.MaxInFlight < 0 {
+			return invalid("settings.max_in_flight must not be negative")
+		}
+		to.MaxInFlight = *s.MaxInFlight
+	}
+	for name, d := range map[string]time.Duration{
+		"poll_interval": to.PollInterval, "connect_timeout": to.ConnectTimeout,
+		"request_timeout": to.RequestTimeout, "deadline": to.Deadline,
+	} {
+		if d < 0 {
+			return invalid("settings.%s must not be negative", name)
+		}
+	}
+	return nil
+}
+
+// settingsView shows the settings in effect, defaults filled in, as operators need
+// to see what the engine will do rather than what was left unset.
+type settingsView struct {
+	FirstCheckDelay duration         `json:"first_check_delay"`
+	PollPolicy      watan.PollPolicy `json:"poll_policy"`
+	PollInterval    duration         `json:"poll_interval"`
+	MaxInFlight     int              `json:"max_in_flight"`
+	ConnectTimeout  duration         `json:"connect_timeout"`
+	RequestTimeout  duration         `json:"request_timeout"`
+	Deadline        duration         `json:"deadline"`
+}
+
+type createProviderAccountRequest struct {
+	Kind        watan.ProviderKind `json:"kind" api:"required" desc:"znet or barakat"`
+	Name        string             `json:"name" api:"required"`
+	BaseURL     string             `json:"base_url" api:"required"`
+	Credentials map[string]string  `json:"credentials" desc:"write-only secrets: znet kod and sifre, barakat token; never returned"`
+	Settings    *settingsRequest   `json:"settings"`
+	Active      *bool              `json:"active" desc:"default true"`
+}
+
+type patchProviderAccountRequest struct {
+	Name        *string            `json:"name"`
+	BaseURL     *string            `json:"base_url"`
+	Credentials map[string]*string `json:"credentials" desc:"write-only; merged into the stored ones: a key set to null or \"\" is removed"`
+	Settings    *settingsRequest   `json:"settings" desc:"merged into the current settings"`
+	Active      *bool              `json:"active"`
+	Paused      *bool              `json:"paused" desc:"false resumes dispatch after a pause"`
+}
+
+// providerAccountView is a provider account as the API shows it: credentials are
+// reduced to the names of the keys that are set, so that an operator can tell what is
+// configured while the values never leave the server.
+type providerAccountView struct {
+	ID             int64              `json:"id"`
+	Name           string             `json:"name"`
+	Kind           watan.ProviderKind `json:"kind"`
+	BaseURL        string             `json:"base_url"`
+	Settings       settingsView       `json:"settings"`
+	CredentialKeys []string           `json:"credential_keys" desc:"names of the credentials that are set; the values are never returned"`
+	Active         bool               `json:"active"`
+	Paused         bool               `json:"paused"`
+	PausedReason   string             `json:"paused_reason,omitempty"`
+	CreatedAt      time.Time          `json:"created_at"`
+	UpdatedAt      time.Time          `json:"updated_at"`
+}
+
+type providerAccountList struct {
+	ProviderAccounts []providerAccountView `json:"provider_accounts"`
+}
+
+func viewProviderAccount(p watan.ProviderAccount) providerAccountView {
+	s := p.Settings.WithDefaults(p.Kind)
+	keys := slices.Sorted(maps.Keys(p.Credentials))
+	if keys == nil {
+		keys = []string{}
+	}
+	return providerAccountView{
+		ID:      p.ID,
+		Name:    p.Name,
+		Kind:    p.Kind,
+		BaseURL: p.BaseURL,
+		Settings: settingsView{
+			FirstCheckDelay: duration(s.FirstCheckDelay),
+			PollPolicy:      s.Policy,
+			PollInterval:    duration(s.PollInterval),
+			MaxInFlight:     s.MaxInFlight,
+			ConnectTimeout:  duration(s.ConnectTimeout),
+			RequestTimeout:  duration(s.RequestTimeout),
+			Deadline:        duration(s.Deadline),
+		},
+		CredentialKeys: keys,
+		Active:         p.Active,
+		Paused:         p.Paused,
+		PausedReason:   p.PausedReason,
+		CreatedAt:      p.CreatedAt,
+		UpdatedAt:      p.UpdatedAt,
+	}
+}
+
+func (h *Handler) createProviderAccount(w http.ResponseWriter, r *http.Request) error {
+	var req createProviderAccountRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if !req.Kind.Valid() {
+		return invalid("kind must be znet or barakat, not %q", req.Kind)
+	}
+	p := watan.ProviderAccount{
+		TenantID:    tenantOf(r),
+		Name:        req.Name,
+		Kind:        req.Kind,
+		BaseURL:     req.BaseURL,
+		Credentials: make(map[string]watan.Secret, len(req.Credentials)),
+		Active:      req.Active == nil || *req.Active,
+	}
+	for k, v := range req.Credentials {
+		if v != "" {
+			p.Credentials[k] = watan.Secret(v)
+		}
+	}
+	if err := req.Settings.apply(&p.Settings); err != nil {
+		return err
+	}
+	p, err := h.catalog.CreateProviderAccount(r.Context(), p)
+	if err != nil {
+		return fmt.Errorf("creating provider account: %w", err)
+	}
+	w.Header().Set("Location", fmt.Sprintf("%s/provider-accounts/%d", Prefix, p.ID))
+	writeJSON(w, http.StatusCreated, viewProviderAccount(p))
+	return nil
+}
+
+func (h *Handler) listProviderAccounts(w http.ResponseWriter, r *http.Request) error {
+	ps, err := h.catalog.ListProviderAccounts(r.Context(), tenantOf(r))
+	if err != nil {
+		return fmt.Errorf("listing provider accounts: %w", err)
+	}
+	out := providerAccountList{ProviderAccounts: make([]providerAccountView, 0, len(ps))}
+	for _, p := range ps {
+		out.ProviderAccounts = append(out.ProviderAccounts, viewProviderAccount(p))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) findProviderAccount(r *http.Request) (watan.ProviderAccount, error) {
+	id, err := pathID(r, "id", "provider account")
+	if err != nil {
+		return watan.ProviderAccount{}, err
+	}
+	p, err := h.catalog.FindProviderAccount(r.Context(), tenantOf(r), id)
+	if err != nil {
+		return watan.ProviderAccount{}, fmt.Errorf("finding provider account %d: %w", id, err)
+	}
+	return p, nil
+}
+
+func (h *Handler) getProviderAccount(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.findProviderAccount(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewProviderAccount(p))
+	return nil
+}
+
+// patchProviderAccount changes the fields present in the body; like patchPackage it
+// reads then writes.
+func (h *Handler) patchProviderAccount(w http.ResponseWriter, r *http.Request) error {
+	var req patchProviderAccountRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	p, err := h.findProviderAccount(r)
+	if err != nil {
+		return err
+	}
+	if req.Name != nil {
+		p.Name = *req.Name
+	}
+	if req.BaseURL != nil {
+		p.BaseURL = *req.BaseURL
+	}
+	if len(req.Credentials) > 0 {
+		creds := maps.Clone(p.Credentials)
+		if creds == nil {
+			creds = map[string]watan.Secret{}
+		}
+		for k, v := range req.Credentials {
+			if v == nil || *v == "" {
+				delete(creds, k)
+			} else {
+				creds[k] = watan.Secret(*v)
+			}
+		}
+		p.Credentials = creds
+	}
+	if err := req.Settings.apply(&p.Settings); err != nil {
+		return err
+	}
+	if req.Active != nil {
+		p.Active = *req.Active
+	}
+	if req.Paused != nil {
+		p.Paused = *req.Paused
+		if p.Paused && p.PausedReason == "" {
+			p.PausedReason = "paused through the API"
+		}
+		if !p.Paused {
+			p.PausedReason = ""
+		}
+	}
+	updated, err := h.catalog.UpdateProviderAccount(r.Context(), p)
+	if err != nil {
+		return fmt.Errorf("updating provider account %d: %w", p.ID, err)
+	}
+	writeJSON(w, http.StatusOK, viewProviderAccount(updated))
+	return nil
+}

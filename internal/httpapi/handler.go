@@ -1,0 +1,354 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"watan"
+)
+
+// Config is what New needs. The four services are required; the rest have defaults.
+type Config struct {
+	Tenants  watan.TenantService
+	Accounts watan.AccountService
+	Catalog  watan.CatalogService
+	Orders   watan.OrderService
+
+	// Logger receives one line per request (method, path, status, duration, tenant;
+	// never headers) and the detail of internal errors. Default: discard.
+	Logger *slog.Logger
+	// MaxBodyBytes bounds JSON request bodies; larger ones get 413. Default 1 MiB.
+	MaxBodyBytes int64
+	// MaxImportBytes bounds code-import bodies (CSV or JSON lines), which are
+	// legitimately large. Default 16 MiB.
+	MaxImportBytes int64
+}
+
+// Defaults for Config.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultMaxImportBytes = 16 << 20
+)
+
+// Prefix is the path under which every route lives.
+const Prefix = "/api/v1"
+
+// Handler serves the API. It is safe for concurrent use.
+type Handler struct {
+	tenants  watan.TenantService
+	accounts watan.AccountService
+	catalog  watan.CatalogService
+	orders   watan.OrderService
+	log      *slog.Logger
+	maxBody  int64
+	maxBulk  int64
+
+	mux     *http.ServeMux
+	table   []route
+	openapi []byte // built once by New: the table does not change afterwards
+}
+
+// New returns a Handler serving every route under Prefix. It panics if a service is
+// missing, because that is a wiring bug that no request could recover from.
+func New(cfg Config) *Handler {
+	if cfg.Tenants == nil || cfg.Accounts == nil || cfg.Catalog == nil || cfg.Orders == nil {
+		panic("httpapi: Config needs Tenants, Accounts, Catalog and Orders")
+	}
+	h := &Handler{
+		tenants:  cfg.Tenants,
+		accounts: cfg.Accounts,
+		catalog:  cfg.Catalog,
+		orders:   cfg.Orders,
+		log:      cfg.Logger,
+		maxBody:  cfg.MaxBodyBytes,
+		maxBulk:  cfg.MaxImportBytes,
+		mux:      http.NewServeMux(),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.maxBulk <= 0 {
+		h.maxBulk = DefaultMaxImportBytes
+	}
+	h.table = h.routes()
+	for _, rt := range h.table {
+		h.mux.Handle(rt.method+" "+rt.path, h.wrap(rt))
+	}
+	doc, err := buildOpenAPI(h.table)
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: building the OpenAPI document: %v", err))
+	}
+	h.openapi = doc
+	return h
+}
+
+// bodyKind says what a route reads from the request body, which sets its size limit
+// and its OpenAPI request body.
+type bodyKind int
+
+const (
+	bodyNone   bodyKind = iota
+	bodyJSON            // one JSON object, at most MaxBodyBytes
+	bodyImport          // CSV or JSON lines, at most MaxImportBytes
+)
+
+// route is one row of the table: how to match a request, how to serve it, and how
+// to document it.
+type route struct {
+	method string
+	path   string // a ServeMux pattern path, e.g. /api/v1/orders/{id}
+	handle func(http.ResponseWriter, *http.Request) error
+	public bool // served without an API key
+	body   bodyKind
+	doc    op
+}
+
+// routes is the API: every route, in one table. Operator actions on orders (approve,
+// reject, re-dispatch, check now) belong here as further rows, e.g.
+// POST /api/v1/orders/{id}/approve, once the engine provides them.
+func (h *Handler) routes() []route {
+	const p = Prefix
+	return []route{
+		{method: "GET", path: p + "/openapi.json", handle: h.getOpenAPI, public: true, doc: docOpenAPI},
+
+		{method: "POST", path: p + "/orders", handle: h.createOrder, body: bodyJSON, doc: docCreateOrder},
+		{method: "GET", path: p + "/orders", handle: h.listOrders, doc: docListOrders},
+		{method: "GET", path: p + "/orders/{id}", handle: h.getOrder, doc: docGetOrder},
+		{method: "GET", path: p + "/orders/{id}/events", handle: h.orderEvents, doc: docOrderEvents},
+
+		{method: "POST", path: p + "/packages", handle: h.createPackage, body: bodyJSON, doc: docCreatePackage},
+		{method: "GET", path: p + "/packages", handle: h.listPackages, doc: docListPackages},
+		{method: "GET", path: p + "/packages/{code}", handle: h.getPackage, doc: docGetPackage},
+		{method: "PATCH", path: p + "/packages/{code}", handle: h.patchPackage, body: bodyJSON, doc: docPatchPackage},
+		{method: "PUT", path: p + "/packages/{code}", handle: h.putPackage, body: bodyJSON, doc: docPutPackage},
+		{method: "PUT", path: p + "/packages/{code}/routing", handle: h.putRouting, body: bodyJSON, doc: docPutRouting},
+		{method: "GET", path: p + "/packages/{code}/mappings", handle: h.listMappings, doc: docListMappings},
+		{method: "GET", path: p + "/packages/{code}/mappings/{provider_account_id}", handle: h.getMapping, doc: docGetMapping},
+		{method: "PUT", path: p + "/packages/{code}/mappings/{provider_account_id}", handle: h.putMapping, body: bodyJSON, doc: docPutMapping},
+
+		{method: "POST", path: p + "/provider-accounts", handle: h.createProviderAccount, body: bodyJSON, doc: docCreateProviderAccount},
+		{method: "GET", path: p + "/provider-accounts", handle: h.listProviderAccounts, doc: docListProviderAccounts},
+		{method: "GET", path: p + "/provider-accounts/{id}", handle: h.getProviderAccount, doc: docGetProviderAccount},
+		{method: "PATCH", path: p + "/provider-accounts/{id}", handle: h.patchProviderAccount, body: bodyJSON, doc: docPatchProviderAccount},
+
+		{method: "POST", path: p + "/accounts", handle: h.createAccount, body: bodyJSON, doc: docCreateAccount},
+		{method: "GET", path: p + "/accounts", handle: h.listAccounts, doc: docListAccounts},
+		{method: "GET", path: p + "/accounts/{code}", handle: h.getAccount, doc: docGetAccount},
+		{method: "POST", path: p + "/accounts/{code}/topups", handle: h.topUp, body: bodyJSON, doc: docTopUp},
+		{method: "GET", path: p + "/accounts/{code}/ledger", handle: h.ledger, doc: docLedger},
+
+		{method: "POST", path: p + "/code-groups", handle: h.createCodeGroup, body: bodyJSON, doc: docCreateCodeGroup},
+		{method: "GET", path: p + "/code-groups", handle: h.listCodeGroups, doc: docListCodeGroups},
+		{method: "GET", path: p + "/code-groups/{id}", handle: h.getCodeGroup, doc: docGetCodeGroup},
+		{method: "POST", path: p + "/code-groups/{id}/codes", handle: h.importCodes, body: bodyImport, doc: docImportCodes},
+	}
+}
+
+// requestInfo travels in the request context so that the outer logging layer learns
+// what inner layers found out (the tenant) without a second lookup.
+type requestInfo struct {
+	tenantID int64
+}
+
+type requestInfoKey struct{}
+
+// TenantID returns the tenant that the request's API key authenticated, or false
+// for a request that was not authenticated (yet).
+func TenantID(ctx context.Context) (int64, bool) {
+	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	if info == nil || info.tenantID == 0 {
+		return 0, false
+	}
+	return info.tenantID, true
+}
+
+// tenantOf is TenantID for handlers behind authentication, where it is always set;
+// a zero result can only match nothing, so a wiring mistake fails closed.
+func tenantOf(r *http.Request) int64 {
+	id, _ := TenantID(r.Context())
+	return id
+}
+
+// ServeHTTP logs the request, recovers panics, and answers requests that match no
+// route with JSON errors instead of the mux's plain-text ones.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := &requestInfo{}
+	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			h.log.ErrorContext(r.Context(), "panic serving request",
+				"method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+			if !sw.wroteHeader {
+				writeError(sw, http.StatusInternalServerError, watan.ECodeInternal, "internal error")
+			}
+		}
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status()),
+			slog.Duration("duration", time.Since(start)),
+			slog.Int64("bytes", sw.bytes),
+			slog.Int64("tenant", info.tenantID),
+		)
+	}()
+	if fallback, pattern := h.mux.Handler(r); pattern == "" {
+		h.unrouted(sw, r, fallback)
+		return
+	}
+	h.mux.ServeHTTP(sw, r)
+}
+
+// unrouted turns the mux's plain-text 404 and 405 into JSON errors. It runs the mux's
+// own fallback handler to learn which it is (and the Allow header), because the mux
+// does not expose that decision otherwise.
+func (h *Handler) unrouted(w http.ResponseWriter, r *http.Request, fallback http.Handler) {
+	rec := &captureWriter{header: http.Header{}}
+	fallback.ServeHTTP(rec, r)
+	switch rec.code {
+	case http.StatusNotFound:
+		writeError(w, http.StatusNotFound, watan.ECodeNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	case http.StatusMethodNotAllowed:
+		allow := rec.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		// 405 is the one status not in statusByCode: watan.ErrorCodes has no
+		// method_not_allowed code, so the closest stable code goes with the right status.
+		writeError(w, http.StatusMethodNotAllowed, watan.ECodeBadRequest,
+			fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow))
+	default: // the mux's redirects to a cleaned path
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.code)
+		_, _ = w.Write(rec.body.Bytes())
+	}
+}
+
+// wrap applies what every route needs before its handler runs: authentication and
+// the body size limit.
+func (h *Handler) wrap(rt route) http.Handler {
+	limit := h.maxBody
+	if rt.body == bodyImport {
+		limit = h.maxBulk
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !rt.public {
+			if err := h.authenticate(r); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+		}
+		// A declared length over the limit is refused before reading a byte; the
+		// MaxBytesReader catches chunked bodies that lie or declare nothing.
+		if r.ContentLength > limit {
+			h.fail(w, r, tooLarge(limit))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if err := rt.handle(w, r); err != nil {
+			h.fail(w, r, err)
+		}
+	})
+}
+
+// authenticate resolves the bearer token to a tenant and records it in the request's
+// info. Store failures are passed on as they are, so that a database outage is a 5xx
+// and not a misleading 401.
+func (h *Handler) authenticate(r *http.Request) error {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return watan.Errorf(watan.ECodeUnauthorized, "an API key is required: Authorization: Bearer <key>")
+	}
+	key, err := h.tenants.AuthenticateAPIKey(r.Context(), token)
+	if err != nil {
+		return fmt.Errorf("authenticating API key: %w", err)
+	}
+	info, _ := r.Context().Value(requestInfoKey{}).(*requestInfo)
+	if info == nil || key.TenantID == 0 {
+		return fmt.Errorf("authenticating API key: no tenant for key %d", key.ID)
+	}
+	info.tenantID = key.TenantID
+	return nil
+}
+
+func (h *Handler) getOpenAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(h.openapi)
+	if err != nil {
+		// The client went away mid-response; nothing useful can be sent now.
+		h.log.DebugContext(r.Context(), "writing openapi.json", "err", err)
+	}
+	return nil
+}
+
+// statusWriter remembers the status and size of a response for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	code        int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) status() int {
+	if !w.wroteHeader {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// captureWriter records a response without sending it.
+type captureWriter struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (c *captureWriter) Header() http.Header { return c.header }
+
+func (c *captureWriter) WriteHeader(code int) {
+	if c.code == 0 {
+		c.code = code
+	}
+}
+
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if c.code == 0 {
+		c.code = http.StatusOK
+	}
+	return c.body.Write(b)
+}
