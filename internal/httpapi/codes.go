@@ -185,6 +185,11 @@ func readJSONLinesCodes(body io.Reader) ([]string, error) {
 		}
 		pin, err := parseJSONLineCode(b)
 		if err != nil {
+			// The scanner hands out a cut-off last line when reading fails (e.g. at the
+			// size limit): the read error is the real story then.
+			if rerr := sc.Err(); rerr != nil {
+				return nil, scanError(rerr)
+			}
 			return nil, badRequest("line %d: %v", line, err)
 		}
 		if pin = strings.TrimSpace(pin); pin != "" {
@@ -192,12 +197,16 @@ func readJSONLinesCodes(body io.Reader) ([]string, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, badRequest("a line is longer than %s", byteSize(maxJSONLine))
-		}
-		return nil, fmt.Errorf("reading JSON lines: %w", err)
+		return nil, scanError(err)
 	}
 	return pins, nil
+}
+
+func scanError(err error) error {
+	if errors.Is(err, bufio.ErrTooLong) {
+		return badRequest("a line is longer than %s", byteSize(maxJSONLine))
+	}
+	return fmt.Errorf("reading JSON lines: %w", err)
 }
 
 func parseJSONLineCode(b []byte) (string, error) {

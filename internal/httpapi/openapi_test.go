@@ -1,0 +1,286 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"watan"
+)
+
+// unwired stands in for the services in tests that never reach them: any call
+// panics, which the handler turns into a 500 that the test would notice.
+type unwired struct {
+	watan.TenantService
+	watan.AccountService
+	watan.CatalogService
+	watan.OrderService
+}
+
+func newUnwired(t *testing.T) *Handler {
+	t.Helper()
+	u := unwired{}
+	return New(Config{Tenants: u, Accounts: u, Catalog: u, Orders: u})
+}
+
+func getOpenAPI(t *testing.T, h *Handler) map[string]any {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/openapi.json", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != contentTypeJSON {
+		t.Errorf("Content-Type %q", ct)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("openapi.json does not parse: %v", err)
+	}
+	return doc
+}
+
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	h := newUnwired(t)
+	doc := getOpenAPI(t, h)
+	if v, _ := doc["openapi"].(string); !strings.HasPrefix(v, "3.") {
+		t.Fatalf("openapi = %q, want 3.x", v)
+	}
+	paths, _ := doc["paths"].(map[string]any)
+	n := 0
+	for _, rt := range h.table {
+		item, _ := paths[rt.path].(map[string]any)
+		o, ok := item[strings.ToLower(rt.method)].(map[string]any)
+		if !ok {
+			t.Errorf("%s %s is not documented", rt.method, rt.path)
+			continue
+		}
+		n++
+		responses, _ := o["responses"].(map[string]any)
+		if len(responses) < 2 {
+			t.Errorf("%s %s documents %d responses", rt.method, rt.path, len(responses))
+		}
+		if _, ok := o["security"]; ok != rt.public {
+			t.Errorf("%s %s: security override present = %v, public = %v", rt.method, rt.path, ok, rt.public)
+		}
+	}
+	// And nothing else: the document has exactly the routes the mux serves.
+	total := 0
+	for _, item := range paths {
+		total += len(item.(map[string]any))
+	}
+	if total != n || n != len(h.table) {
+		t.Errorf("document has %d operations, the table %d routes", total, len(h.table))
+	}
+}
+
+func TestOpenAPIDocumentsEveryErrorCode(t *testing.T) {
+	doc := getOpenAPI(t, newUnwired(t))
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	ec := schemas["ErrorCode"].(map[string]any)
+	var enum []string
+	for _, v := range ec["enum"].([]any) {
+		enum = append(enum, v.(string))
+	}
+	statuses := ec["x-http-status"].(map[string]any)
+	for _, code := range watan.ErrorCodes {
+		if !slices.Contains(enum, code) {
+			t.Errorf("code %s missing from the ErrorCode enum", code)
+		}
+		if int(statuses[code].(float64)) != statusByCode[code] {
+			t.Errorf("code %s: documented status %v, table %d", code, statuses[code], statusByCode[code])
+		}
+		// Each code is also named in some operation's error responses, except
+		// invalid_transition, which only the operator actions still to come return.
+		if code != watan.ECodeInvalidTransition && !responseNames(doc, code) {
+			t.Errorf("no operation documents code %s", code)
+		}
+	}
+	sec := doc["components"].(map[string]any)["securitySchemes"].(map[string]any)["bearerAuth"].(map[string]any)
+	if sec["type"] != "http" || sec["scheme"] != "bearer" {
+		t.Errorf("bearer scheme: %v", sec)
+	}
+}
+
+func responseNames(doc map[string]any, code string) bool {
+	for _, item := range doc["paths"].(map[string]any) {
+		for _, o := range item.(map[string]any) {
+			for _, resp := range o.(map[string]any)["responses"].(map[string]any) {
+				d, _ := resp.(map[string]any)["description"].(string)
+				if after, ok := strings.CutPrefix(d, "error code "); ok && slices.Contains(strings.Split(after, ", "), code) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// TestOpenAPIRefsResolve walks the document: every $ref names a schema that exists,
+// so that tools reading it do not fail half-way.
+func TestOpenAPIRefsResolve(t *testing.T) {
+	doc := getOpenAPI(t, newUnwired(t))
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				name, found := strings.CutPrefix(ref, "#/components/schemas/")
+				if _, exists := schemas[name]; !found || !exists {
+					t.Errorf("dangling $ref %q", ref)
+				}
+			}
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
+}
+
+// TestOpenAPIOrderSchemaMatchesJSON checks that the Order schema lists exactly the
+// fields a marshalled order has, so that domain changes show up in the document.
+func TestOpenAPIOrderSchemaMatchesJSON(t *testing.T) {
+	doc := getOpenAPI(t, newUnwired(t))
+	props := doc["components"].(map[string]any)["schemas"].(map[string]any)["Order"].(map[string]any)["properties"].(map[string]any)
+	var want []string
+	for f := range reflect.TypeFor[watan.Order]().Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name != "-" {
+			want = append(want, name)
+		}
+	}
+	for _, name := range want {
+		if _, ok := props[name]; !ok {
+			t.Errorf("Order schema lacks %q", name)
+		}
+	}
+	if len(props) != len(want) {
+		t.Errorf("Order schema has %d properties, the type %d", len(props), len(want))
+	}
+}
+
+func TestStatusTableCoversEveryCode(t *testing.T) {
+	for _, code := range watan.ErrorCodes {
+		if _, ok := statusByCode[code]; !ok {
+			t.Errorf("code %s has no status", code)
+		}
+	}
+	if len(statusByCode) != len(watan.ErrorCodes) {
+		t.Errorf("statusByCode has %d rows for %d codes", len(statusByCode), len(watan.ErrorCodes))
+	}
+}
+
+func TestProviderStateEnumIsValid(t *testing.T) {
+	for _, v := range enums[reflect.TypeFor[watan.ProviderState]()] {
+		if !watan.ProviderState(v).Valid() {
+			t.Errorf("documented provider state %q is not valid", v)
+		}
+	}
+	for _, v := range enums[reflect.TypeFor[watan.Status]()] {
+		if !watan.Status(v).Valid() {
+			t.Errorf("documented status %q is not valid", v)
+		}
+	}
+}
+
+func TestUnroutedRequests(t *testing.T) {
+	h := newUnwired(t)
+	tests := []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/api/v1/nope", http.StatusNotFound, watan.ECodeNotFound, ""},
+		{"GET", "/api/v1/orders/1/nope", http.StatusNotFound, watan.ECodeNotFound, ""},
+		{"DELETE", "/api/v1/orders", http.StatusMethodNotAllowed, watan.ECodeBadRequest, "GET, HEAD, POST"},
+		{"POST", "/api/v1/orders/7", http.StatusMethodNotAllowed, watan.ECodeBadRequest, "GET, HEAD"},
+		{"DELETE", "/api/v1/packages/x", http.StatusMethodNotAllowed, watan.ECodeBadRequest, "GET, HEAD, PATCH, PUT"},
+	}
+	for _, tt := range tests {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		if rec.Code != tt.status {
+			t.Errorf("%s %s: status %d, want %d", tt.method, tt.path, rec.Code, tt.status)
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != contentTypeJSON {
+			t.Errorf("%s %s: Content-Type %q", tt.method, tt.path, ct)
+		}
+		var body errorBody
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error.Code != tt.code {
+			t.Errorf("%s %s: body %s (%v), want code %s", tt.method, tt.path, rec.Body, err, tt.code)
+		}
+		if got := rec.Header().Get("Allow"); got != tt.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tt.method, tt.path, got, tt.allow)
+		}
+	}
+}
+
+func TestMissingCredentials(t *testing.T) {
+	h := newUnwired(t)
+	for _, auth := range []string{"", "Bearer", "Bearer   ", "Basic dXNlcjpwYXNz", "token"} {
+		for _, rt := range h.table {
+			if rt.public {
+				continue
+			}
+			path := strings.NewReplacer("{id}", "1", "{code}", "x", "{provider_account_id}", "1").Replace(rt.path)
+			r := httptest.NewRequest(rt.method, path, strings.NewReader(`{}`))
+			if auth != "" {
+				r.Header.Set("Authorization", auth)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), `"code":"unauthorized"`) {
+				t.Errorf("%s %s with %q: %d %s", rt.method, path, auth, rec.Code, rec.Body)
+			}
+			if rec.Header().Get("WWW-Authenticate") == "" {
+				t.Errorf("%s %s: no WWW-Authenticate", rt.method, path)
+			}
+		}
+	}
+}
+
+// TestPanicIsInternal checks that a panicking service yields a JSON 500 without
+// detail, and that the panic is logged.
+func TestPanicIsInternal(t *testing.T) {
+	var logs strings.Builder
+	h := New(Config{Tenants: panicky{}, Accounts: unwired{}, Catalog: unwired{}, Orders: unwired{}, Logger: newTextLogger(&logs)})
+	r := httptest.NewRequest("GET", "/api/v1/orders", nil)
+	r.Header.Set("Authorization", "Bearer secret-key-value")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `"code":"internal"`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if strings.Contains(rec.Body.String(), "boom") {
+		t.Errorf("panic detail leaked: %s", rec.Body)
+	}
+	if !strings.Contains(logs.String(), "boom") {
+		t.Errorf("panic not logged: %s", logs.String())
+	}
+	if strings.Contains(logs.String(), "secret-key-value") {
+		t.Errorf("API key logged: %s", logs.String())
+	}
+}
+
+type panicky struct{ watan.TenantService }
+
+func (panicky) AuthenticateAPIKey(ctx context.Context, plain string) (watan.APIKey, error) {
+	panic("boom")
+}
+
+func newTextLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
