@@ -1,0 +1,203 @@
+// Package store keeps watan's state in a SQL database through database/sql: SQLite
+// (modernc.org/sqlite, embedded, single node) or PostgreSQL (pgx, several nodes). One
+// implementation serves both engines; the few differences (time representation,
+// error codes, migration locking) live in small engine switches next to the code
+// that needs them.
+//
+// Store implements watan.TenantService, watan.AccountService, watan.CatalogService
+// and watan.OrderService. Every query is scoped by tenant, and the schema backs that
+// up with composite foreign keys (tenant_id, id), so a row can only ever reference
+// rows of its own tenant.
+//
+// Timestamps are stored in UTC with microsecond precision: TIMESTAMPTZ on PostgreSQL,
+// INTEGER microseconds since the Unix epoch on SQLite (compact, sortable and exact).
+// Go values are truncated to microseconds before they are written, so what is read
+// back equals what was written on both engines.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+
+	"watan"
+)
+
+// Engine names a database engine.
+type Engine string
+
+// Supported engines.
+const (
+	EngineSQLite   Engine = "sqlite"
+	EnginePostgres Engine = "postgres"
+)
+
+// DefaultURL is the database used when Config.URL is empty: a SQLite file in the
+// working directory.
+const DefaultURL = "sqlite:watan.db"
+
+// Config configures Open.
+type Config struct {
+	// URL selects the engine and the database: "sqlite:path/to/file.db" (also
+	// "sqlite:///abs/path.db" and "sqlite::memory:") or "postgres://..." /
+	// "postgresql://..." (any pgx connection URL; runtime parameters such as
+	// search_path may be given as query parameters). Default DefaultURL.
+	URL string
+	// Logger receives the store's few log lines (migrations applied). Default: discard.
+	Logger *slog.Logger
+	// Clock stamps created/updated times. Default watan.SystemClock{}.
+	Clock watan.Clock
+	// MaxOpenConns bounds the PostgreSQL pool. Default 20; at least 2, because
+	// Migrate holds one connection for its lock while River migrates on another.
+	// SQLite always uses exactly one connection: SQLite allows one writer at a time,
+	// and queuing in the pool is cheaper and safer than SQLITE_BUSY retries.
+	MaxOpenConns int
+}
+
+// Store is watan's database. It is safe for concurrent use.
+type Store struct {
+	db     *sql.DB
+	engine Engine
+	logger *slog.Logger
+	clock  watan.Clock
+}
+
+// Compile-time checks that Store provides the domain's services.
+var (
+	_ watan.TenantService  = (*Store)(nil)
+	_ watan.AccountService = (*Store)(nil)
+	_ watan.CatalogService = (*Store)(nil)
+	_ watan.OrderService   = (*Store)(nil)
+)
+
+// sqlitePragmas configure every SQLite connection: WAL so that readers never block
+// the writer, a busy timeout in case another process touches the file, foreign keys
+// (off by default in SQLite), and NORMAL sync, which in WAL mode is durable across
+// application crashes and loses at most the last transactions on power loss.
+// _txlock=immediate makes every BEGIN take the write lock up front, so a transaction
+// never fails half-way when it upgrades from reading to writing.
+const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// Open connects to the database described by cfg and checks that it answers. It does
+// not migrate; call Migrate.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	s := &Store{logger: cfg.Logger, clock: cfg.Clock}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.clock == nil {
+		s.clock = watan.SystemClock{}
+	}
+	url := cfg.URL
+	if url == "" {
+		url = DefaultURL
+	}
+	var err error
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		s.engine = EnginePostgres
+		if s.db, err = sql.Open("pgx", url); err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		n := cfg.MaxOpenConns
+		if n == 0 {
+			n = 20
+		}
+		n = max(n, 2)
+		s.db.SetMaxOpenConns(n)
+		// Keep idle connections: the default of 2 makes a busy pool open and
+		// close connections all the time.
+		s.db.SetMaxIdleConns(n)
+		s.db.SetConnMaxIdleTime(5 * time.Minute)
+	case strings.HasPrefix(url, "sqlite:"):
+		s.engine = EngineSQLite
+		path := strings.TrimPrefix(url, "sqlite:")
+		path = strings.TrimPrefix(path, "//") // sqlite:///abs/path → /abs/path
+		if path == "" {
+			return nil, fmt.Errorf("store: sqlite URL %q has no path", url)
+		}
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		if s.db, err = sql.Open("sqlite", path+sep+sqlitePragmas); err != nil {
+			return nil, fmt.Errorf("store: open sqlite: %w", err)
+		}
+		s.db.SetMaxOpenConns(1)
+		// Never close the one connection: for ":memory:" it is the database.
+		s.db.SetMaxIdleConns(1)
+		s.db.SetConnMaxLifetime(0)
+		s.db.SetConnMaxIdleTime(0)
+	default:
+		return nil, fmt.Errorf("store: unsupported database URL (want sqlite:PATH or postgres://...)")
+	}
+	if err := s.Ping(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the pool. Anything sharing it (River) must be stopped first.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB returns the pool, for River's driver. On SQLite it has one connection: never
+// use it directly while holding a transaction from the same pool.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Engine reports which engine the store runs on.
+func (s *Store) Engine() Engine { return s.engine }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping %s: %w", s.engine, err)
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction and commits it if fn returns nil; otherwise, or if fn
+// panics, it rolls back. On SQLite the transaction takes the write lock at BEGIN.
+// Nothing is retried. fn's error is returned as is so that *watan.Error codes reach
+// the caller. fn must not use the pool (s.DB() or non-Tx store methods): on SQLite
+// the transaction holds the only connection.
+func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// now is the store's clock truncated to what both engines can store.
+func (s *Store) now() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }
+
+// errNotFound is the error for a row that does not exist for the tenant.
+func errNotFound(what string, key any) error {
+	return watan.Errorf(watan.ECodeNotFound, "%s %v not found", what, key)
+}
+
+// isNoRows reports whether err means that a query matched no row.
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
