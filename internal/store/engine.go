@@ -1,0 +1,250 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"watan"
+)
+
+// This file holds what the dispatch and monitoring engine needs: order state changes
+// inside the caller's transaction, money effects of status changes, the code stock,
+// provider pauses, and the sweeper's queries (which read River's job table, since an
+// order's job lives there).
+
+// LockOrderTx reads the tenant's order and keeps other writers off it until tx ends:
+// a row lock on PostgreSQL; on SQLite the transaction already holds the database's
+// write lock from BEGIN.
+func (s *Store) LockOrderTx(ctx context.Context, tx *sql.Tx, tenantID, id int64) (watan.Order, error) {
+	q := `SELECT ` + orderColumns + orderFrom + ` WHERE o.tenant_id = $1 AND o.id = $2`
+	if s.engine == EnginePostgres {
+		q += ` FOR UPDATE OF o`
+	}
+	o, err := scanOrder(tx.QueryRowContext(ctx, q, tenantID, id))
+	if isNoRows(err) {
+		return watan.Order{}, errNotFound("order", id)
+	}
+	if err != nil {
+		return watan.Order{}, fmt.Errorf("store: lock order: %w", err)
+	}
+	return o, nil
+}
+
+// SaveOrderProviderTx writes the provider-side fields of o. Status and money change
+// only through SetOrderStatusTx.
+func (s *Store) SaveOrderProviderTx(ctx context.Context, tx *sql.Tx, o watan.Order) error {
+	if !o.ProviderState.Valid() {
+		return fmt.Errorf("store: save order %d: invalid provider state %q", o.ID, o.ProviderState)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE orders SET provider_state = $1, provider_account_id = $2,
+		provider_order_id = $3, provider_referans = $4, pin = $5, provider_message = $6, fallback_used = $7,
+		sent_at = $8, last_checked_at = $9, completed_at = $10, deadline = $11, next_check_at = $12,
+		check_count = $13, dispatch_count = $14, updated_at = $15
+		WHERE tenant_id = $16 AND id = $17`,
+		string(o.ProviderState), nullID(o.ProviderAccountID), o.ProviderOrderID, nullString(o.ProviderReferans),
+		o.PIN, truncate(o.ProviderMessage, 1000), o.FallbackUsed, s.nts(o.SentAt), s.nts(o.LastCheckedAt),
+		s.nts(o.CompletedAt), s.nts(o.Deadline), s.nts(o.NextCheckAt), o.CheckCount, o.DispatchCount,
+		s.ts(s.now()), o.TenantID, o.ID)
+	if err != nil {
+		return fmt.Errorf("store: save order %d: %w", o.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return errNotFound("order", o.ID)
+	}
+	return nil
+}
+
+// SetOrderStatusTx moves the order to status to as actor, with the money effect that
+// watan.StatusTransition prescribes, decided on the status as stored (the caller
+// holds the order's lock). A refund credits the order's price back; a re-debit
+// takes it again only within the overdraft limit (ECodeInsufficientBalance
+// otherwise). Each is a ledger entry and an event, next to the status event, so the
+// ledger keeps summing to the balance and the timeline says who did it.
+func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order, to watan.Status, actor watan.Actor, note string) (watan.Order, error) {
+	var from watan.Status
+	err := tx.QueryRowContext(ctx, `SELECT status FROM orders WHERE tenant_id = $1 AND id = $2`, o.TenantID, o.ID).Scan(&from)
+	if isNoRows(err) {
+		return watan.Order{}, errNotFound("order", o.ID)
+	}
+	if err != nil {
+		return watan.Order{}, fmt.Errorf("store: order status: %w", err)
+	}
+	effect, err := watan.StatusTransition(from, to, actor)
+	if err != nil {
+		return watan.Order{}, err
+	}
+	now := s.now()
+	switch effect {
+	case watan.MoneyRefund:
+		if err := s.moveMoney(ctx, tx, o, watan.LedgerRefund, o.Price, now); err != nil {
+			return watan.Order{}, err
+		}
+		if err := s.insertEvent(ctx, tx, &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
+			Kind: watan.EventRefund, Message: fmt.Sprintf("refunded %s %s to account %s", o.Price, o.Currency, o.AccountCode)}); err != nil {
+			return watan.Order{}, err
+		}
+	case watan.MoneyRedebit:
+		if err := s.moveMoney(ctx, tx, o, watan.LedgerRedebit, -o.Price, now); err != nil {
+			return watan.Order{}, err
+		}
+		if err := s.insertEvent(ctx, tx, &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
+			Kind: watan.EventRedebit, Message: fmt.Sprintf("debited %s %s again from account %s", o.Price, o.Currency, o.AccountCode)}); err != nil {
+			return watan.Order{}, err
+		}
+	}
+	completed := o.CompletedAt
+	if to == watan.StatusPending {
+		completed = nil
+	} else if completed == nil {
+		completed = &now
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE orders SET status = $1, completed_at = $2, updated_at = $3
+		WHERE tenant_id = $4 AND id = $5`, string(to), s.nts(completed), s.ts(now), o.TenantID, o.ID); err != nil {
+		return watan.Order{}, fmt.Errorf("store: set order status: %w", err)
+	}
+	msg := fmt.Sprintf("status %s → %s", from, to)
+	if note != "" {
+		msg += ": " + note
+	}
+	if err := s.insertEvent(ctx, tx, &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
+		Kind: watan.EventStatusChanged, Message: truncate(msg, 2000),
+		Data: map[string]string{"from": string(from), "to": string(to)}}); err != nil {
+		return watan.Order{}, err
+	}
+	return findOrder(ctx, tx, o.TenantID, o.ID)
+}
+
+// moveMoney changes the order's account balance by amount (positive credits) with a
+// ledger entry. A debit that would pass the overdraft limit changes nothing and is an
+// ECodeInsufficientBalance error.
+func (s *Store) moveMoney(ctx context.Context, tx *sql.Tx, o watan.Order, kind watan.LedgerKind, amount watan.Amount, now time.Time) error {
+	var balance watan.Amount
+	err := tx.QueryRowContext(ctx, `UPDATE accounts SET balance = balance + $1, updated_at = $2
+		WHERE tenant_id = $3 AND id = $4 AND ($1 >= 0 OR balance + $1 >= -overdraft_limit)
+		RETURNING balance`, int64(amount), s.ts(now), o.TenantID, o.AccountID).Scan(&balance)
+	if isNoRows(err) {
+		return watan.Errorf(watan.ECodeInsufficientBalance, "account %q cannot be debited %s %s again: it would pass its overdraft limit",
+			o.AccountCode, o.Price, o.Currency)
+	}
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", kind, err)
+	}
+	return s.insertLedger(ctx, tx, &watan.LedgerEntry{
+		TenantID: o.TenantID, AccountID: o.AccountID, OrderID: o.ID, Kind: kind, Amount: amount,
+		BalanceAfter: balance, Note: fmt.Sprintf("order #%d", o.Number), CreatedAt: now,
+	})
+}
+
+// AddOrderEventTx appends e to its order's timeline.
+func (s *Store) AddOrderEventTx(ctx context.Context, tx *sql.Tx, e watan.OrderEvent) error {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	e.Message = truncate(e.Message, 2000)
+	return s.insertEvent(ctx, tx, &e)
+}
+
+// TakeCodeTx hands the first unused code of the group to the order. On PostgreSQL
+// concurrent takers skip each other's locked rows instead of queueing on one; on
+// SQLite the transaction's write lock serialises them. Either way a code is handed
+// out once: the UPDATE also requires order_id to be still NULL.
+func (s *Store) TakeCodeTx(ctx context.Context, tx *sql.Tx, tenantID, groupID, orderID int64) (string, error) {
+	lock := ""
+	if s.engine == EnginePostgres {
+		lock = ` FOR UPDATE SKIP LOCKED`
+	}
+	var pin string
+	err := tx.QueryRowContext(ctx, `UPDATE code_items SET order_id = $1, used_at = $2
+		WHERE id = (SELECT id FROM code_items WHERE tenant_id = $3 AND group_id = $4 AND order_id IS NULL
+			ORDER BY id LIMIT 1`+lock+`) AND order_id IS NULL
+		RETURNING pin`, orderID, s.ts(s.now()), tenantID, groupID).Scan(&pin)
+	if isNoRows(err) {
+		return "", watan.Errorf(watan.ECodeNotFound, "code group %d has no unused code", groupID)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: take code: %w", err)
+	}
+	return pin, nil
+}
+
+// SetProviderPaused pauses or resumes dispatch to a provider account.
+func (s *Store) SetProviderPaused(ctx context.Context, tenantID, id int64, paused bool, reason string) error {
+	if !paused {
+		reason = ""
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE provider_accounts SET paused = $1, paused_reason = $2, updated_at = $3
+		WHERE tenant_id = $4 AND id = $5`, paused, truncate(reason, 500), s.ts(s.now()), tenantID, id)
+	if err != nil {
+		return fmt.Errorf("store: pause provider account: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return errNotFound("provider account", id)
+	}
+	return nil
+}
+
+// ListPausedProviderAccounts returns every tenant's paused, active provider accounts,
+// for the health probe.
+func (s *Store) ListPausedProviderAccounts(ctx context.Context) ([]watan.ProviderAccount, error) {
+	return list(ctx, s.db, "paused provider accounts", scanProvider,
+		`SELECT `+providerColumns+` FROM provider_accounts WHERE paused AND active ORDER BY id`)
+}
+
+// DueChecks lists other pending orders of a provider account, in a dispatched state,
+// whose next check is due by now, soonest first.
+func (s *Store) DueChecks(ctx context.Context, tenantID, providerAccountID int64, now time.Time, excludeOrderID int64, limit int) ([]watan.Order, error) {
+	return list(ctx, s.db, "due checks", scanOrder, `SELECT `+orderColumns+orderFrom+`
+		WHERE o.provider_account_id = $1 AND o.status = 'pending' AND o.next_check_at IS NOT NULL
+			AND o.next_check_at <= $2 AND o.tenant_id = $3 AND o.id <> $4
+			AND o.provider_state IN ('sent', 'unknown')
+		ORDER BY o.next_check_at, o.id LIMIT $5`,
+		providerAccountID, s.ts(now), tenantID, excludeOrderID, limit)
+}
+
+// OrdersWithoutJob lists pending orders, across tenants, in one of states and last
+// updated before updatedBefore, that have no live River job of the given kind for
+// them (jobs carry the order in args.order_id), oldest first.
+func (s *Store) OrdersWithoutJob(ctx context.Context, kind string, states []watan.ProviderState, updatedBefore time.Time, limit int) ([]watan.Order, error) {
+	if len(states) == 0 {
+		return nil, nil
+	}
+	args := []any{s.ts(updatedBefore), kind, limit}
+	marks := make([]string, len(states))
+	for i, st := range states {
+		args = append(args, string(st))
+		marks[i] = fmt.Sprintf("$%d", len(args))
+	}
+	match := `j.args @> jsonb_build_object('order_id', o.id)`
+	if s.engine == EngineSQLite {
+		match = `json_extract(CAST(j.args AS TEXT), '$.order_id') = o.id`
+	}
+	return list(ctx, s.db, "orders without job", scanOrder, `SELECT `+orderColumns+orderFrom+`
+		WHERE o.status = 'pending' AND o.provider_state IN (`+strings.Join(marks, ", ")+`) AND o.updated_at < $1
+			AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = $2
+				AND j.state IN ('available', 'pending', 'running', 'retryable', 'scheduled') AND `+match+`)
+		ORDER BY o.created_at, o.id LIMIT $3`, args...)
+}
+
+// OrdersPastDeadline lists pending orders, across tenants, that a provider may hold
+// and whose deadline is before now, earliest first.
+func (s *Store) OrdersPastDeadline(ctx context.Context, now time.Time, limit int) ([]watan.Order, error) {
+	return list(ctx, s.db, "orders past deadline", scanOrder, `SELECT `+orderColumns+orderFrom+`
+		WHERE o.status = 'pending' AND o.deadline IS NOT NULL AND o.deadline < $1
+			AND o.provider_state IN ('sending', 'sent', 'unknown')
+		ORDER BY o.deadline, o.id LIMIT $2`, s.ts(now), limit)
+}
+
+// truncate bounds provider-supplied text so that a huge answer cannot bloat rows.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Cut on a rune boundary.
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
