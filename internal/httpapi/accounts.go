@@ -88,7 +88,11 @@ func (h *Handler) topUp(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) ledger(w http.ResponseWriter, r *http.Request) error {
-	limit, err := queryInt(r, "limit", 0, 1, 1000)
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(q, "limit", 0, 1, 1000)
 	if err != nil {
 		return err
 	}

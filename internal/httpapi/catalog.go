@@ -65,7 +65,6 @@ func (h *Handler) createPackage(w http.ResponseWriter, r *http.Request) error {
 		Price:    watan.Amount(*req.Price),
 		Currency: req.Currency,
 		Active:   req.Active == nil || *req.Active,
-		Routing:  watan.Routing{Mode: watan.RouteManual},
 	}
 	p, err := h.catalog.CreatePackage(r.Context(), p)
 	if err != nil {
@@ -271,9 +270,10 @@ type settingsRequest struct {
 	Deadline        *duration         `json:"deadline" desc:"how long after sending an order may stay pending before it is rejected and refunded; default 24h"`
 }
 
-func (s *settingsRequest) apply(to *watan.ProviderSettings) error {
+// apply copies the fields present onto to; the service checks the result.
+func (s *settingsRequest) apply(to *watan.ProviderSettings) {
 	if s == nil {
-		return nil
+		return
 	}
 	set := func(dst *time.Duration, src *duration) {
 		if src != nil {
@@ -286,28 +286,11 @@ func (s *settingsRequest) apply(to *watan.ProviderSettings) error {
 	set(&to.RequestTimeout, s.RequestTimeout)
 	set(&to.Deadline, s.Deadline)
 	if s.PollPolicy != nil {
-		switch *s.PollPolicy {
-		case watan.PollExponential, watan.PollFixed, "":
-			to.Policy = *s.PollPolicy
-		default:
-			return invalid("settings.poll_policy must be exponential or fixed, not %q", *s.PollPolicy)
-		}
+		to.Policy = *s.PollPolicy
 	}
 	if s.MaxInFlight != nil {
-		if *s.MaxInFlight < 0 {
-			return invalid("settings.max_in_flight must not be negative")
-		}
 		to.MaxInFlight = *s.MaxInFlight
 	}
-	for name, d := range map[string]time.Duration{
-		"poll_interval": to.PollInterval, "connect_timeout": to.ConnectTimeout,
-		"request_timeout": to.RequestTimeout, "deadline": to.Deadline,
-	} {
-		if d < 0 {
-			return invalid("settings.%s must not be negative", name)
-		}
-	}
-	return nil
 }
 
 // settingsView shows the settings in effect, defaults filled in, as operators need
@@ -411,9 +394,7 @@ func (h *Handler) createProviderAccount(w http.ResponseWriter, r *http.Request) 
 			p.Credentials[k] = watan.Secret(v)
 		}
 	}
-	if err := req.Settings.apply(&p.Settings); err != nil {
-		return err
-	}
+	req.Settings.apply(&p.Settings)
 	p, err := h.catalog.CreateProviderAccount(r.Context(), p)
 	if err != nil {
 		return fmt.Errorf("creating provider account: %w", err)
@@ -474,7 +455,9 @@ func (h *Handler) patchProviderAccount(w http.ResponseWriter, r *http.Request) e
 	if req.BaseURL != nil {
 		p.BaseURL = *req.BaseURL
 	}
-	if len(req.Credentials) > 0 {
+	if len(req.Credentials) == 0 {
+		p.Credentials = nil // the service keeps the stored ones
+	} else {
 		creds := maps.Clone(p.Credentials)
 		if creds == nil {
 			creds = map[string]watan.Secret{}
@@ -488,9 +471,7 @@ func (h *Handler) patchProviderAccount(w http.ResponseWriter, r *http.Request) e
 		}
 		p.Credentials = creds
 	}
-	if err := req.Settings.apply(&p.Settings); err != nil {
-		return err
-	}
+	req.Settings.apply(&p.Settings)
 	if req.Active != nil {
 		p.Active = *req.Active
 	}

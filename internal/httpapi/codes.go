@@ -71,9 +71,9 @@ func (h *Handler) getCodeGroup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// importCodes adds PINs to a code group from CSV or JSON lines. Codes repeated within
-// the body are counted as skipped here; codes already in the group are skipped by the
-// store, so the response adds up to every code the client sent.
+// importCodes adds PINs to a code group from CSV or JSON lines. The service skips
+// (and counts) codes already in the group or repeated in the body, so the response
+// adds up to every code the client sent.
 func (h *Handler) importCodes(w http.ResponseWriter, r *http.Request) error {
 	// The group is found first so that a wrong id is a 404 before a long upload is parsed.
 	g, err := h.findCodeGroup(r)
@@ -84,12 +84,10 @@ func (h *Handler) importCodes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	unique, dups := dedupe(pins)
-	res, err := h.catalog.ImportCodes(r.Context(), g.TenantID, g.ID, unique)
+	res, err := h.catalog.ImportCodes(r.Context(), g.TenantID, g.ID, pins)
 	if err != nil {
-		return fmt.Errorf("importing %d codes into group %d: %w", len(unique), g.ID, err)
+		return fmt.Errorf("importing %d codes into group %d: %w", len(pins), g.ID, err)
 	}
-	res.Skipped += dups
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
@@ -236,18 +234,4 @@ func parseJSONLineCode(b []byte) (string, error) {
 		return "", errors.New(`object has no "pin"`)
 	}
 	return "", errors.New(`expected "CODE" or {"pin":"CODE"}`)
-}
-
-// dedupe keeps the first occurrence of each PIN, in order, and counts the rest.
-func dedupe(pins []string) ([]string, int) {
-	seen := make(map[string]struct{}, len(pins))
-	out := pins[:0]
-	for _, p := range pins {
-		if _, ok := seen[p]; ok {
-			continue
-		}
-		seen[p] = struct{}{}
-		out = append(out, p)
-	}
-	return out, len(pins) - len(out)
 }

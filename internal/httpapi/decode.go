@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -190,9 +191,19 @@ func pathID(r *http.Request, name, what string) (int64, error) {
 	return id, nil
 }
 
+// query parses the query string strictly: url.Values would silently drop a
+// malformed pair, and a filter the client meant but we dropped lists the wrong rows.
+func query(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("the query string is malformed: %v", err)
+	}
+	return q, nil
+}
+
 // queryInt parses an optional integer query parameter within [min, max]; def when absent.
-func queryInt(r *http.Request, name string, def, min, max int) (int, error) {
-	s := r.URL.Query().Get(name)
+func queryInt(q url.Values, name string, def, min, max int) (int, error) {
+	s := q.Get(name)
 	if s == "" {
 		return def, nil
 	}
@@ -207,8 +218,8 @@ func queryInt(r *http.Request, name string, def, min, max int) (int, error) {
 }
 
 // queryTime parses an optional RFC 3339 query parameter.
-func queryTime(r *http.Request, name string) (time.Time, error) {
-	s := r.URL.Query().Get(name)
+func queryTime(q url.Values, name string) (time.Time, error) {
+	s := q.Get(name)
 	if s == "" {
 		return time.Time{}, nil
 	}

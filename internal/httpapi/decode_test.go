@@ -145,10 +145,3 @@ func TestReadCodesTooLarge(t *testing.T) {
 		}
 	}
 }
-
-func TestDedupe(t *testing.T) {
-	got, dups := dedupe([]string{"a", "b", "a", "c", "b", "a"})
-	if strings.Join(got, "") != "abc" || dups != 3 {
-		t.Errorf("got %q, %d", got, dups)
-	}
-}

@@ -79,7 +79,10 @@ func (h *Handler) getOrder(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) listOrders(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
 	f := watan.OrderFilter{
 		TenantID: tenantOf(r),
 		Status:   watan.Status(q.Get("status")),
@@ -96,17 +99,16 @@ func (h *Handler) listOrders(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.ProviderAccountID = id
 	}
-	var err error
-	if f.From, err = queryTime(r, "from"); err != nil {
+	if f.From, err = queryTime(q, "from"); err != nil {
 		return err
 	}
-	if f.To, err = queryTime(r, "to"); err != nil {
+	if f.To, err = queryTime(q, "to"); err != nil {
 		return err
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
 		return invalid("query parameter \"from\" must be before \"to\"")
 	}
-	if f.Limit, err = queryInt(r, "limit", 0, 1, 500); err != nil {
+	if f.Limit, err = queryInt(q, "limit", 0, 1, 500); err != nil {
 		return err
 	}
 	page, err := h.orders.ListOrders(r.Context(), f)
