@@ -54,7 +54,7 @@ type PlaceOutcome string
 // Placement outcomes.
 const (
 	PlaceAccepted  PlaceOutcome = "accepted"  // pending at the provider; watch it
-	PlaceDelivered PlaceOutcome = "delivered" // done at once; PIN present
+	PlaceDelivered PlaceOutcome = "delivered" // done at once; PIN present (may be empty for top-ups)
 	PlaceRejected  PlaceOutcome = "rejected"  // refused; Reason says why; no order exists
 	PlaceUnknown   PlaceOutcome = "unknown"   // may exist ("already sent", no answer): check ref
 )
@@ -123,17 +123,18 @@ type Balance struct {
 
 // Product in a provider's catalog.
 type Product struct {
-	ID        string
-	Name      string
-	Price     string
-	Category  string
-	Available bool
-	Params    map[string]string // what a mapping needs, e.g. znet "oyun", "kupur"
-	Inputs    []string          // customer inputs the product needs (barakat params)
-	QtyKind   string            // barakat: "fixed", "range" or "set"
-	QtyMin    int
-	QtyMax    int
-	QtyValues []string
+	ID          string
+	Name        string
+	Description string // the provider's own text, e.g. whether it loads the game directly
+	Price       string
+	Category    string
+	Available   bool
+	Params      map[string]string // what a mapping needs, e.g. znet "oyun", "kupur"
+	Inputs      []string          // customer inputs the product needs (barakat params)
+	QtyKind     string            // "fixed", "range" (QtyMin..QtyMax) or "set" (QtyValues)
+	QtyMin      int
+	QtyMax      int
+	QtyValues   []string
 }
 
 // FailureKind classifies a failed provider call.
@@ -148,6 +149,10 @@ const (
 	FailMisconfigured FailureKind = "misconfigured"
 	// FailProtocol: an answer we cannot parse.
 	FailProtocol FailureKind = "protocol"
+	// FailInvalid: the request was not sent because the protocol cannot carry it
+	// (e.g. a non-numeric znet referans). Nothing reached the provider, so no order
+	// exists; sending the same request again cannot succeed, the caller must change.
+	FailInvalid FailureKind = "invalid_request"
 )
 
 // ProviderError is a failed provider call. Its message never contains credentials.
