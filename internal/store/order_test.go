@@ -1,0 +1,292 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
+	"watan"
+	"watan/internal/store"
+)
+
+// count runs a COUNT query; tests use it to see what was (not) written.
+func (b *bundle) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := b.s.DB().QueryRowContext(b.ctx, query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// checkLedger verifies invariant 4 for an account: its ledger sums to its balance,
+// every entry's balance_after is the running sum, and every order of the account
+// has exactly one debit of its price.
+func (b *bundle) checkLedger(t *testing.T, tenantID int64, code string) watan.Account {
+	t.Helper()
+	a, err := b.s.FindAccount(b.ctx, tenantID, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.s.Ledger(b.ctx, tenantID, code, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum watan.Amount
+	for i := len(l) - 1; i >= 0; i-- {
+		sum += l[i].Amount
+		if l[i].BalanceAfter != sum {
+			t.Errorf("ledger entry %d: balance_after %s, running sum %s", l[i].ID, l[i].BalanceAfter, sum)
+		}
+	}
+	if sum != a.Balance {
+		t.Errorf("account %s: ledger sums to %s, balance is %s", code, sum, a.Balance)
+	}
+	if a.Balance < -a.OverdraftLimit {
+		t.Errorf("account %s: balance %s is past the overdraft limit %s", code, a.Balance, a.OverdraftLimit)
+	}
+	if n := b.count(t, `SELECT COUNT(*) FROM orders o WHERE o.account_id = $1 AND
+		(SELECT COUNT(*) FROM ledger_entries l WHERE l.order_id = o.id AND l.kind = 'debit' AND l.amount = -o.price) <> 1`, a.ID); n != 0 {
+		t.Errorf("account %s: %d orders without exactly one debit of their price", code, n)
+	}
+	if n := b.count(t, `SELECT COUNT(*) FROM ledger_entries WHERE account_id = $1 AND kind = 'debit'`, a.ID); n != b.count(t, `SELECT COUNT(*) FROM orders WHERE account_id = $1`, a.ID) {
+		t.Errorf("account %s: %d debits for %d orders", code, n, b.count(t, `SELECT COUNT(*) FROM orders WHERE account_id = $1`, a.ID))
+	}
+	return a
+}
+
+func TestCreateOrder(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		b.account(t, b.tenant.ID, "c1", 10000, 0)
+		p := b.pkg(t, b.tenant.ID, "pubg-60", 199)
+		n := watan.NewOrder{TenantID: b.tenant.ID, PackageCode: "pubg-60", AccountCode: "c1", Quantity: 3,
+			PlayerID: "5123456789", Extra: "server=eu", ClientOrderID: "shop-1", Actor: watan.ActorAPI}
+		o, created, err := b.s.CreateOrder(b.ctx, n)
+		if err != nil || !created {
+			t.Fatalf("CreateOrder = %+v, %v, %v", o, created, err)
+		}
+		now := b.clock.Now().Truncate(time.Microsecond)
+		want := watan.Order{ID: o.ID, TenantID: b.tenant.ID, Number: 1, AccountID: o.AccountID, AccountCode: "c1",
+			PackageID: p.ID, PackageCode: "pubg-60", Quantity: 3, PlayerID: "5123456789", Extra: "server=eu",
+			ClientOrderID: "shop-1", UnitPrice: 199, Price: 597, Currency: "USD", Status: watan.StatusPending,
+			ProviderState: watan.StateNotSent, CreatedAt: now, UpdatedAt: now}
+		if !reflect.DeepEqual(o, want) {
+			t.Fatalf("CreateOrder =\n%+v\nwant\n%+v", o, want)
+		}
+		got, err := b.s.FindOrder(b.ctx, b.tenant.ID, o.ID)
+		if err != nil || !reflect.DeepEqual(got, o) {
+			t.Fatalf("FindOrder =\n%+v, %v\nwant\n%+v", got, err, o)
+		}
+		a := b.checkLedger(t, b.tenant.ID, "c1")
+		if a.Balance != 10000-597 {
+			t.Errorf("balance = %s, want 94.03", a.Balance)
+		}
+		l, _ := b.s.Ledger(b.ctx, b.tenant.ID, "c1", 1)
+		if l[0].Kind != watan.LedgerDebit || l[0].OrderID != o.ID || l[0].Amount != -597 || l[0].BalanceAfter != a.Balance {
+			t.Errorf("debit entry = %+v", l[0])
+		}
+		ev, err := b.s.OrderEvents(b.ctx, b.tenant.ID, o.ID)
+		if err != nil || len(ev) != 1 || ev[0].Kind != watan.EventCreated || ev[0].Actor != watan.ActorAPI ||
+			ev[0].OrderID != o.ID || !ev[0].At.Equal(now) || ev[0].Message == "" {
+			t.Fatalf("OrderEvents = %+v, %v", ev, err)
+		}
+
+		// Numbers are a per-tenant sequence; no client order id is fine, twice.
+		for i, wantNum := range []int64{2, 3} {
+			o := b.order(t, watan.NewOrder{PackageCode: "pubg-60", AccountCode: "c1", Actor: watan.OperatorActor("sara")})
+			if o.Number != wantNum || o.ClientOrderID != "" {
+				t.Errorf("order %d: number %d, client id %q", i, o.Number, o.ClientOrderID)
+			}
+			if ev, _ := b.s.OrderEvents(b.ctx, b.tenant.ID, o.ID); ev[0].Actor != "operator:sara" {
+				t.Errorf("event actor = %q", ev[0].Actor)
+			}
+		}
+		other := b.newTenant(t, "other")
+		b.account(t, other.ID, "c1", 1000, 0)
+		b.pkg(t, other.ID, "pubg-60", 100)
+		if o := b.order(t, watan.NewOrder{TenantID: other.ID, PackageCode: "pubg-60", AccountCode: "c1", ClientOrderID: "shop-1"}); o.Number != 1 {
+			t.Errorf("other tenant's first order has number %d, want 1", o.Number)
+		}
+
+		_, err = b.s.FindOrder(b.ctx, b.tenant.ID, 999999)
+		wantCode(t, err, watan.ECodeNotFound)
+		_, err = b.s.OrderEvents(b.ctx, b.tenant.ID, 999999)
+		wantCode(t, err, watan.ECodeNotFound)
+	})
+}
+
+func TestCreateOrderRefusals(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		b.account(t, b.tenant.ID, "c1", 500, 200)
+		b.pkg(t, b.tenant.ID, "p", 300)
+		if _, err := b.s.CreatePackage(b.ctx, watan.Package{TenantID: b.tenant.ID, Code: "off", Price: 1, Currency: "USD", Active: false}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.s.CreatePackage(b.ctx, watan.Package{TenantID: b.tenant.ID, Code: "eur", Price: 1, Currency: "EUR", Active: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.s.CreatePackage(b.ctx, watan.Package{TenantID: b.tenant.ID, Code: "max", Price: watan.MaxAmount, Currency: "USD", Active: true}); err != nil {
+			t.Fatal(err)
+		}
+		valid := watan.NewOrder{TenantID: b.tenant.ID, PackageCode: "p", AccountCode: "c1", Quantity: 1, PlayerID: "x"}
+		for _, c := range []struct {
+			name string
+			edit func(*watan.NewOrder)
+			code string
+		}{
+			{"no package", func(n *watan.NewOrder) { n.PackageCode = "" }, watan.ECodeValidation},
+			{"zero quantity", func(n *watan.NewOrder) { n.Quantity = 0 }, watan.ECodeValidation},
+			{"no player", func(n *watan.NewOrder) { n.PlayerID = "" }, watan.ECodeValidation},
+			{"unknown package", func(n *watan.NewOrder) { n.PackageCode = "nope" }, watan.ECodeUnknownPackage},
+			{"inactive package", func(n *watan.NewOrder) { n.PackageCode = "off" }, watan.ECodePackageInactive},
+			{"unknown account", func(n *watan.NewOrder) { n.AccountCode = "nope" }, watan.ECodeUnknownAccount},
+			{"currency mismatch", func(n *watan.NewOrder) { n.PackageCode = "eur" }, watan.ECodeValidation},
+			{"price overflow", func(n *watan.NewOrder) { n.PackageCode, n.Quantity = "max", 2 }, watan.ECodeValidation},
+			// 5.00 + 2.00 overdraft covers two orders of 3.00 but not three.
+			{"insufficient balance", func(n *watan.NewOrder) { n.Quantity = 3 }, watan.ECodeInsufficientBalance},
+		} {
+			n := valid
+			c.edit(&n)
+			o, created, err := b.s.CreateOrder(b.ctx, n)
+			if watan.ErrorCode(err) != c.code || created || o.ID != 0 {
+				t.Errorf("%s: CreateOrder = %+v, %v, %v; want code %s", c.name, o, created, err, c.code)
+			}
+		}
+		if n := b.count(t, `SELECT COUNT(*) FROM orders`); n != 0 {
+			t.Errorf("refused orders wrote %d orders", n)
+		}
+		if a := b.checkLedger(t, b.tenant.ID, "c1"); a.Balance != 500 {
+			t.Errorf("refused orders changed the balance to %s", a.Balance)
+		}
+		// Down to exactly the overdraft limit is allowed; one cent further is not.
+		valid.Quantity = 2
+		b.order(t, valid)
+		if a := b.checkLedger(t, b.tenant.ID, "c1"); a.Balance != -100 {
+			t.Errorf("balance = %s, want -1.00", a.Balance)
+		}
+		b.pkg(t, b.tenant.ID, "p100", 100)
+		b.order(t, watan.NewOrder{PackageCode: "p100", AccountCode: "c1"})
+		_, _, err := b.s.CreateOrder(b.ctx, watan.NewOrder{TenantID: b.tenant.ID, PackageCode: "p100", AccountCode: "c1", Quantity: 1, PlayerID: "x"})
+		wantCode(t, err, watan.ECodeInsufficientBalance)
+		if a := b.checkLedger(t, b.tenant.ID, "c1"); a.Balance != -200 {
+			t.Errorf("balance = %s, want -2.00", a.Balance)
+		}
+	})
+}
+
+func TestCreateOrderIdempotent(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		b.account(t, b.tenant.ID, "c1", 1000, 0)
+		b.pkg(t, b.tenant.ID, "p", 100)
+		n := watan.NewOrder{TenantID: b.tenant.ID, PackageCode: "p", AccountCode: "c1", Quantity: 1, PlayerID: "x", ClientOrderID: "abc"}
+		first := b.order(t, n)
+		b.clock.Advance(time.Minute)
+		hookRan := false
+		// A replay returns the first order even if the rest of the request differs,
+		// and neither debits nor runs the hook.
+		n.Quantity = 5
+		again, created, err := b.s.CreateOrderWith(b.ctx, n, func(context.Context, *sql.Tx, watan.Order) error {
+			hookRan = true
+			return nil
+		})
+		if err != nil || created || !reflect.DeepEqual(again, first) || hookRan {
+			t.Fatalf("replay = %+v, %v, %v (hook ran: %v); want %+v, false", again, created, err, hookRan, first)
+		}
+		if a := b.checkLedger(t, b.tenant.ID, "c1"); a.Balance != 900 {
+			t.Errorf("balance = %s after a replay, want 9.00", a.Balance)
+		}
+		if n := b.count(t, `SELECT COUNT(*) FROM orders`); n != 1 {
+			t.Errorf("%d orders, want 1", n)
+		}
+	})
+}
+
+func TestCreateOrderWithHook(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		b.account(t, b.tenant.ID, "c1", 1000, 0)
+		b.pkg(t, b.tenant.ID, "p", 100)
+		n := watan.NewOrder{TenantID: b.tenant.ID, PackageCode: "p", AccountCode: "c1", Quantity: 1, PlayerID: "x", ClientOrderID: "k1"}
+
+		boom := errors.New("enqueue failed")
+		o, created, err := b.s.CreateOrderWith(b.ctx, n, func(ctx context.Context, tx *sql.Tx, o watan.Order) error {
+			// The hook sees the order inside the transaction.
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders WHERE id = $1`, o.ID).Scan(&n); err != nil || n != 1 {
+				t.Errorf("inside the hook: order %d visible %d times (%v)", o.ID, n, err)
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) || created || o.ID != 0 {
+			t.Fatalf("CreateOrderWith failing hook = %+v, %v, %v; want %v", o, created, err, boom)
+		}
+		for _, table := range []string{"orders", "order_events", "ledger_entries WHERE kind = 'debit'"} {
+			if n := b.count(t, `SELECT COUNT(*) FROM `+table); n != 0 {
+				t.Errorf("after a failed hook: %d rows in %s", n, table)
+			}
+		}
+		if a := b.checkLedger(t, b.tenant.ID, "c1"); a.Balance != 1000 {
+			t.Errorf("after a failed hook: balance %s", a.Balance)
+		}
+		// Neither the number nor the client order id was used up.
+		o, created, err = b.s.CreateOrderWith(b.ctx, n, func(context.Context, *sql.Tx, watan.Order) error { return nil })
+		if err != nil || !created || o.Number != 1 {
+			t.Fatalf("retry = %+v, %v, %v; want order number 1", o, created, err)
+		}
+	})
+}
+
+type dispatchArgs struct {
+	OrderID int64 `json:"order_id"`
+}
+
+func (dispatchArgs) Kind() string { return "test_dispatch" }
+
+// TestCreateOrderWithRiverInsertTx checks the design's transactional enqueue on both
+// engines: the job commits with the order, and rolls back with it.
+func TestCreateOrderWithRiverInsertTx(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		var (
+			client *river.Client[*sql.Tx]
+			err    error
+		)
+		switch b.s.Engine() {
+		case store.EnginePostgres:
+			client, err = river.NewClient(riverdatabasesql.New(b.s.DB()), &river.Config{})
+		default:
+			client, err = river.NewClient(riversqlite.New(b.s.DB()), &river.Config{})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.account(t, b.tenant.ID, "c1", 1000, 0)
+		b.pkg(t, b.tenant.ID, "p", 100)
+		enqueue := func(ctx context.Context, tx *sql.Tx, o watan.Order) error {
+			_, err := client.InsertTx(ctx, tx, dispatchArgs{OrderID: o.ID}, nil)
+			return err
+		}
+		n := watan.NewOrder{TenantID: b.tenant.ID, PackageCode: "p", AccountCode: "c1", Quantity: 1, PlayerID: "x"}
+		if _, _, err := b.s.CreateOrderWith(b.ctx, n, enqueue); err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("later step failed")
+		_, _, err = b.s.CreateOrderWith(b.ctx, n, func(ctx context.Context, tx *sql.Tx, o watan.Order) error {
+			if err := enqueue(ctx, tx, o); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("err = %v, want %v", err, boom)
+		}
+		if jobs, orders := b.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'test_dispatch'`), b.count(t, `SELECT COUNT(*) FROM orders`); jobs != 1 || orders != 1 {
+			t.Errorf("%d jobs and %d orders, want one of each", jobs, orders)
+		}
+	})
+}
