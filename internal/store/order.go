@@ -19,7 +19,7 @@ const orderColumns = `o.id, o.tenant_id, o.number, o.account_id, a.code, o.packa
 	o.player_id, o.extra, COALESCE(o.client_order_id, ''), o.unit_price, o.price, o.currency, o.status,
 	o.provider_state, COALESCE(o.provider_account_id, 0), o.provider_order_id, COALESCE(o.provider_referans, ''),
 	o.pin, o.provider_message, o.fallback_used, o.created_at, o.updated_at, o.sent_at, o.last_checked_at,
-	o.completed_at, o.deadline, o.check_count`
+	o.completed_at, o.deadline, o.check_count, o.next_check_at, o.dispatch_count`
 
 const orderFrom = ` FROM orders o JOIN accounts a ON a.id = o.account_id JOIN packages p ON p.id = o.package_id`
 
@@ -30,7 +30,7 @@ func scanOrder(r rowScanner) (watan.Order, error) {
 		&o.ProviderState, &o.ProviderAccountID, &o.ProviderOrderID, &o.ProviderReferans,
 		&o.PIN, &o.ProviderMessage, &o.FallbackUsed, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt},
 		nullTimeCol{&o.SentAt}, nullTimeCol{&o.LastCheckedAt}, nullTimeCol{&o.CompletedAt},
-		nullTimeCol{&o.Deadline}, &o.CheckCount)
+		nullTimeCol{&o.Deadline}, &o.CheckCount, nullTimeCol{&o.NextCheckAt}, &o.DispatchCount)
 	return o, err
 }
 
@@ -205,6 +205,36 @@ func (s *Store) debitRefused(ctx context.Context, tx *sql.Tx, n watan.NewOrder, 
 	}
 	return watan.Errorf(watan.ECodeInsufficientBalance, "account %q has %s %s and may go down to -%s; the order costs %s",
 		n.AccountCode, a.Balance, a.Currency, a.OverdraftLimit, o.Price)
+}
+
+// AddOrderEvent appends e to the timeline of the order e.OrderID of tenant
+// e.TenantID (an operator's note, say), stamping it with the store's clock if e.At
+// is zero and ActorSystem if e.Actor is empty. It returns the stored event, or an
+// ECodeNotFound error if the tenant has no such order.
+func (s *Store) AddOrderEvent(ctx context.Context, e watan.OrderEvent) (watan.OrderEvent, error) {
+	if e.Kind == "" {
+		return watan.OrderEvent{}, watan.Errorf(watan.ECodeValidation, "event kind is required")
+	}
+	if len(e.Message) > watan.MaxNoteLen {
+		return watan.OrderEvent{}, watan.Errorf(watan.ECodeValidation, "message must be at most %d bytes", watan.MaxNoteLen)
+	}
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	e.At = e.At.UTC().Truncate(time.Microsecond)
+	if e.Actor == "" {
+		e.Actor = watan.ActorSystem
+	}
+	err := s.InTx(ctx, func(tx *sql.Tx) error {
+		if err := rowExists(ctx, tx, "orders", "order", e.TenantID, e.OrderID); err != nil {
+			return err
+		}
+		return s.insertEvent(ctx, tx, &e)
+	})
+	if err != nil {
+		return watan.OrderEvent{}, err
+	}
+	return e, nil
 }
 
 // insertEvent appends e to its order's timeline and sets its ID.

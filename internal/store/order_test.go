@@ -290,3 +290,31 @@ func TestCreateOrderWithRiverInsertTx(t *testing.T) {
 		}
 	})
 }
+
+func TestOrderEvents(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		b.account(t, b.tenant.ID, "c1", 1000, 0)
+		b.pkg(t, b.tenant.ID, "p", 100)
+		o := b.order(t, watan.NewOrder{PackageCode: "p", AccountCode: "c1"})
+		b.clock.Advance(time.Second)
+		note, err := b.s.AddOrderEvent(b.ctx, watan.OrderEvent{TenantID: b.tenant.ID, OrderID: o.ID, Kind: watan.EventNote,
+			Actor: watan.OperatorActor("sara"), Message: "called the customer", Data: map[string]string{"phone": "+90 555"}})
+		if err != nil || note.ID == 0 || !note.At.Equal(b.clock.Now().Truncate(time.Microsecond)) {
+			t.Fatalf("AddOrderEvent = %+v, %v", note, err)
+		}
+		sys, err := b.s.AddOrderEvent(b.ctx, watan.OrderEvent{TenantID: b.tenant.ID, OrderID: o.ID, Kind: "dispatch_started"})
+		if err != nil || sys.Actor != watan.ActorSystem || sys.Data != nil {
+			t.Fatalf("AddOrderEvent without actor = %+v, %v", sys, err)
+		}
+		ev, err := b.s.OrderEvents(b.ctx, b.tenant.ID, o.ID)
+		if err != nil || len(ev) != 3 || ev[0].Kind != watan.EventCreated || !reflect.DeepEqual(ev[1], note) || !reflect.DeepEqual(ev[2], sys) {
+			t.Fatalf("OrderEvents = %+v, %v; want created, %+v, %+v", ev, err, note, sys)
+		}
+
+		other := b.newTenant(t, "other")
+		_, err = b.s.AddOrderEvent(b.ctx, watan.OrderEvent{TenantID: other.ID, OrderID: o.ID, Kind: watan.EventNote})
+		wantCode(t, err, watan.ECodeNotFound)
+		_, err = b.s.AddOrderEvent(b.ctx, watan.OrderEvent{TenantID: b.tenant.ID, OrderID: o.ID})
+		wantCode(t, err, watan.ECodeValidation)
+	})
+}
