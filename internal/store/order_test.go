@@ -318,3 +318,53 @@ func TestOrderEvents(t *testing.T) {
 		wantCode(t, err, watan.ECodeValidation)
 	})
 }
+
+// TestOrderReadsEveryField guards the one way an Order is read: every field of
+// watan.Order must come back from the database. A field added to the domain but not
+// to orderColumns fails here instead of being silently reset by the next save.
+func TestOrderReadsEveryField(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		b.account(t, b.tenant.ID, "c1", 1000, 0)
+		b.pkg(t, b.tenant.ID, "p", 100)
+		prov := b.provider(t, b.tenant.ID, "znet")
+		o := b.order(t, watan.NewOrder{PackageCode: "p", AccountCode: "c1", Extra: "e", ClientOrderID: "k"})
+
+		at := func(d time.Duration) *time.Time {
+			v := b.clock.Now().Add(d).Truncate(time.Microsecond)
+			return &v
+		}
+		o.Status = watan.StatusApproved
+		o.ProviderState, o.ProviderAccountID, o.ProviderOrderID, o.ProviderReferans = watan.StateDelivered, prov.ID, "po-1", "9001"
+		o.PIN, o.ProviderMessage, o.FallbackUsed = "PIN-1", "ok", true
+		o.SentAt, o.LastCheckedAt, o.CompletedAt, o.Deadline, o.NextCheckAt = at(time.Second), at(2*time.Second), at(3*time.Second), at(24*time.Hour), at(time.Minute)
+		o.CheckCount, o.DispatchCount = 4, 2
+		err := b.s.InTx(b.ctx, func(tx *sql.Tx) error {
+			locked, err := b.s.LockOrderTx(b.ctx, tx, b.tenant.ID, o.ID)
+			if err != nil || locked.ID != o.ID {
+				t.Errorf("LockOrderTx = %+v, %v", locked, err)
+			}
+			if err := b.s.SaveOrderProviderTx(b.ctx, tx, o); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(b.ctx, `UPDATE orders SET status = 'approved' WHERE id = $1`, o.ID)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.s.FindOrder(b.ctx, b.tenant.ID, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := reflect.ValueOf(got)
+		for i := range v.NumField() {
+			if v.Field(i).IsZero() {
+				t.Errorf("Order.%s is not read back", v.Type().Field(i).Name)
+			}
+		}
+		got.UpdatedAt = o.UpdatedAt
+		if !reflect.DeepEqual(got, o) {
+			t.Errorf("FindOrder =\n%+v\nwant\n%+v", got, o)
+		}
+	})
+}
