@@ -198,7 +198,7 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 			next := now.Add(out.after)
 			cur.NextCheckAt = &next
 			// Make sure a job watches the order; a no-op when one exists.
-			return e.queue.EnqueueCheckTx(ctx, tx, *cur, next)
+			return e.queue.EnqueueCheckTx(ctx, tx, *cur, out.after)
 		}
 	})
 	return out, err

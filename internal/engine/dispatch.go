@@ -250,11 +250,7 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 				"accepted by provider (order %s, cost %s): %s", orDash(res.ProviderOrderID), orDash(res.Cost), res.Message)); err != nil {
 				return err
 			}
-			at := next
-			if acct.Settings.FirstCheckDelay <= 0 {
-				at = timeZero
-			}
-			return e.queue.EnqueueCheckTx(ctx, tx, *cur, at)
+			return e.queue.EnqueueCheckTx(ctx, tx, *cur, acct.Settings.FirstCheckDelay)
 		})
 		return done, false, err
 
@@ -363,7 +359,7 @@ func (e *Engine) scheduleCheck(ctx context.Context, o watan.Order, d time.Durati
 		}
 		at := e.now().Add(d)
 		cur.NextCheckAt = &at
-		return e.queue.EnqueueCheckTx(ctx, tx, *cur, at)
+		return e.queue.EnqueueCheckTx(ctx, tx, *cur, d)
 	})
 	return err
 }
@@ -413,6 +409,3 @@ func orDash(s string) string {
 	}
 	return s
 }
-
-// timeZero asks the queue to run a job at once.
-var timeZero time.Time

@@ -52,9 +52,11 @@ type Store interface {
 // Queue schedules the engine's jobs inside the caller's transaction.
 type Queue interface {
 	EnqueueDispatchTx(ctx context.Context, tx *sql.Tx, o watan.Order) error
-	// EnqueueCheckTx schedules the order's check job at, or at once for a zero time.
-	// An order has at most one live check job; a second enqueue is a no-op.
-	EnqueueCheckTx(ctx context.Context, tx *sql.Tx, o watan.Order, at time.Time) error
+	// EnqueueCheckTx schedules the order's check job to run after delay (at once for
+	// zero). A delay rather than a time keeps the queue on its own clock when the
+	// engine's is injected. An order has at most one live check job; a second
+	// enqueue is a no-op.
+	EnqueueCheckTx(ctx context.Context, tx *sql.Tx, o watan.Order, delay time.Duration) error
 }
 
 // Providers builds a client for a provider account.

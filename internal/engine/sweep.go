@@ -60,7 +60,7 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck, "sweeper: order had no check job (state %s); checking it", cur.ProviderState)); err != nil {
 				return err
 			}
-			return e.queue.EnqueueCheckTx(ctx, tx, *cur, timeZero)
+			return e.queue.EnqueueCheckTx(ctx, tx, *cur, 0)
 		})
 		if err != nil {
 			errs = append(errs, err)

@@ -255,13 +255,13 @@ func (q *Queue) EnqueueDispatchTx(ctx context.Context, tx *sql.Tx, o watan.Order
 	return nil
 }
 
-// EnqueueCheckTx implements engine.Queue. A zero or past time leaves ScheduledAt
-// unset: a scheduled job waits for River's scheduler, which promotes jobs only every
-// few seconds.
-func (q *Queue) EnqueueCheckTx(ctx context.Context, tx *sql.Tx, o watan.Order, at time.Time) error {
+// EnqueueCheckTx implements engine.Queue. A zero delay leaves ScheduledAt unset: a
+// scheduled job waits for River's scheduler, which promotes jobs only every few
+// seconds.
+func (q *Queue) EnqueueCheckTx(ctx context.Context, tx *sql.Tx, o watan.Order, delay time.Duration) error {
 	var opts *river.InsertOpts
-	if !at.IsZero() && time.Until(at) > 0 {
-		opts = &river.InsertOpts{ScheduledAt: at}
+	if delay > 0 {
+		opts = &river.InsertOpts{ScheduledAt: time.Now().Add(delay)}
 	}
 	if _, err := q.client.InsertTx(ctx, tx, CheckArgs{TenantID: o.TenantID, OrderID: o.ID}, opts); err != nil {
 		return fmt.Errorf("enqueue check of order %d: %w", o.ID, err)
