@@ -219,7 +219,7 @@ func (s *Store) OrdersWithoutJob(ctx context.Context, kind string, states []wata
 	}
 	match := `j.args @> jsonb_build_object('order_id', o.id)`
 	if s.engine == EngineSQLite {
-		match = `json_extract(CAST(j.args AS TEXT), '$.order_id') = o.id`
+		match = `json_extract(j.args, '$.order_id') = o.id`
 	}
 	return list(ctx, s.db, "orders without job", scanOrder, `SELECT `+orderColumns+orderFrom+`
 		WHERE o.status = 'pending' AND o.provider_state IN (`+strings.Join(marks, ", ")+`) AND o.updated_at < $1
