@@ -214,7 +214,7 @@ func (c *Client) get(ctx context.Context, op string, u *url.URL, limit int64) (r
 			loc = l.String()
 		}
 		return reply{status: resp.StatusCode}, fail(op, watan.FailMisconfigured,
-			fmt.Errorf("%w: HTTP %d redirect to %s: wrong base URL", ErrHTTPStatus, resp.StatusCode, loc))
+			detailf(ErrHTTPStatus, "HTTP %d redirect to %s: wrong base URL", resp.StatusCode, loc))
 	}
 	return reply{status: resp.StatusCode, body: body}, nil
 }
@@ -497,18 +497,20 @@ func isDigits(s string) bool {
 	return true
 }
 
-// cleanErr scrubs the token from a parser's error, which may quote the answer.
+// cleanErr scrubs the token from the provider's words an error quotes.
 func (c *Client) cleanErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if pe, ok := errors.AsType[*watan.ProviderError](err); ok {
-		if cleaned := c.clean(pe.Err); cleaned != pe.Err {
-			return &watan.ProviderError{Kind: pe.Kind, Op: pe.Op, Err: cleaned}
-		}
+	pe, ok := errors.AsType[*watan.ProviderError](err)
+	if !ok {
 		return err
 	}
-	return c.clean(err)
+	de, ok := pe.Err.(*detailError)
+	if !ok {
+		return err
+	}
+	if scrubbed := c.scrub(de.detail); scrubbed != de.detail {
+		return fail(pe.Op, pe.Kind, &detailError{err: de.err, detail: scrubbed})
+	}
+	return err
 }
 
 // logCall writes the one line a call produces: debug when it succeeded, a warning

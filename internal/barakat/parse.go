@@ -44,8 +44,23 @@ func fail(op string, kind watan.FailureKind, err error) *watan.ProviderError {
 	return &watan.ProviderError{Kind: kind, Op: op, Err: err}
 }
 
+// detailError is one of the errors above with the words that explain it, often
+// the provider's own. The words are kept apart so that the client can scrub the
+// token from them without losing what errors.Is matches.
+type detailError struct {
+	err    error
+	detail string
+}
+
+func (e *detailError) Error() string { return e.err.Error() + ": " + e.detail }
+func (e *detailError) Unwrap() error { return e.err }
+
+func detailf(err error, format string, args ...any) *detailError {
+	return &detailError{err: err, detail: fmt.Sprintf(format, args...)}
+}
+
 func unexpected(op string, format string, args ...any) *watan.ProviderError {
-	return fail(op, watan.FailProtocol, fmt.Errorf("%w: "+format, append([]any{ErrUnexpected}, args...)...))
+	return fail(op, watan.FailProtocol, detailf(ErrUnexpected, format, args...))
 }
 
 var bom = []byte{0xEF, 0xBB, 0xBF}
@@ -73,17 +88,16 @@ func decode(op string, status int, body []byte) (envelope, error) {
 	text := bytes.TrimSpace(bytes.TrimPrefix(body, bom))
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return env, fail(op, watan.FailMisconfigured, fmt.Errorf("HTTP %d: %w%s", status, ErrUnauthorized, quoteDetail(text)))
+		return env, fail(op, watan.FailMisconfigured, detailf(ErrUnauthorized, "HTTP %d%s", status, quoteDetail(text)))
 	case status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout:
 		return env, fail(op, watan.FailTransport,
-			fmt.Errorf("%w: HTTP %d %s: the provider's server failed; try again later", ErrHTTPStatus, status, http.StatusText(status)))
+			detailf(ErrHTTPStatus, "HTTP %d %s: the provider's server failed; try again later", status, http.StatusText(status)))
 	case len(text) > 0 && text[0] == '<':
 		return env, fail(op, watan.FailMisconfigured, ErrHTMLAnswer)
 	case len(text) == 0 && status >= 200 && status < 300:
 		return env, fail(op, watan.FailProtocol, ErrEmptyAnswer)
 	case len(text) == 0 || (status == http.StatusNotFound && !bytes.HasPrefix(text, []byte("{"))):
-		return env, fail(op, watan.FailMisconfigured,
-			fmt.Errorf("%w: HTTP %d %s: wrong base URL", ErrHTTPStatus, status, http.StatusText(status)))
+		return env, fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "HTTP %d %s: wrong base URL", status, http.StatusText(status)))
 	}
 	ok2xx := status >= 200 && status < 300
 	if text[0] == '[' && ok2xx {
@@ -102,10 +116,10 @@ func decode(op string, status int, body []byte) (envelope, error) {
 		(noData && st == "" && env.text != "")
 	if env.failed && status == http.StatusNotFound && (env.text == "" || fold(env.text) == "not found") {
 		// Laravel's answer for a route it does not have: the base URL is wrong.
-		return env, fail(op, watan.FailMisconfigured, fmt.Errorf("%w: HTTP 404 Not Found: wrong base URL", ErrHTTPStatus))
+		return env, fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "HTTP 404 Not Found: wrong base URL"))
 	}
 	if env.failed && unauthorized(fold(env.text)) {
-		return env, fail(op, watan.FailMisconfigured, fmt.Errorf("%w: %q", ErrUnauthorized, truncate(env.text, 200)))
+		return env, fail(op, watan.FailMisconfigured, detailf(ErrUnauthorized, "%q", truncate(env.text, 200)))
 	}
 	return env, nil
 }
@@ -121,7 +135,7 @@ func quoteDetail(text []byte) string {
 	var env envelope
 	if json.Unmarshal(text, &env) == nil {
 		if t := joinText(rawText(env.Message), rawText(env.Error)); t != "" {
-			return fmt.Sprintf(": %q", truncate(t, 200))
+			return fmt.Sprintf(" %q", truncate(t, 200))
 		}
 	}
 	return ""
@@ -233,7 +247,7 @@ func parsePlace(status int, body []byte) (placeAnswer, error) {
 	var it orderItem
 	if !isNull(env.Data) {
 		if err := json.Unmarshal(env.Data, &it); err != nil {
-			return unknown, unexpected(opPlace, "data: %w", err)
+			return unknown, unexpected(opPlace, "data: %v", err)
 		}
 	}
 	word := string(it.Status)
@@ -304,20 +318,20 @@ func parseCheck(status int, body []byte) ([]checkItem, error) {
 		return nil, err
 	}
 	if env.failed {
-		return nil, fail(opCheck, watan.FailProtocol, fmt.Errorf("%w: %q", ErrRefused, truncate(env.text, 200)))
+		return nil, fail(opCheck, watan.FailProtocol, detailf(ErrRefused, "%q", truncate(env.text, 200)))
 	}
 	if st := classify(string(env.Status)); env.Status != "" && st != stateDelivered {
 		return nil, unexpected(opCheck, "status %q", truncate(string(env.Status), 50))
 	}
 	raws, err := list(env.Data)
 	if err != nil {
-		return nil, unexpected(opCheck, "data: %w", err)
+		return nil, unexpected(opCheck, "data: %v", err)
 	}
 	items := make([]checkItem, 0, len(raws))
 	for _, raw := range raws {
 		var it orderItem
 		if err := json.Unmarshal(raw, &it); err != nil {
-			return nil, unexpected(opCheck, "order: %w", err)
+			return nil, unexpected(opCheck, "order: %v", err)
 		}
 		ci := checkItem{orderID: string(it.OrderID), uuid: string(it.UUID), message: it.note()}
 		switch classify(string(it.Status)) {
@@ -365,7 +379,7 @@ func parseProfile(status int, body []byte) (watan.Balance, error) {
 		return watan.Balance{}, err
 	}
 	if env.failed {
-		return watan.Balance{}, fail(opBalance, watan.FailProtocol, fmt.Errorf("%w: %q", ErrRefused, truncate(env.text, 200)))
+		return watan.Balance{}, fail(opBalance, watan.FailProtocol, detailf(ErrRefused, "%q", truncate(env.text, 200)))
 	}
 	var p struct {
 		Balance  flexString `json:"balance"`
@@ -412,17 +426,17 @@ func parseProducts(status int, body []byte) ([]watan.Product, error) {
 		return nil, err
 	}
 	if env.failed {
-		return nil, fail(opCatalog, watan.FailProtocol, fmt.Errorf("%w: %q", ErrRefused, truncate(env.text, 200)))
+		return nil, fail(opCatalog, watan.FailProtocol, detailf(ErrRefused, "%q", truncate(env.text, 200)))
 	}
 	raws, err := list(env.Data)
 	if err != nil {
-		return nil, unexpected(opCatalog, "products: %w", err)
+		return nil, unexpected(opCatalog, "products: %v", err)
 	}
 	products := make([]watan.Product, 0, len(raws))
 	for _, raw := range raws {
 		var it productItem
 		if err := json.Unmarshal(raw, &it); err != nil {
-			return nil, unexpected(opCatalog, "product: %w", err)
+			return nil, unexpected(opCatalog, "product: %v", err)
 		}
 		p := watan.Product{
 			ID: string(it.ID), Name: string(it.Name), Price: string(it.Price), Category: string(it.Category),

@@ -194,18 +194,20 @@ func (c *Client) clean(err error) error {
 	return err
 }
 
-// cleanErr scrubs credentials from a parser's error, which may quote the answer.
+// cleanErr scrubs credentials from the provider's words an error quotes.
 func (c *Client) cleanErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if pe, ok := errors.AsType[*watan.ProviderError](err); ok {
-		if cleaned := c.clean(pe.Err); cleaned != pe.Err {
-			return &watan.ProviderError{Kind: pe.Kind, Op: pe.Op, Err: cleaned}
-		}
+	pe, ok := errors.AsType[*watan.ProviderError](err)
+	if !ok {
 		return err
 	}
-	return c.clean(err)
+	de, ok := pe.Err.(*detailError)
+	if !ok {
+		return err
+	}
+	if scrubbed := c.scrub(de.detail); scrubbed != de.detail {
+		return fail(pe.Op, pe.Kind, &detailError{err: de.err, detail: scrubbed})
+	}
+	return err
 }
 
 // Capabilities of the znet protocol: no batch status, no PIN at placement, status
@@ -259,8 +261,7 @@ func (c *Client) get(ctx context.Context, op, endpoint string, params url.Values
 			fmt.Errorf("reading the answer of %s: %w", c.endpointURL(endpoint), c.clean(err)))
 	}
 	if int64(len(body)) > limit {
-		return reply{}, fail(op, watan.FailProtocol,
-			fmt.Errorf("%w: answer of %s is larger than %d bytes", ErrUnexpected, endpoint, limit))
+		return reply{}, fail(op, watan.FailProtocol, detailf(ErrUnexpected, "answer of %s is larger than %d bytes", endpoint, limit))
 	}
 	r := reply{status: resp.StatusCode, body: body}
 	if loc, err := resp.Location(); err == nil {
@@ -284,14 +285,12 @@ func statusError(op string, r reply) error {
 	case code >= 200 && code < 300:
 		return nil
 	case code >= 300 && code < 400:
-		return fail(op, watan.FailMisconfigured,
-			fmt.Errorf("%w: HTTP %d redirect to %s: wrong base URL", ErrHTTPStatus, code, r.location))
+		return fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "HTTP %d redirect to %s: wrong base URL", code, r.location))
 	case code >= 500, code == http.StatusTooManyRequests, code == http.StatusRequestTimeout:
 		return fail(op, watan.FailTransport,
-			fmt.Errorf("%w: HTTP %d %s: the provider's server failed; try again later", ErrHTTPStatus, code, http.StatusText(code)))
+			detailf(ErrHTTPStatus, "HTTP %d %s: the provider's server failed; try again later", code, http.StatusText(code)))
 	}
-	return fail(op, watan.FailMisconfigured,
-		fmt.Errorf("%w: HTTP %d %s: wrong base URL or blocked IP", ErrHTTPStatus, code, http.StatusText(code)))
+	return fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "HTTP %d %s: wrong base URL or blocked IP", code, http.StatusText(code)))
 }
 
 // Balance returns the dealer's balance.

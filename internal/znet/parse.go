@@ -42,12 +42,27 @@ func fail(op string, kind watan.FailureKind, err error) *watan.ProviderError {
 	return &watan.ProviderError{Kind: kind, Op: op, Err: err}
 }
 
+// detailError is one of the errors above with the words that explain it, often
+// the provider's own. The words are kept apart so that the client can scrub
+// credentials from them without losing what errors.Is matches.
+type detailError struct {
+	err    error
+	detail string
+}
+
+func (e *detailError) Error() string { return e.err.Error() + ": " + e.detail }
+func (e *detailError) Unwrap() error { return e.err }
+
+func detailf(err error, format string, args ...any) *detailError {
+	return &detailError{err: err, detail: fmt.Sprintf(format, args...)}
+}
+
 func unexpected(op, text string) *watan.ProviderError {
-	return fail(op, watan.FailProtocol, fmt.Errorf("%w %q", ErrUnexpected, truncate(text, 200)))
+	return fail(op, watan.FailProtocol, detailf(ErrUnexpected, "%q", truncate(text, 200)))
 }
 
 func refused(op, text string) *watan.ProviderError {
-	return fail(op, watan.FailMisconfigured, fmt.Errorf("%w: %q", ErrRefused, truncate(text, 200)))
+	return fail(op, watan.FailMisconfigured, detailf(ErrRefused, "%q", truncate(text, 200)))
 }
 
 // answerText returns the text of a "|"-separated answer, or the misconfiguration
@@ -247,7 +262,7 @@ func parseCatalog(body []byte) ([]watan.Product, error) {
 		Error   json.RawMessage `json:"error"`
 	}
 	if err := json.Unmarshal([]byte(text), &answer); err != nil {
-		return nil, fail(opCatalog, watan.FailProtocol, fmt.Errorf("%w: %w", ErrUnexpected, err))
+		return nil, fail(opCatalog, watan.FailProtocol, detailf(ErrUnexpected, "%v", err))
 	}
 	if !answer.Success {
 		return nil, refused(opCatalog, rawText(answer.Error))
@@ -255,7 +270,7 @@ func parseCatalog(body []byte) ([]watan.Product, error) {
 	var items []catalogItem
 	if r := bytes.TrimSpace(answer.Result); len(r) > 0 && !bytes.Equal(r, []byte("null")) {
 		if err := json.Unmarshal(r, &items); err != nil {
-			return nil, fail(opCatalog, watan.FailProtocol, fmt.Errorf("%w: result: %w", ErrUnexpected, err))
+			return nil, fail(opCatalog, watan.FailProtocol, detailf(ErrUnexpected, "result: %v", err))
 		}
 	}
 	products := make([]watan.Product, 0, len(items))
