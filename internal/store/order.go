@@ -138,36 +138,7 @@ func (s *Store) CreateOrderWith(ctx context.Context, n watan.NewOrder, after fun
 			return fmt.Errorf("store: create order: debit: %w", err)
 		}
 
-		err = tx.QueryRowContext(ctx, `UPDATE order_counters SET last_number = last_number + 1 WHERE tenant_id = $1
-			RETURNING last_number`, n.TenantID).Scan(&o.Number)
-		if err != nil {
-			return fmt.Errorf("store: create order: number: %w", err)
-		}
-
-		err = tx.QueryRowContext(ctx, `INSERT INTO orders
-			(tenant_id, number, account_id, package_id, quantity, player_id, extra, client_order_id,
-			 unit_price, price, currency, status, provider_state, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id`,
-			o.TenantID, o.Number, o.AccountID, o.PackageID, o.Quantity, o.PlayerID, o.Extra, nullString(o.ClientOrderID),
-			int64(o.UnitPrice), int64(o.Price), o.Currency, string(o.Status), string(o.ProviderState), s.ts(now)).Scan(&o.ID)
-		if isUniqueViolation(err) && n.ClientOrderID != "" {
-			return fmt.Errorf("%w: %w", errClientIDTaken, err)
-		}
-		if err != nil {
-			return fmt.Errorf("store: create order: insert: %w", err)
-		}
-
-		if err := s.insertLedger(ctx, tx, &watan.LedgerEntry{
-			TenantID: o.TenantID, AccountID: o.AccountID, OrderID: o.ID, Kind: watan.LedgerDebit,
-			Amount: -o.Price, BalanceAfter: balance, Note: fmt.Sprintf("order #%d", o.Number), CreatedAt: now,
-		}); err != nil {
-			return err
-		}
-		if err := s.insertEvent(ctx, tx, &watan.OrderEvent{
-			TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: n.Actor, Kind: watan.EventCreated,
-			Message: fmt.Sprintf("order #%d created: %d × %s for %s %s, debited from account %s",
-				o.Number, o.Quantity, o.PackageCode, o.Price, o.Currency, o.AccountCode),
-		}); err != nil {
+		if err := s.insertOrder(ctx, tx, &o, balance, n.Actor); err != nil {
 			return err
 		}
 		if after != nil {
@@ -188,6 +159,71 @@ func (s *Store) CreateOrderWith(ctx context.Context, n watan.NewOrder, after fun
 		return watan.Order{}, false, err
 	}
 	return o, !replayed, nil
+}
+
+// insertOrder takes the tenant's next order number and writes the debited order o,
+// its ledger entry and its "created" event, setting o.Number and o.ID. The counter
+// row is locked from here until commit, so everything it can, the caller does
+// before: on PostgreSQL the four writes are one statement, one round trip.
+func (s *Store) insertOrder(ctx context.Context, tx *sql.Tx, o *watan.Order, balance watan.Amount, actor watan.Actor) error {
+	// The event message, around the number that only the database knows yet.
+	msgTail := fmt.Sprintf(" created: %d × %s for %s %s, debited from account %s",
+		o.Quantity, o.PackageCode, o.Price, o.Currency, o.AccountCode)
+	var err error
+	if s.engine == EnginePostgres {
+		err = tx.QueryRowContext(ctx, `WITH c AS (
+				UPDATE order_counters SET last_number = last_number + 1 WHERE tenant_id = $1 RETURNING last_number
+			), o AS (
+				INSERT INTO orders (tenant_id, number, account_id, package_id, quantity, player_id, extra,
+					client_order_id, unit_price, price, currency, status, provider_state, created_at, updated_at)
+				SELECT $1::bigint, c.last_number, $2::bigint, $3::bigint, $4::integer, $5::text, $6::text, $7::text,
+					$8::bigint, $9::bigint, $10::text, $11::text, $12::text, $13::timestamptz, $13::timestamptz FROM c
+				RETURNING id, number
+			), l AS (
+				INSERT INTO ledger_entries (tenant_id, account_id, order_id, kind, amount, balance_after, note, created_at)
+				SELECT $1::bigint, $2::bigint, o.id, 'debit', -$9::bigint, $14::bigint, 'order #' || o.number,
+					$13::timestamptz FROM o
+			), e AS (
+				INSERT INTO order_events (tenant_id, order_id, at, actor, kind, message)
+				SELECT $1::bigint, o.id, $13::timestamptz, $15::text, 'created', 'order #' || o.number || $16::text FROM o
+			)
+			SELECT number, id FROM o`,
+			o.TenantID, o.AccountID, o.PackageID, o.Quantity, o.PlayerID, o.Extra, nullString(o.ClientOrderID),
+			int64(o.UnitPrice), int64(o.Price), o.Currency, string(o.Status), string(o.ProviderState), s.ts(o.CreatedAt),
+			int64(balance), string(actor), msgTail).Scan(&o.Number, &o.ID)
+	} else {
+		// SQLite has no writes in WITH; its one writer makes the order moot.
+		err = tx.QueryRowContext(ctx, `UPDATE order_counters SET last_number = last_number + 1 WHERE tenant_id = $1
+			RETURNING last_number`, o.TenantID).Scan(&o.Number)
+		if err != nil {
+			return fmt.Errorf("store: create order: number: %w", err)
+		}
+		err = tx.QueryRowContext(ctx, `INSERT INTO orders
+			(tenant_id, number, account_id, package_id, quantity, player_id, extra, client_order_id,
+			 unit_price, price, currency, status, provider_state, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id`,
+			o.TenantID, o.Number, o.AccountID, o.PackageID, o.Quantity, o.PlayerID, o.Extra, nullString(o.ClientOrderID),
+			int64(o.UnitPrice), int64(o.Price), o.Currency, string(o.Status), string(o.ProviderState), s.ts(o.CreatedAt)).Scan(&o.ID)
+		if err == nil {
+			err = s.insertLedger(ctx, tx, &watan.LedgerEntry{
+				TenantID: o.TenantID, AccountID: o.AccountID, OrderID: o.ID, Kind: watan.LedgerDebit,
+				Amount: -o.Price, BalanceAfter: balance, Note: fmt.Sprintf("order #%d", o.Number), CreatedAt: o.CreatedAt,
+			})
+		}
+		if err == nil {
+			err = s.insertEvent(ctx, tx, &watan.OrderEvent{
+				TenantID: o.TenantID, OrderID: o.ID, At: o.CreatedAt, Actor: actor, Kind: watan.EventCreated,
+				Message: fmt.Sprintf("order #%d", o.Number) + msgTail,
+			})
+		}
+	}
+	if isUniqueViolation(err) && o.ClientOrderID != "" {
+		return fmt.Errorf("%w: %w", errClientIDTaken, err)
+	}
+	if err != nil {
+		return fmt.Errorf("store: create order: insert: %w", err)
+	}
+	return nil
 }
 
 // debitRefused explains why the conditional debit matched no account row.
