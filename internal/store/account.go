@@ -84,24 +84,8 @@ func findAccount(ctx context.Context, q querier, tenantID int64, code string) (w
 
 // ListAccounts returns the tenant's accounts ordered by code.
 func (s *Store) ListAccounts(ctx context.Context, tenantID int64) ([]watan.Account, error) {
-	rows, err := s.db.QueryContext(ctx,
+	return list(ctx, s.db, "list accounts", scanAccount,
 		`SELECT `+accountColumns+` FROM accounts WHERE tenant_id = $1 ORDER BY code`, tenantID)
-	if err != nil {
-		return nil, fmt.Errorf("store: list accounts: %w", err)
-	}
-	defer rows.Close()
-	as := []watan.Account{}
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list accounts: %w", err)
-		}
-		as = append(as, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list accounts: %w", err)
-	}
-	return as, nil
 }
 
 // TopUp credits amount to the account and records it in the ledger, in one
@@ -166,25 +150,11 @@ func (s *Store) Ledger(ctx context.Context, tenantID int64, code string, limit i
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, tenant_id, account_id, COALESCE(order_id, 0), kind, amount,
-		balance_after, note, created_at
-		FROM ledger_entries WHERE tenant_id = $1 AND account_id = $2 ORDER BY id DESC LIMIT $3`,
-		tenantID, a.ID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: ledger: %w", err)
-	}
-	defer rows.Close()
-	es := []watan.LedgerEntry{}
-	for rows.Next() {
+	return list(ctx, s.db, "ledger", func(r rowScanner) (watan.LedgerEntry, error) {
 		var e watan.LedgerEntry
-		if err := rows.Scan(&e.ID, &e.TenantID, &e.AccountID, &e.OrderID, &e.Kind, &e.Amount,
-			&e.BalanceAfter, &e.Note, timeCol{&e.CreatedAt}); err != nil {
-			return nil, fmt.Errorf("store: ledger: %w", err)
-		}
-		es = append(es, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: ledger: %w", err)
-	}
-	return es, nil
+		err := r.Scan(&e.ID, &e.TenantID, &e.AccountID, &e.OrderID, &e.Kind, &e.Amount, &e.BalanceAfter, &e.Note,
+			timeCol{&e.CreatedAt})
+		return e, err
+	}, `SELECT id, tenant_id, account_id, COALESCE(order_id, 0), kind, amount, balance_after, note, created_at
+		FROM ledger_entries WHERE tenant_id = $1 AND account_id = $2 ORDER BY id DESC LIMIT $3`, tenantID, a.ID, limit)
 }

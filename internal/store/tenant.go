@@ -55,23 +55,11 @@ func (s *Store) FindTenant(ctx context.Context, id int64) (watan.Tenant, error) 
 
 // ListTenants returns every tenant in creation order.
 func (s *Store) ListTenants(ctx context.Context) ([]watan.Tenant, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at FROM tenants ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: list tenants: %w", err)
-	}
-	defer rows.Close()
-	ts := []watan.Tenant{}
-	for rows.Next() {
+	return list(ctx, s.db, "list tenants", func(r rowScanner) (watan.Tenant, error) {
 		var t watan.Tenant
-		if err := rows.Scan(&t.ID, &t.Name, timeCol{&t.CreatedAt}); err != nil {
-			return nil, fmt.Errorf("store: list tenants: %w", err)
-		}
-		ts = append(ts, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list tenants: %w", err)
-	}
-	return ts, nil
+		err := r.Scan(&t.ID, &t.Name, timeCol{&t.CreatedAt})
+		return t, err
+	}, `SELECT id, name, created_at FROM tenants ORDER BY id`)
 }
 
 // API keys are "wtn_" followed by 32 random bytes in lower-case base32 (52
