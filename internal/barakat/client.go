@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/redact"
 )
 
 // Defaults for Config, the values barakat was run with in production.
@@ -77,8 +78,7 @@ type Client struct {
 	http     *http.Client
 	timeout  time.Duration
 	log      *slog.Logger
-	secrets  []string
-	scrubber *strings.Replacer
+	redactor *redact.Redactor
 }
 
 var _ watan.Provider = (*Client)(nil)
@@ -107,17 +107,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.log = c.log.With("provider", "barakat")
 	c.http = noRedirects(cfg.HTTPClient, cfg.ConnectTimeout)
-	for _, form := range []string{token, url.QueryEscape(token)} {
-		if !slices.Contains(c.secrets, form) {
-			c.secrets = append(c.secrets, form)
-		}
-	}
-	slices.SortStableFunc(c.secrets, func(a, b string) int { return len(b) - len(a) })
-	pairs := make([]string, 0, 2*len(c.secrets))
-	for _, s := range c.secrets {
-		pairs = append(pairs, s, "[redacted]")
-	}
-	c.scrubber = strings.NewReplacer(pairs...)
+	c.redactor = redact.New(token)
 	return c, nil
 }
 
@@ -147,19 +137,20 @@ func noRedirects(hc *http.Client, connect time.Duration) *http.Client {
 	return &c
 }
 
-func (c *Client) scrub(s string) string { return c.scrubber.Replace(s) }
+// scrub removes the token from provider text before it reaches a result or a log.
+func (c *Client) scrub(s string) string { return c.redactor.Text(s) }
 
 // clean returns err, or a plain error with the same words minus the token if its
-// text contains it; the chain is dropped then, since something in it carries it.
-func (c *Client) clean(err error) error {
-	msg := err.Error()
-	for _, s := range c.secrets {
-		if strings.Contains(msg, s) {
-			return errors.New(c.scrub(msg))
-		}
-	}
-	return err
-}
+// text contains it.
+func (c *Client) clean(err error) error { return c.redactor.Error(err) }
+
+// String and GoString describe the client without its token: fmt cannot call
+// watan.Secret's methods on unexported fields, so printing the struct would show
+// it.
+func (c *Client) String() string { return "barakat.Client(" + c.base.String() + ")" }
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }
 
 // Capabilities of the barakat protocol.
 func (c *Client) Capabilities() watan.Capabilities {

@@ -19,12 +19,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"watan"
+	"watan/internal/redact"
 )
 
 // Mapping parameters a znet product needs, in watan.Mapping.Params (and so in
@@ -82,8 +82,7 @@ type Client struct {
 	http       *http.Client
 	timeout    time.Duration
 	log        *slog.Logger
-	scrubber   *strings.Replacer
-	secrets    []string
+	redactor   *redact.Redactor
 }
 
 var _ watan.Provider = (*Client)(nil)
@@ -112,7 +111,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.log = c.log.With("provider", "znet")
 	c.http = noRedirects(cfg.HTTPClient, cfg.ConnectTimeout)
-	c.secrets, c.scrubber = scrubberFor(c.kod.Reveal(), c.sifre.Reveal())
+	c.redactor = redact.New(c.kod.Reveal(), c.sifre.Reveal())
 	return c, nil
 }
 
@@ -158,41 +157,12 @@ func noRedirects(hc *http.Client, connect time.Duration) *http.Client {
 	return &c
 }
 
-// scrubberFor returns the forms in which the credentials could appear in text
-// (raw and URL-escaped) and a replacer that removes them.
-func scrubberFor(creds ...string) ([]string, *strings.Replacer) {
-	var secrets []string
-	for _, s := range creds {
-		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s)} {
-			if form != "" && !slices.Contains(secrets, form) {
-				secrets = append(secrets, form)
-			}
-		}
-	}
-	// Longest first, so that a secret containing another is removed whole.
-	slices.SortStableFunc(secrets, func(a, b string) int { return len(b) - len(a) })
-	pairs := make([]string, 0, 2*len(secrets))
-	for _, s := range secrets {
-		pairs = append(pairs, s, "[redacted]")
-	}
-	return secrets, strings.NewReplacer(pairs...)
-}
-
 // scrub removes credentials from provider text before it reaches a result or a log.
-func (c *Client) scrub(s string) string { return c.scrubber.Replace(s) }
+func (c *Client) scrub(s string) string { return c.redactor.Text(s) }
 
 // clean returns err, or a plain error with the same words minus any credential if
-// its text contains one. The chain is dropped in that case because something in it
-// carries the secret.
-func (c *Client) clean(err error) error {
-	msg := err.Error()
-	for _, s := range c.secrets {
-		if strings.Contains(msg, s) {
-			return errors.New(c.scrub(msg))
-		}
-	}
-	return err
-}
+// its text contains one.
+func (c *Client) clean(err error) error { return c.redactor.Error(err) }
 
 // cleanErr scrubs credentials from the provider's words an error quotes.
 func (c *Client) cleanErr(err error) error {
@@ -209,6 +179,14 @@ func (c *Client) cleanErr(err error) error {
 	}
 	return err
 }
+
+// String and GoString describe the client without its credentials: fmt cannot call
+// watan.Secret's methods on unexported fields, so printing the struct would show
+// them.
+func (c *Client) String() string { return "znet.Client(" + c.base.String() + ")" }
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }
 
 // Capabilities of the znet protocol: no batch status, no PIN at placement, status
 // by our reference.
