@@ -147,17 +147,17 @@ type orderItem struct {
 	UUID      flexString      `json:"order_uuid"`
 	Status    flexString      `json:"status"`
 	Price     flexString      `json:"price"`
-	PIN       flexString      `json:"pin"`
-	Code      flexString      `json:"code"`
-	Voucher   flexString      `json:"voucher"`
-	Serial    flexString      `json:"serial"`
+	PIN       codes           `json:"pin"`
+	Code      codes           `json:"code"`
+	Voucher   codes           `json:"voucher"`
+	Serial    codes           `json:"serial"`
 	Note      flexString      `json:"note"`
 	ReplayAPI json.RawMessage `json:"replay_api"`
 }
 
 // pin returns the first real code among the fields the PIN may arrive in.
 func (it orderItem) pin() string {
-	for _, p := range []flexString{it.PIN, it.Code, it.Voucher, it.Serial} {
+	for _, p := range []codes{it.PIN, it.Code, it.Voucher, it.Serial} {
 		if !isPlaceholderPIN(string(p)) {
 			return strings.TrimSpace(string(p))
 		}

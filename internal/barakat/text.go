@@ -126,8 +126,7 @@ func truncate(s string, n int) string {
 	return s[:cut] + "…"
 }
 
-// flexString decodes a JSON string, number or boolean as text, and a list of them
-// as lines (an order of several units may carry several codes). Stores differ in
+// flexString decodes a JSON string, number or boolean as text; stores differ in
 // which they send.
 type flexString string
 
@@ -142,23 +141,37 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 			return err
 		}
 		*f = flexString(strings.TrimSpace(s))
-	case len(b) > 0 && b[0] == '[':
-		var l []flexString
-		if err := json.Unmarshal(b, &l); err != nil {
-			return err
-		}
-		parts := make([]string, 0, len(l))
-		for _, s := range l {
-			if s != "" {
-				parts = append(parts, string(s))
-			}
-		}
-		*f = flexString(strings.Join(parts, "\n"))
-	case len(b) > 0 && b[0] == '{':
-		return fmt.Errorf("want a string, got an object")
+	case len(b) > 0 && (b[0] == '[' || b[0] == '{'):
+		return fmt.Errorf("want a string, got %.20s", b)
 	default:
 		*f = flexString(b)
 	}
+	return nil
+}
+
+// codes decodes a PIN field: a string or number, or a list of them (an order of
+// several units may carry several codes), joined by newlines.
+type codes string
+
+func (c *codes) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '[' {
+		var s flexString
+		err := s.UnmarshalJSON(b)
+		*c = codes(s)
+		return err
+	}
+	var l []flexString
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	parts := make([]string, 0, len(l))
+	for _, s := range l {
+		if !isPlaceholderPIN(string(s)) {
+			parts = append(parts, string(s))
+		}
+	}
+	*c = codes(strings.Join(parts, "\n"))
 	return nil
 }
 

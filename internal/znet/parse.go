@@ -80,10 +80,15 @@ func answerText(op string, body []byte) (string, error) {
 	return text, nil
 }
 
-// splitCode splits "CODE|rest" into the upper-cased code and the trimmed rest.
+// splitCode splits "CODE|rest" into the upper-cased code and the trimmed rest. A
+// numeric code without its "|" is not taken for one: "3" alone is no refusal.
 func splitCode(text string) (code, rest string) {
-	code, rest, _ = strings.Cut(text, "|")
-	return strings.ToUpper(strings.TrimSpace(code)), strings.TrimSpace(rest)
+	code, rest, sep := strings.Cut(text, "|")
+	code = strings.ToUpper(strings.TrimSpace(code))
+	if !sep && code != "OK" {
+		return "", text
+	}
+	return code, strings.TrimSpace(rest)
 }
 
 // parseBalance reads a bakiye_kontrol.php answer: "OK|12755.23".
