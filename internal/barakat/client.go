@@ -205,7 +205,7 @@ func (c *Client) get(ctx context.Context, op string, u *url.URL, limit int64) (r
 			loc = l.String()
 		}
 		return reply{status: resp.StatusCode}, fail(op, watan.FailMisconfigured,
-			detailf(ErrHTTPStatus, "HTTP %d redirect to %s: wrong base URL", resp.StatusCode, loc))
+			detailf(ErrHTTPStatus, "%d redirect to %s: wrong base URL", resp.StatusCode, loc))
 	}
 	return reply{status: resp.StatusCode, body: body}, nil
 }

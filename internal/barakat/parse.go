@@ -91,13 +91,13 @@ func decode(op string, status int, body []byte) (envelope, error) {
 		return env, fail(op, watan.FailMisconfigured, detailf(ErrUnauthorized, "HTTP %d%s", status, quoteDetail(text)))
 	case status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout:
 		return env, fail(op, watan.FailTransport,
-			detailf(ErrHTTPStatus, "HTTP %d %s: the provider's server failed; try again later", status, http.StatusText(status)))
+			detailf(ErrHTTPStatus, "%d %s: the provider's server failed; try again later", status, http.StatusText(status)))
 	case len(text) > 0 && text[0] == '<':
 		return env, fail(op, watan.FailMisconfigured, ErrHTMLAnswer)
 	case len(text) == 0 && status >= 200 && status < 300:
 		return env, fail(op, watan.FailProtocol, ErrEmptyAnswer)
 	case len(text) == 0 || (status == http.StatusNotFound && !bytes.HasPrefix(text, []byte("{"))):
-		return env, fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "HTTP %d %s: wrong base URL", status, http.StatusText(status)))
+		return env, fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "%d %s: wrong base URL", status, http.StatusText(status)))
 	}
 	ok2xx := status >= 200 && status < 300
 	if text[0] == '[' && ok2xx {
@@ -116,7 +116,7 @@ func decode(op string, status int, body []byte) (envelope, error) {
 		(noData && st == "" && env.text != "")
 	if env.failed && status == http.StatusNotFound && (env.text == "" || fold(env.text) == "not found") {
 		// Laravel's answer for a route it does not have: the base URL is wrong.
-		return env, fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "HTTP 404 Not Found: wrong base URL"))
+		return env, fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "404 Not Found: wrong base URL"))
 	}
 	if env.failed && unauthorized(fold(env.text)) {
 		return env, fail(op, watan.FailMisconfigured, detailf(ErrUnauthorized, "%q", truncate(env.text, 200)))

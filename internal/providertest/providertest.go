@@ -165,6 +165,7 @@ type Options struct {
 	SlowDelay time.Duration
 	// Balance is the account's starting balance at the provider, a decimal string.
 	// Placements debit it and cancellations refund it. Default DefaultBalance.
+	// The constructors panic if it is not a decimal amount.
 	Balance string
 }
 

@@ -6,10 +6,15 @@
 package redact
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -115,12 +120,55 @@ func (r *Redactor) Text(text string) string {
 	return b.String()
 }
 
-// Error returns err unchanged if its text holds no credential, and otherwise a
-// plain error with the redacted text. The chain is dropped in that case, because
-// some link of it carries the credential.
+// Error returns err unchanged if its text holds no credential. Otherwise it returns
+// an error with the redacted text whose chain keeps only the well-known errors the
+// original matched (deadlines, cancellation, refused or reset connections, EOF),
+// which carry no text from outside, so that errors.Is and timeouts still work.
 func (r *Redactor) Error(err error) error {
 	if err == nil || !r.Contains(err.Error()) {
 		return err
 	}
-	return errors.New(r.Text(err.Error()))
+	e := &redactedError{msg: r.Text(err.Error())}
+	for _, s := range wellKnown {
+		if errors.Is(err, s) {
+			e.kept = append(e.kept, s)
+		}
+	}
+	e.timeout = timeout(err)
+	return e
 }
+
+// timeout reports whether any error in err's tree says it is a timeout.
+func timeout(err error) bool {
+	if t, ok := err.(interface{ Timeout() bool }); ok && t.Timeout() {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return u.Unwrap() != nil && timeout(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if timeout(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// wellKnown are errors whose identity matters to callers and whose text is fixed.
+var wellKnown = []error{
+	context.Canceled, context.DeadlineExceeded, os.ErrDeadlineExceeded, net.ErrClosed,
+	io.EOF, io.ErrUnexpectedEOF, syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED,
+	syscall.EPIPE, syscall.ETIMEDOUT, syscall.EHOSTUNREACH, syscall.ENETUNREACH,
+}
+
+type redactedError struct {
+	msg     string
+	kept    []error
+	timeout bool
+}
+
+func (e *redactedError) Error() string   { return e.msg }
+func (e *redactedError) Unwrap() []error { return e.kept }
+func (e *redactedError) Timeout() bool   { return e.timeout }

@@ -3,8 +3,11 @@ package redact
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"unicode/utf8"
 )
@@ -51,6 +54,21 @@ func TestError(t *testing.T) {
 	got := r.Error(dirty)
 	if strings.Contains(got.Error(), "secret") || errors.Unwrap(got) != nil {
 		t.Errorf("Error = %v (chain %v)", got, errors.Unwrap(got))
+	}
+	for _, u := range got.(interface{ Unwrap() []error }).Unwrap() {
+		t.Errorf("kept %v from a chain of plain text", u)
+	}
+	// The chain's well-known errors survive, and nothing else of it.
+	timeout := &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	refused := fmt.Errorf("dial secret-password: %w", errors.Join(syscall.ECONNREFUSED, timeout))
+	got = r.Error(refused)
+	var te interface{ Timeout() bool }
+	if !errors.Is(got, syscall.ECONNREFUSED) || !errors.Is(got, os.ErrDeadlineExceeded) || !errors.As(got, &te) || !te.Timeout() {
+		t.Errorf("lost the well-known errors: %#v", got)
+	}
+	var op *net.OpError
+	if errors.As(got, &op) || strings.Contains(got.Error(), "secret") {
+		t.Errorf("kept more than the well-known errors: %#v", got)
 	}
 	if r.Error(nil) != nil {
 		t.Error("nil error changed")

@@ -263,12 +263,12 @@ func statusError(op string, r reply) error {
 	case code >= 200 && code < 300:
 		return nil
 	case code >= 300 && code < 400:
-		return fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "HTTP %d redirect to %s: wrong base URL", code, r.location))
+		return fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "%d redirect to %s: wrong base URL", code, r.location))
 	case code >= 500, code == http.StatusTooManyRequests, code == http.StatusRequestTimeout:
 		return fail(op, watan.FailTransport,
-			detailf(ErrHTTPStatus, "HTTP %d %s: the provider's server failed; try again later", code, http.StatusText(code)))
+			detailf(ErrHTTPStatus, "%d %s: the provider's server failed; try again later", code, http.StatusText(code)))
 	}
-	return fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "HTTP %d %s: wrong base URL or blocked IP", code, http.StatusText(code)))
+	return fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "%d %s: wrong base URL or blocked IP", code, http.StatusText(code)))
 }
 
 // Balance returns the dealer's balance.
