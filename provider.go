@@ -13,7 +13,12 @@ type Provider interface {
 	// Place asks the provider to fulfil an order under ref. A nil error means the
 	// answer was understood and Outcome says what it was. A non-nil error (always a
 	// *ProviderError) means nobody knows whether the order exists; Outcome is then
-	// PlaceUnknown and the engine must check ref before doing anything else.
+	// PlaceUnknown and the engine must check ref before doing anything else. (With
+	// FailInvalid nothing was sent, but the request must change before a retry.)
+	//
+	// A request the provider could not accept as mapped (a znet mapping without
+	// oyun and kupur, a quantity the protocol cannot carry) is PlaceRejected with a
+	// nil error and nothing sent, as the provider itself would refuse it.
 	Place(ctx context.Context, req PlaceRequest) (PlaceResult, error)
 	// Check asks for the state of orders. The result has one entry per ref, in order.
 	// A non-nil error (a *ProviderError) means the whole call failed. Batch providers
