@@ -46,11 +46,12 @@ func (e *Engine) Check(ctx context.Context, tenantID, orderID int64) (Next, erro
 	if err != nil {
 		return done, err
 	}
-	if acct.Paused {
-		st.log(ctx, "skip", "provider_paused", "provider_account_id", acct.ID)
+	next, err := e.checkWith(ctx, st, o, acct, client, true)
+	if err != nil && watan.IsMisconfigured(err) {
+		// The account is paused for this; wait for it without using up attempts.
 		return later(e.cfg.PausedRetry), nil
 	}
-	return e.checkWith(ctx, st, o, acct, client, true)
+	return next, err
 }
 
 // checkWith calls the provider about o (and, if batch is set and the protocol

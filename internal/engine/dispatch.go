@@ -163,6 +163,18 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 		return done, false, e.toManual(ctx, o, fmt.Sprintf("provider account %q is inactive: waiting for an operator", acct.Name))
 	}
 	if acct.Paused {
+		if fb := pkg.Routing.FallbackProviderID; fb != 0 && fb != acct.ID && !o.FallbackUsed {
+			st.log(ctx, "provider", "paused_fallback", "provider_account_id", acctID, "fallback_id", fb)
+			_, changed, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
+				if cur.Status != watan.StatusPending || !oneOf(cur.ProviderState, watan.StateNotSent, watan.StateNotFound) || cur.FallbackUsed {
+					return errUnchanged
+				}
+				cur.ProviderAccountID, cur.FallbackUsed, cur.ProviderReferans = fb, true, ""
+				return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFallback,
+					"provider account %q is paused (%s): trying fallback provider account %d", acct.Name, acct.PausedReason, fb))
+			})
+			return done, changed, err
+		}
 		st.log(ctx, "provider", "paused", "provider_account_id", acctID, "reason", acct.PausedReason)
 		return later(e.cfg.PausedRetry), false, e.noteWaiting(ctx, o, acct)
 	}
@@ -185,7 +197,9 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 			cur.DispatchCount++
 			cur.ProviderReferans = referans(cur.ID, cur.DispatchCount)
 		case watan.StateNotFound:
-			if cur.ProviderReferans == "" || cur.ProviderAccountID != acct.ID {
+			// The provider has no order under the stored reference, so placing again
+			// under it cannot make a second one; moves to another account clear it.
+			if cur.ProviderReferans == "" {
 				cur.DispatchCount++
 				cur.ProviderReferans = referans(cur.ID, cur.DispatchCount)
 			}
@@ -281,6 +295,7 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 				// The refusal means no order exists at acct, so the order may go
 				// elsewhere under a new reference.
 				cur.ProviderState, cur.ProviderAccountID, cur.FallbackUsed = watan.StateNotFound, fb, true
+				cur.ProviderReferans = ""
 				return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFallback,
 					"refused by provider account %q (%s: %s): trying fallback provider account %d", acct.Name, res.Reason, res.Message, fb))
 			}
@@ -321,10 +336,8 @@ func (e *Engine) resolve(ctx context.Context, st *step, o watan.Order) (Next, bo
 	if err != nil {
 		return done, false, err
 	}
-	if acct.Paused {
-		// The check job will ask once the account is healthy again.
-		return done, false, e.scheduleCheck(ctx, o, e.cfg.PausedRetry)
-	}
+	// A paused account still gets this check: only the provider can say whether the
+	// order exists, and nothing may happen to the order before it does.
 	release, err := e.limits.acquire(ctx, acct.ID, acct.Settings.MaxInFlight)
 	if err != nil {
 		return done, false, err

@@ -16,6 +16,10 @@ var errUnchanged = errors.New("order unchanged")
 // transaction, then saves its provider-side fields. fn sees the order as stored now,
 // which may differ from what the caller read before, and must decide on that.
 // Returning errUnchanged rolls back and reports (order as read, false, nil).
+//
+// fn must use only tx (the store's ...Tx methods and the queue's): on SQLite the
+// transaction holds the pool's only connection, so any other query would wait for
+// it forever.
 func (e *Engine) mutate(ctx context.Context, tenantID, id int64, fn func(tx *sql.Tx, o *watan.Order) error) (watan.Order, bool, error) {
 	var out watan.Order
 	err := e.inTx(ctx, func(tx *sql.Tx) error {

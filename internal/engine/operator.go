@@ -30,9 +30,14 @@ func (e *Engine) Approve(ctx context.Context, tenantID, orderID int64, actor wat
 	return o, err
 }
 
-// Reject marks the order rejected and refunds it.
+// Reject marks a pending order rejected and refunds it. An order approved meanwhile
+// (its PIN may already be with the customer) is refused with ECodeInvalidTransition
+// rather than reversed: an operator racing a provider's delivery must look again.
 func (e *Engine) Reject(ctx context.Context, tenantID, orderID int64, actor watan.Actor, note string) (watan.Order, error) {
 	o, _, err := e.mutate(ctx, tenantID, orderID, func(tx *sql.Tx, cur *watan.Order) error {
+		if cur.Status != watan.StatusPending {
+			return watan.Errorf(watan.ECodeInvalidTransition, "order is %s: only a pending order can be rejected", cur.Status)
+		}
 		now := e.now()
 		cur.CompletedAt, cur.NextCheckAt = &now, nil
 		return e.decide(ctx, tx, cur, watan.StatusRejected, actor, note)
@@ -61,13 +66,17 @@ func (e *Engine) Redispatch(ctx context.Context, tenantID, orderID, providerAcco
 	if !acct.Active {
 		return watan.Order{}, watan.Errorf(watan.ECodeValidation, "provider account %q is inactive", acct.Name)
 	}
-	o, _, err := e.mutate(ctx, tenantID, orderID, func(tx *sql.Tx, cur *watan.Order) error {
-		if _, err := e.store.FindMapping(ctx, tenantID, cur.PackageID, acct.ID); err != nil {
-			if watan.IsNotFound(err) {
-				return watan.Errorf(watan.ECodeValidation, "package %s has no product mapping at provider account %q", cur.PackageCode, acct.Name)
-			}
-			return err
+	o, err := e.store.FindOrder(ctx, tenantID, orderID)
+	if err != nil {
+		return o, err
+	}
+	if _, err := e.store.FindMapping(ctx, tenantID, o.PackageID, acct.ID); err != nil {
+		if watan.IsNotFound(err) {
+			return o, watan.Errorf(watan.ECodeValidation, "package %s has no product mapping at provider account %q", o.PackageCode, acct.Name)
 		}
+		return o, err
+	}
+	o, _, err = e.mutate(ctx, tenantID, orderID, func(tx *sql.Tx, cur *watan.Order) error {
 		switch {
 		case cur.Status == watan.StatusPending && oneOf(cur.ProviderState, watan.StateNotSent, watan.StateManual, watan.StateNotFound, watan.StateFailed):
 		case cur.Status == watan.StatusRejected && oneOf(cur.ProviderState, watan.StateFailed, watan.StateNotFound):
