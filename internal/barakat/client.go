@@ -126,11 +126,16 @@ func noRedirects(hc *http.Client, connect time.Duration) *http.Client {
 		if connect <= 0 {
 			connect = DefaultConnectTimeout
 		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.DialContext = (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext
-		tr.TLSHandshakeTimeout = connect
-		tr.MaxIdleConnsPerHost = watan.DefaultMaxInFlight
-		hc = &http.Client{Transport: tr}
+		hc = &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   connect,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			MaxIdleConnsPerHost:   watan.DefaultMaxInFlight, // one per call in flight
+			IdleConnTimeout:       90 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		}}
 	}
 	c := *hc
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

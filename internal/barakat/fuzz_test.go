@@ -37,25 +37,31 @@ func seedFixtures(f *testing.F) {
 // parser's table so that the fuzzers check it rather than repeat it.
 var deliveredWords = map[string]bool{"success": true, "ok": true, "done": true, "complete": true, "completed": true, "accept": true}
 
-// deliveredStatus reports whether a decoded JSON value is an object whose "status"
-// is a delivered word.
-func deliveredStatus(v any) bool {
-	m, ok := v.(map[string]any)
-	if !ok {
+// deliveredStatus reports whether raw is an object whose "status" is a delivered
+// word. Keys are matched as encoding/json matches them (case-insensitively, the
+// last one winning); the vocabulary is checked here independently of the parser.
+func deliveredStatus(raw json.RawMessage) bool {
+	var v struct {
+		Status any `json:"status"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
 		return false
 	}
-	s, ok := m["status"].(string)
+	s, ok := v.Status.(string)
 	w := strings.NewReplacer(" ", "", "_", "", "-", "").Replace(strings.ToLower(strings.TrimSpace(s)))
 	return ok && deliveredWords[w]
 }
 
-func decodeAny(t *testing.T, body []byte) any {
+// envelopeData returns the "data" member of a JSON answer, which must be valid.
+func envelopeData(t *testing.T, body []byte) json.RawMessage {
 	t.Helper()
-	var v any
-	if err := json.Unmarshal(bytes.TrimSpace(bytes.TrimPrefix(body, bom)), &v); err != nil {
-		t.Fatalf("%q: delivered from something that is not JSON: %v", body, err)
+	var v struct {
+		Data json.RawMessage `json:"data"`
 	}
-	return v
+	if err := json.Unmarshal(bytes.TrimSpace(bytes.TrimPrefix(body, bom)), &v); err != nil {
+		t.Fatalf("%q: delivered from something that is not a JSON object: %v", body, err)
+	}
+	return v.Data
 }
 
 func assertProviderError(t *testing.T, op string, err error) {
@@ -80,9 +86,7 @@ func FuzzParsePlace(f *testing.F) {
 		switch a.Outcome {
 		case watan.PlaceDelivered:
 			// Delivery needs a 2xx answer whose order says so itself.
-			v := decodeAny(t, body)
-			m, _ := v.(map[string]any)
-			if status < 200 || status > 299 || m == nil || !deliveredStatus(m["data"]) {
+			if status < 200 || status > 299 || !deliveredStatus(envelopeData(t, body)) {
 				t.Fatalf("HTTP %d %q parsed as delivered", status, body)
 			}
 			if a.PIN != "" && isPlaceholderPIN(a.PIN) {
@@ -128,13 +132,12 @@ func FuzzParseCheck(f *testing.F) {
 			return
 		}
 		// Each delivered item needs an element of data that says so itself.
-		m, _ := decodeAny(t, body).(map[string]any)
-		var elems []any
-		switch d := m["data"].(type) {
-		case []any:
-			elems = d
-		case map[string]any:
-			for _, v := range d {
+		data := envelopeData(t, body)
+		var elems []json.RawMessage
+		if json.Unmarshal(data, &elems) != nil {
+			var m map[string]json.RawMessage
+			_ = json.Unmarshal(data, &m)
+			for _, v := range m {
 				elems = append(elems, v)
 			}
 		}

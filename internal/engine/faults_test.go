@@ -357,7 +357,9 @@ func TestOperatorRejectRacingProviderSuccess(t *testing.T) {
 		var wg sync.WaitGroup
 		rejectErrs := make([]error, n)
 		for i, o := range orders {
-			wg.Go(func() { _, rejectErrs[i] = b.eng.Reject(b.ctx, b.tenant.ID, o.ID, watan.OperatorActor("sara"), "customer cancelled") })
+			wg.Go(func() {
+				_, rejectErrs[i] = b.eng.Reject(b.ctx, b.tenant.ID, o.ID, watan.OperatorActor("sara"), "customer cancelled")
+			})
 			wg.Go(func() {
 				if _, err := b.eng.Check(b.ctx, b.tenant.ID, o.ID); err != nil {
 					t.Error(err)
@@ -461,4 +463,3 @@ func TestRedispatchAndSetManualRules(t *testing.T) {
 		}
 	})
 }
-

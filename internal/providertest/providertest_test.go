@@ -136,11 +136,14 @@ func TestFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.fault), func(t *testing.T) {
 			z := providertest.StartZnet(t, providertest.ZnetOptions{})
-			c := noRetry(100 * time.Millisecond)
+			c, faulty := noRetry(0), noRetry(0)
+			if tt.fault == providertest.FaultSlow {
+				faulty = noRetry(100 * time.Millisecond)
+			}
 			z.InjectFault(providertest.OpCheck, tt.fault, 5) // another operation: no effect on placements
 			z.InjectFault(providertest.OpPlace, tt.fault, 2)
 			for i, ref := range []string{"1", "2"} {
-				if a := get(t, c, placeURL(z, ref)); !tt.check(a) {
+				if a := get(t, faulty, placeURL(z, ref)); !tt.check(a) {
 					t.Errorf("request %d: %d %q %v", i, a.status, a.body, a.err)
 				}
 			}
