@@ -36,6 +36,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the HTTP API and the workers (creates a demo tenant on an empty database)", cmdServe},
+		{"worker", "run the workers only, as an extra node on a shared PostgreSQL database", cmdWorker},
 		{"migrate", "apply database migrations (watan's and the job queue's) and exit", cmdMigrate},
 		{"tenant", "manage tenants: tenant create NAME, tenant list", cmdTenant},
 		{"apikey", "manage API keys: apikey create --tenant ID [--name NAME]", cmdAPIKey},

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"text/tabwriter"
+
+	"watan/internal/store"
+)
+
+// openStore opens and migrates the database named by cfg.
+func openStore(ctx context.Context, cfg dbConfig, logger *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, store.Config{URL: cfg.URL, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func cmdMigrate(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "migrate", "migrate [flags]\n\nApplies watan's and the job queue's migrations; safe to run again.")
+	var db dbConfig
+	db.register(fs, env)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(env.Stdout, "migrations applied (%s)\n", st.Engine())
+	return nil
+}
+
+func cmdTenant(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 || (args[0] != "create" && args[0] != "list") {
+		fmt.Fprintln(env.Stderr, "Usage: watan tenant create NAME | watan tenant list")
+		return errUsage
+	}
+	sub := args[0]
+	fs := newFlagSet(env, "tenant "+sub, "tenant create [flags] NAME | tenant list [flags]")
+	var db dbConfig
+	db.register(fs, env)
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if sub == "create" && fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	st, err := openStore(ctx, db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if sub == "create" {
+		t, err := st.CreateTenant(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "tenant %d %q created; next: watan apikey create --tenant %d\n", t.ID, t.Name, t.ID)
+		return nil
+	}
+	ts, err := st.ListTenants(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", t.ID, t.Name, t.CreatedAt.Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
+
+func cmdAPIKey(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 || args[0] != "create" {
+		fmt.Fprintln(env.Stderr, "Usage: watan apikey create --tenant ID [--name NAME]")
+		return errUsage
+	}
+	fs := newFlagSet(env, "apikey create", "apikey create --tenant ID [--name NAME] [flags]\n\nPrints a new API key once; only its hash is stored.")
+	var db dbConfig
+	db.register(fs, env)
+	tenant := fs.String("tenant", "", "tenant id (required)")
+	name := fs.String("name", "default", "a name to tell keys apart")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	tid, err := strconv.ParseInt(*tenant, 10, 64)
+	if err != nil || tid <= 0 {
+		fmt.Fprintln(env.Stderr, "watan apikey create: --tenant must be a tenant id (see watan tenant list)")
+		return errUsage
+	}
+	st, err := openStore(ctx, db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.FindTenant(ctx, tid); err != nil {
+		return err
+	}
+	k, plain, err := st.CreateAPIKey(ctx, tid, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "API key %d (%s) for tenant %d; it is shown only this once:\n%s\n", k.ID, k.Name, tid, plain)
+	return nil
+}

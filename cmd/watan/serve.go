@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"watan"
+	"watan/internal/demo"
+	"watan/internal/engine"
+	"watan/internal/httpapi"
+	"watan/internal/jobs"
+	"watan/internal/providers"
+	"watan/internal/providertest"
+	"watan/internal/store"
+)
+
+// workerConfig is what both "serve" and "worker" can be told about running jobs.
+type workerConfig struct {
+	db              dbConfig
+	log             logConfig
+	workers         int
+	sweepInterval   time.Duration
+	shutdownTimeout time.Duration
+}
+
+func (c *workerConfig) register(fs *flag.FlagSet, env *Env) {
+	c.db.register(fs, env)
+	c.log.register(fs, env)
+	fs.IntVar(&c.workers, "workers", envInt(env, "WATAN_WORKERS", 100),
+		"jobs each of the dispatch and check queues runs at once in this process [$WATAN_WORKERS]")
+	fs.DurationVar(&c.sweepInterval, "sweep-interval", envDuration(env, "WATAN_SWEEP_INTERVAL", 5*time.Minute),
+		"how often the leader sweeps for orders that lost their job or passed their deadline [$WATAN_SWEEP_INTERVAL]")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration(env, "WATAN_SHUTDOWN_TIMEOUT", 30*time.Second),
+		"how long to wait for requests and jobs in flight when stopping; jobs still running then return to the queue [$WATAN_SHUTDOWN_TIMEOUT]")
+}
+
+// serveConfig is everything "watan serve" can be told.
+type serveConfig struct {
+	workerConfig
+	httpAddr string
+	demo     bool
+}
+
+func cmdServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "serve", "serve [flags]\n\nServes the API and runs the workers until interrupted. On an empty database it\ncreates a demo tenant wired to in-process simulated providers and prints its API key.")
+	var cfg serveConfig
+	cfg.register(fs, env)
+	fs.StringVar(&cfg.httpAddr, "http-addr", envDefault(env, "WATAN_HTTP_ADDR", defaultHTTPAddr),
+		"address to serve HTTP on; port 0 picks a free port [$WATAN_HTTP_ADDR]")
+	fs.BoolVar(&cfg.demo, "demo", envBool(env, "WATAN_DEMO", true),
+		"on an empty database, seed a demo tenant, catalog and funded account; run its simulated providers in-process [$WATAN_DEMO]")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger, err := cfg.log.logger(env.Stderr)
+	if err != nil {
+		return err
+	}
+	return runNode(ctx, env, cfg, logger, true)
+}
+
+func cmdWorker(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "worker", "worker [flags]\n\nRuns the dispatch and monitoring workers without the API, as an extra node\nsharing a PostgreSQL database with \"watan serve\".")
+	var cfg serveConfig
+	cfg.register(fs, env)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger, err := cfg.log.logger(env.Stderr)
+	if err != nil {
+		return err
+	}
+	return runNode(ctx, env, cfg, logger, false)
+}
+
+// node is one running process: the store, the queue with its workers, the engine
+// and, for serve, the HTTP server.
+type node struct {
+	st     *store.Store
+	queue  *jobs.Queue
+	engine *engine.Engine
+	sims   *demoSims
+}
+
+// runNode starts a node and runs it until ctx ends, then stops it in order: no new
+// requests, running jobs finish (or return to the queue at the shutdown timeout),
+// then the database closes.
+func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger, api bool) error {
+	st, err := openStore(ctx, cfg.db, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n := &node{st: st}
+
+	var seeded *demo.Result
+	if api && cfg.demo {
+		if n.sims, seeded, err = startDemo(ctx, st, logger); err != nil {
+			return err
+		}
+		defer n.sims.close()
+	}
+	if !api && st.Engine() == store.EngineSQLite {
+		return errors.New("worker: extra nodes need PostgreSQL (WATAN_DATABASE_URL=postgres://...); on SQLite, serve runs the workers itself")
+	}
+
+	listen := ""
+	if st.Engine() == store.EnginePostgres {
+		listen = cfg.db.URL
+	}
+	n.queue, err = jobs.New(ctx, jobs.Config{
+		DB: st.DB(), Postgres: st.Engine() == store.EnginePostgres, ListenURL: listen,
+		Logger: quieter(logger, slog.LevelWarn).With("component", "river"), Workers: cfg.workers, SweepInterval: cfg.sweepInterval,
+	})
+	if err != nil {
+		return err
+	}
+	n.engine, err = engine.New(engine.Config{
+		Store: st, Queue: n.queue, Logger: logger.With("component", "engine"),
+		Providers: providers.New(providers.Config{Logger: logger.With("component", "provider")}),
+	})
+	if err != nil {
+		return err
+	}
+
+	var srv *http.Server
+	errc := make(chan error, 1)
+	if api {
+		ln, err := net.Listen("tcp", cfg.httpAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
+		}
+		srv = &http.Server{
+			Handler:           n.routes(logger),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		go func() { errc <- srv.Serve(ln) }()
+		printBanner(env, "http://"+ln.Addr().String(), st.Engine(), seeded)
+		logger.Info("serving", "addr", ln.Addr().String(), "database", string(st.Engine()))
+	} else {
+		fmt.Fprintf(env.Stdout, "watan worker running (database: %s)\n", st.Engine())
+	}
+
+	// Jobs stop on their own context so that a shutdown lets running jobs finish
+	// instead of cancelling them at once.
+	jobCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopJobs()
+	if err := n.queue.Start(jobCtx, n.engine); err != nil {
+		return err
+	}
+
+	var runErr error
+	select {
+	case err := <-errc:
+		runErr = fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+	defer cancel()
+	if srv != nil {
+		if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	if err := n.queue.Stop(shutCtx); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	return runErr
+}
+
+// routes is the process's HTTP surface.
+func (n *node) routes(logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(httpapi.Prefix+"/", httpapi.New(httpapi.Config{
+		Tenants: n.st, Accounts: n.st, Catalog: n.st, Logger: logger.With("component", "api"),
+		Orders: orderIntake{Store: n.st, queue: n.queue},
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", readyHandler(n.st))
+	return mux
+}
+
+// orderIntake creates orders with their dispatch job in the same transaction, so
+// that an accepted order is never without one (invariant 1).
+type orderIntake struct {
+	*store.Store
+	queue *jobs.Queue
+}
+
+func (o orderIntake) CreateOrder(ctx context.Context, n watan.NewOrder) (watan.Order, bool, error) {
+	return o.Store.CreateOrderWith(ctx, n, func(ctx context.Context, tx *sql.Tx, created watan.Order) error {
+		return o.queue.EnqueueDispatchTx(ctx, tx, created)
+	})
+}
+
+var _ watan.OrderService = orderIntake{}
+
+// demoSims are the simulated providers of the demo tenant, served in-process.
+type demoSims struct {
+	znet    *providertest.Znet
+	barakat *providertest.Barakat
+}
+
+func (d *demoSims) close() {
+	d.znet.Close()
+	d.barakat.Close()
+}
+
+// startDemo starts the simulators, seeds the demo on an empty database and points
+// the demo tenant's provider accounts at this run's simulators.
+func startDemo(ctx context.Context, st *store.Store, logger *slog.Logger) (*demoSims, *demo.Result, error) {
+	opts := providertest.Options{
+		// Orders complete a few seconds after placement, so the first check (10 s
+		// after sending) finds them delivered; a few are cancelled.
+		Delay: providertest.UniformDelay(2*time.Second, 8*time.Second), CancelRate: 0.05,
+		Logger: logger.With("component", "demo-provider"),
+	}
+	d := &demoSims{
+		znet:    providertest.NewZnet(providertest.ZnetOptions{Options: opts, Kod: demo.ZnetKod, Sifre: demo.ZnetSifre}),
+		barakat: providertest.NewBarakat(providertest.BarakatOptions{Options: opts, Token: demo.BarakatToken, AtPlacementRate: 0.3}),
+	}
+	for _, s := range []interface{ Start(net.Listener) }{d.znet, d.barakat} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			d.close()
+			return nil, nil, fmt.Errorf("demo providers: %w", err)
+		}
+		s.Start(ln)
+	}
+	up := demo.Upstreams{ZnetURL: d.znet.URL(), BarakatURL: d.barakat.URL()}
+	needed, err := demo.Needed(ctx, st)
+	if err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	if needed {
+		r, err := demo.Seed(ctx, st, up)
+		if err != nil {
+			d.close()
+			return nil, nil, err
+		}
+		return d, &r, nil
+	}
+	if err := demo.Attach(ctx, st, up); err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	return d, nil, nil
+}
+
+func readyHandler(st *store.Store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := st.Ping(ctx); err != nil {
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		current, err := st.MigrationsCurrent(ctx)
+		if err != nil || !current {
+			http.Error(w, "migrations not current", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	}
+}
+
+// printBanner tells a newcomer where things are and, once, the demo API key.
+func printBanner(env *Env, base string, engine store.Engine, seeded *demo.Result) {
+	w := env.Stdout
+	fmt.Fprintf(w, "watan listening on %s (database: %s)\n", base, engine)
+	fmt.Fprintf(w, "  API:     %s/api/v1  (OpenAPI: %s/api/v1/openapi.json)\n", base, base)
+	fmt.Fprintf(w, "  health:  %s/healthz  %s/readyz\n", base, base)
+	if seeded == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nDemo tenant %q created (id %d). Its API key, shown only now:\n", seeded.Tenant.Name, seeded.Tenant.ID)
+	fmt.Fprintf(w, "  %s\n", seeded.APIKey)
+	fmt.Fprintf(w, "Demo account %q holds %s %s. Order a PIN:\n", seeded.Account.Code, seeded.Account.Balance, seeded.Account.Currency)
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n", seeded.APIKey)
+	fmt.Fprintf(w, "    -d '{\"package\":\"pubg-60\",\"account\":\"%s\",\"quantity\":1,\"player_id\":\"5123456789\",\"client_order_id\":\"demo-1\"}' \\\n", seeded.Account.Code)
+	fmt.Fprintf(w, "    %s/api/v1/orders\n", base)
+	fmt.Fprintf(w, "then, about 10 seconds later, GET %s/api/v1/orders/{id} shows it approved with its PIN.\n", base)
+}
+
+// quieter returns a logger that drops records below min, for chatty dependencies.
+func quieter(l *slog.Logger, min slog.Level) *slog.Logger {
+	return slog.New(minLevel{Handler: l.Handler(), min: min})
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(as), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
+}

@@ -1,0 +1,184 @@
+// Package demo seeds an empty database with a tenant, an API key, a funded customer
+// account and a small catalog wired to simulated providers, so that a newcomer's first
+// "watan serve" takes an order and delivers a PIN within seconds.
+//
+// The catalog has one package per way of fulfilment: two at the znet simulator (one
+// with the barakat simulator as fallback), one at the barakat simulator, one from a
+// stock of codes, and one an operator fulfils by hand.
+package demo
+
+import (
+	"context"
+	"fmt"
+
+	"watan"
+)
+
+// Names of the seeded rows, stable so that the README's examples work.
+const (
+	TenantName  = "demo"
+	AccountCode = "demo-customer"
+	Currency    = "TRY"
+	ZnetName    = "demo znet (simulated)"
+	BarakatName = "demo barakat (simulated)"
+)
+
+// Credentials the simulators accept; they are demo values, not secrets.
+const (
+	ZnetKod      = "5550000000"
+	ZnetSifre    = "sim-sifre"
+	BarakatToken = "sim-token"
+)
+
+// Services is what seeding needs of the store.
+type Services interface {
+	watan.TenantService
+	watan.AccountService
+	watan.CatalogService
+}
+
+// Upstreams are the base URLs of the simulated providers.
+type Upstreams struct {
+	ZnetURL    string
+	BarakatURL string
+}
+
+// Result describes what Seed created.
+type Result struct {
+	Tenant   watan.Tenant
+	APIKey   string // plain text; shown once
+	Account  watan.Account
+	Packages []watan.Package
+}
+
+const (
+	demoBalance watan.Amount = 1000_00
+	demoCodes                = 20
+)
+
+// Needed reports whether the database is empty, so that a demo should be seeded.
+func Needed(ctx context.Context, s watan.TenantService) (bool, error) {
+	ts, err := s.ListTenants(ctx)
+	if err != nil {
+		return false, fmt.Errorf("demo: list tenants: %w", err)
+	}
+	return len(ts) == 0, nil
+}
+
+// Seed creates the demo tenant, its API key, a funded account, provider accounts at
+// the simulators, and the catalog.
+func Seed(ctx context.Context, s Services, up Upstreams) (Result, error) {
+	var r Result
+	var err error
+	if r.Tenant, err = s.CreateTenant(ctx, TenantName); err != nil {
+		return r, fmt.Errorf("demo: create tenant: %w", err)
+	}
+	tid := r.Tenant.ID
+	if _, r.APIKey, err = s.CreateAPIKey(ctx, tid, "demo"); err != nil {
+		return r, fmt.Errorf("demo: create api key: %w", err)
+	}
+	if _, err = s.CreateAccount(ctx, tid, watan.NewAccount{Code: AccountCode, Name: "Demo customer", Currency: Currency}); err != nil {
+		return r, fmt.Errorf("demo: create account: %w", err)
+	}
+	if _, err = s.TopUp(ctx, tid, AccountCode, demoBalance, "demo balance"); err != nil {
+		return r, fmt.Errorf("demo: top up: %w", err)
+	}
+	if r.Account, err = s.FindAccount(ctx, tid, AccountCode); err != nil {
+		return r, fmt.Errorf("demo: read account: %w", err)
+	}
+
+	zn, err := s.CreateProviderAccount(ctx, watan.ProviderAccount{
+		TenantID: tid, Name: ZnetName, Kind: watan.ProviderZnet, BaseURL: up.ZnetURL, Active: true,
+		Credentials: map[string]watan.Secret{"kod": ZnetKod, "sifre": ZnetSifre},
+	})
+	if err != nil {
+		return r, fmt.Errorf("demo: create znet account: %w", err)
+	}
+	bk, err := s.CreateProviderAccount(ctx, watan.ProviderAccount{
+		TenantID: tid, Name: BarakatName, Kind: watan.ProviderBarakat, BaseURL: up.BarakatURL, Active: true,
+		Credentials: map[string]watan.Secret{"token": BarakatToken},
+	})
+	if err != nil {
+		return r, fmt.Errorf("demo: create barakat account: %w", err)
+	}
+	codes, err := s.CreateCodeGroup(ctx, tid, "Steam Wallet 10 USD")
+	if err != nil {
+		return r, fmt.Errorf("demo: create code group: %w", err)
+	}
+	pins := make([]string, demoCodes)
+	for i := range pins {
+		pins[i] = fmt.Sprintf("STEAM-DEMO-%04d", i+1)
+	}
+	if _, err := s.ImportCodes(ctx, tid, codes.ID, pins); err != nil {
+		return r, fmt.Errorf("demo: import codes: %w", err)
+	}
+
+	znetMapping := func(kupur string) watan.Mapping {
+		return watan.Mapping{ProviderAccountID: zn.ID, ProductID: "3", Params: map[string]string{"oyun": "1", "kupur": kupur}}
+	}
+	barakatMapping := watan.Mapping{ProviderAccountID: bk.ID, ProductID: "12345", Params: map[string]string{"server": "global"}}
+	catalog := []struct {
+		pkg      watan.Package
+		mappings []watan.Mapping
+	}{
+		{watan.Package{Code: "pubg-60", Name: "PUBG Mobile 60 UC", Price: 45_50,
+			Routing: watan.Routing{Mode: watan.RouteAuto, PrimaryProviderID: zn.ID, FallbackProviderID: bk.ID}},
+			[]watan.Mapping{znetMapping("60"), barakatMapping}},
+		{watan.Package{Code: "pubg-325", Name: "PUBG Mobile 325 UC", Price: 210_00,
+			Routing: watan.Routing{Mode: watan.RouteAuto, PrimaryProviderID: zn.ID}},
+			[]watan.Mapping{{ProviderAccountID: zn.ID, ProductID: "2", Params: map[string]string{"oyun": "1", "kupur": "325"}}}},
+		{watan.Package{Code: "pubg-60-global", Name: "PUBG Mobile 60 UC (global)", Price: 48_00,
+			Routing: watan.Routing{Mode: watan.RouteAuto, PrimaryProviderID: bk.ID}},
+			[]watan.Mapping{barakatMapping}},
+		{watan.Package{Code: "steam-10", Name: "Steam Wallet 10 USD", Price: 350_00,
+			Routing: watan.Routing{Mode: watan.RouteCodes, CodeGroupID: codes.ID}}, nil},
+		{watan.Package{Code: "manual-topup", Name: "Manual top-up (operator)", Price: 20_00,
+			Routing: watan.Routing{Mode: watan.RouteManual}}, nil},
+	}
+	for _, c := range catalog {
+		p := c.pkg
+		p.TenantID, p.Currency, p.Active = tid, Currency, true
+		created, err := s.CreatePackage(ctx, p)
+		if err != nil {
+			return r, fmt.Errorf("demo: create package %s: %w", p.Code, err)
+		}
+		for _, m := range c.mappings {
+			m.TenantID, m.PackageID = tid, created.ID
+			if _, err := s.PutMapping(ctx, m); err != nil {
+				return r, fmt.Errorf("demo: map package %s: %w", p.Code, err)
+			}
+		}
+		r.Packages = append(r.Packages, created)
+	}
+	return r, nil
+}
+
+// Attach points the demo tenant's simulated provider accounts at simulators started
+// by this process: their ports change with every start. It does nothing when there
+// is no demo tenant.
+func Attach(ctx context.Context, s Services, up Upstreams) error {
+	ts, err := s.ListTenants(ctx)
+	if err != nil {
+		return fmt.Errorf("demo: list tenants: %w", err)
+	}
+	for _, t := range ts {
+		if t.Name != TenantName {
+			continue
+		}
+		accts, err := s.ListProviderAccounts(ctx, t.ID)
+		if err != nil {
+			return fmt.Errorf("demo: list provider accounts: %w", err)
+		}
+		for _, a := range accts {
+			url := map[string]string{ZnetName: up.ZnetURL, BarakatName: up.BarakatURL}[a.Name]
+			if url == "" || url == a.BaseURL {
+				continue
+			}
+			a.BaseURL = url
+			if _, err := s.UpdateProviderAccount(ctx, a); err != nil {
+				return fmt.Errorf("demo: attach %s: %w", a.Name, err)
+			}
+		}
+	}
+	return nil
+}
