@@ -44,8 +44,10 @@ func (c *workerConfig) register(fs *flag.FlagSet, env *Env) {
 // serveConfig is everything "watan serve" can be told.
 type serveConfig struct {
 	workerConfig
-	httpAddr string
-	demo     bool
+	httpAddr       string
+	demo           bool
+	demoDelay      string
+	demoFirstCheck time.Duration
 }
 
 func cmdServe(ctx context.Context, env *Env, args []string) error {
@@ -56,6 +58,10 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		"address to serve HTTP on; port 0 picks a free port [$WATAN_HTTP_ADDR]")
 	fs.BoolVar(&cfg.demo, "demo", envBool(env, "WATAN_DEMO", true),
 		"on an empty database, seed a demo tenant, catalog and funded account; run its simulated providers in-process [$WATAN_DEMO]")
+	fs.StringVar(&cfg.demoDelay, "demo-delay", envDefault(env, "WATAN_DEMO_DELAY", "uniform:2s..8s"),
+		`how long the demo's simulated providers take to complete an order: "fixed:D", "uniform:A..B" or "lognormal:MEDIAN[,SIGMA]" [$WATAN_DEMO_DELAY]`)
+	fs.DurationVar(&cfg.demoFirstCheck, "demo-first-check", envDuration(env, "WATAN_DEMO_FIRST_CHECK", 10*time.Second),
+		"first-check delay of the demo's provider accounts when they are created; 0 checks at once [$WATAN_DEMO_FIRST_CHECK]")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -102,7 +108,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 
 	var seeded *demo.Result
 	if api && cfg.demo {
-		if n.sims, seeded, err = startDemo(ctx, st, logger); err != nil {
+		if n.sims, seeded, err = startDemo(ctx, st, cfg, logger); err != nil {
 			return err
 		}
 		defer n.sims.close()
@@ -220,11 +226,15 @@ func (d *demoSims) close() {
 
 // startDemo starts the simulators, seeds the demo on an empty database and points
 // the demo tenant's provider accounts at this run's simulators.
-func startDemo(ctx context.Context, st *store.Store, logger *slog.Logger) (*demoSims, *demo.Result, error) {
+func startDemo(ctx context.Context, st *store.Store, cfg serveConfig, logger *slog.Logger) (*demoSims, *demo.Result, error) {
+	delay, err := parseDelay(cfg.demoDelay)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--demo-delay: %w", err)
+	}
 	opts := providertest.Options{
-		// Orders complete a few seconds after placement, so the first check (10 s
-		// after sending) finds them delivered; a few are cancelled.
-		Delay: providertest.UniformDelay(2*time.Second, 8*time.Second), CancelRate: 0.05,
+		// By default orders complete a few seconds after placement, so the first
+		// check (10 s after sending) finds them delivered; a few are cancelled.
+		Delay: delay, CancelRate: 0.05,
 		Logger: logger.With("component", "demo-provider"),
 	}
 	d := &demoSims{
@@ -246,7 +256,11 @@ func startDemo(ctx context.Context, st *store.Store, logger *slog.Logger) (*demo
 		return nil, nil, err
 	}
 	if needed {
-		r, err := demo.Seed(ctx, st, up)
+		firstCheck := cfg.demoFirstCheck
+		if firstCheck == 0 {
+			firstCheck = -1 // ProviderSettings: negative checks at once, zero means the default
+		}
+		r, err := demo.Seed(ctx, st, up, watan.ProviderSettings{FirstCheckDelay: firstCheck})
 		if err != nil {
 			d.close()
 			return nil, nil, err

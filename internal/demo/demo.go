@@ -66,8 +66,8 @@ func Needed(ctx context.Context, s watan.TenantService) (bool, error) {
 }
 
 // Seed creates the demo tenant, its API key, a funded account, provider accounts at
-// the simulators, and the catalog.
-func Seed(ctx context.Context, s Services, up Upstreams) (Result, error) {
+// the simulators (with the given settings), and the catalog.
+func Seed(ctx context.Context, s Services, up Upstreams, settings watan.ProviderSettings) (Result, error) {
 	var r Result
 	var err error
 	if r.Tenant, err = s.CreateTenant(ctx, TenantName); err != nil {
@@ -88,14 +88,14 @@ func Seed(ctx context.Context, s Services, up Upstreams) (Result, error) {
 	}
 
 	zn, err := s.CreateProviderAccount(ctx, watan.ProviderAccount{
-		TenantID: tid, Name: ZnetName, Kind: watan.ProviderZnet, BaseURL: up.ZnetURL, Active: true,
+		TenantID: tid, Name: ZnetName, Kind: watan.ProviderZnet, BaseURL: up.ZnetURL, Active: true, Settings: settings,
 		Credentials: map[string]watan.Secret{"kod": ZnetKod, "sifre": ZnetSifre},
 	})
 	if err != nil {
 		return r, fmt.Errorf("demo: create znet account: %w", err)
 	}
 	bk, err := s.CreateProviderAccount(ctx, watan.ProviderAccount{
-		TenantID: tid, Name: BarakatName, Kind: watan.ProviderBarakat, BaseURL: up.BarakatURL, Active: true,
+		TenantID: tid, Name: BarakatName, Kind: watan.ProviderBarakat, BaseURL: up.BarakatURL, Active: true, Settings: settings,
 		Credentials: map[string]watan.Secret{"token": BarakatToken},
 	})
 	if err != nil {

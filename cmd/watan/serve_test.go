@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"watan"
+	"watan/internal/store"
+	"watan/internal/store/storetest"
+)
+
+// server is a "watan serve" running in-process for a test, as the binary runs it.
+type server struct {
+	t    *testing.T
+	base string
+	key  string
+	done chan error
+	stop context.CancelFunc
+}
+
+// startServe runs "watan serve" on a free loopback port and reads the demo's API key
+// and address from its banner.
+func startServe(t *testing.T, dbURL string, args ...string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	s := &server{t: t, done: make(chan error, 1), stop: cancel}
+	stderr := &fpBuffer{}
+	env := fpEnv(nil, pw, stderr)
+	go func() {
+		err := run(ctx, env, append([]string{"serve", "--http-addr", "127.0.0.1:0", "--database-url", dbURL,
+			"--log-format", "json", "--log-level", "warn"}, args...))
+		_ = pw.Close()
+		s.done <- err
+	}()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if rest, ok := strings.CutPrefix(line, "watan listening on "); ok {
+			s.base, _, _ = strings.Cut(rest, " ")
+		}
+		if strings.HasPrefix(line, "wtn_") {
+			s.key = line
+		}
+		if strings.HasPrefix(line, "then,") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if s.base == "" || s.key == "" {
+		cancel()
+		t.Fatalf("serve printed no address or key; it said: %v\nstderr: %s", <-s.done, stderr.String())
+	}
+	t.Cleanup(func() { s.shutdown() })
+	return s
+}
+
+// shutdown stops the server as SIGTERM does and waits for it.
+func (s *server) shutdown() {
+	s.t.Helper()
+	if s.stop == nil {
+		return
+	}
+	s.stop()
+	s.stop = nil
+	if err := <-s.done; err != nil {
+		s.t.Errorf("serve stopped with %v", err)
+	}
+}
+
+func (s *server) call(method, path string, body any, out any) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.base+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			s.t.Fatalf("%s %s: decoding: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// await polls the order until it satisfies done; the engine works in the background
+// and this is the only way a client learns of it.
+func (s *server) await(id int64, done func(watan.Order) bool) watan.Order {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var o watan.Order
+		s.call("GET", fmt.Sprintf("/api/v1/orders/%d", id), nil, &o)
+		if done(o) {
+			return o
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("order %d stuck at %s/%s", id, o.Status, o.ProviderState)
+		}
+		<-tick.C
+	}
+}
+
+func TestServeDrivesDemoOrdersToFinalStates(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		s := startServe(t, storetest.URL(t, e), "--demo-delay", "fixed:0s", "--demo-first-check", "0")
+		placed := map[string]watan.Order{}
+		for _, pkg := range []string{"pubg-60", "pubg-60-global", "steam-10", "manual-topup"} {
+			var o watan.Order
+			body := map[string]any{"package": pkg, "account": "demo-customer", "quantity": 1, "player_id": "5123456789", "client_order_id": "it-" + pkg}
+			if code := s.call("POST", "/api/v1/orders", body, &o); code != http.StatusCreated {
+				t.Fatalf("create %s: HTTP %d", pkg, code)
+			}
+			placed[pkg] = o
+			// The same client order id again is the same order, debited once.
+			var again watan.Order
+			if code := s.call("POST", "/api/v1/orders", body, &again); code != http.StatusOK || again.ID != o.ID {
+				t.Fatalf("replay %s: HTTP %d, order %d (want 200, %d)", pkg, code, again.ID, o.ID)
+			}
+		}
+		final := func(o watan.Order) bool { return o.Status.Final() }
+		for _, pkg := range []string{"pubg-60", "pubg-60-global", "steam-10"} {
+			o := s.await(placed[pkg].ID, final)
+			if o.Status == watan.StatusApproved && o.PIN == "" {
+				t.Errorf("%s approved without a PIN", pkg)
+			}
+			if pkg == "steam-10" && (o.Status != watan.StatusApproved || !strings.HasPrefix(o.PIN, "STEAM-DEMO-")) {
+				t.Errorf("steam-10: %s with PIN %q", o.Status, o.PIN)
+			}
+		}
+		manual := s.await(placed["manual-topup"].ID, func(o watan.Order) bool { return o.ProviderState == watan.StateManual })
+		if manual.Status != watan.StatusPending {
+			t.Fatalf("manual order is %s", manual.Status)
+		}
+
+		// Money: the ledger the API shows sums to the balance.
+		var acct watan.Account
+		s.call("GET", "/api/v1/accounts/demo-customer", nil, &acct)
+		var ledger struct {
+			Entries []watan.LedgerEntry `json:"entries"`
+		}
+		s.call("GET", "/api/v1/accounts/demo-customer/ledger", nil, &ledger)
+		var sum watan.Amount
+		for _, e := range ledger.Entries {
+			sum += e.Amount
+		}
+		if len(ledger.Entries) == 0 || sum != acct.Balance {
+			t.Fatalf("ledger of %d entries sums to %s, balance %s", len(ledger.Entries), sum, acct.Balance)
+		}
+		s.shutdown()
+	})
+}
