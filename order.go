@@ -101,7 +101,7 @@ const (
 //     The engine therefore can never flip a final order: a provider's late answer about
 //     an order an operator already decided is recorded as an event and changes nothing.
 func StatusTransition(from, to Status, actor Actor) (MoneyEffect, error) {
-	operator := actor != ActorSystem && actor != ActorAPI
+	operator := actor.IsOperator()
 	switch {
 	case from == StatusPending && to == StatusApproved:
 		return MoneyNone, nil
@@ -118,10 +118,10 @@ func StatusTransition(from, to Status, actor Actor) (MoneyEffect, error) {
 }
 
 func actorKind(a Actor) string {
-	if a == ActorSystem || a == ActorAPI {
-		return string(a)
+	if a.IsOperator() {
+		return "an operator"
 	}
-	return "an operator"
+	return string(a)
 }
 
 // Order is one sale, from creation to a final status.

@@ -30,4 +30,12 @@ const (
 )
 
 // OperatorActor is the actor recorded for an operator's action.
-func OperatorActor(name string) Actor { return Actor("operator:" + name) }
+func OperatorActor(name string) Actor { return Actor(operatorPrefix + name) }
+
+const operatorPrefix = "operator:"
+
+// IsOperator reports whether a is an operator. Only operators may reverse a final
+// status; an empty or unknown actor never can.
+func (a Actor) IsOperator() bool {
+	return len(a) > len(operatorPrefix) && string(a[:len(operatorPrefix)]) == operatorPrefix
+}
