@@ -39,13 +39,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // fields, wrong types, trailing data and non-JSON content types with bad_request, and
 // an oversized body with payload_too_large. Messages name the offending field so that
 // a client can fix its request without reading our code.
-func decodeJSON(r *http.Request, dst any) error {
+func decodeJSON(r *http.Request, dst any) error { return decodeBody(r, dst, false) }
+
+// decodeOptionalJSON is decodeJSON for routes whose every field is optional (the
+// bodyOptionalJSON routes): an empty body stands for the empty object, so that a
+// client need not invent one, while anything sent is held to decodeJSON's rules.
+func decodeOptionalJSON(r *http.Request, dst any) error { return decodeBody(r, dst, true) }
+
+func decodeBody(r *http.Request, dst any, optional bool) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSONType(ct) {
 		return badRequest("Content-Type must be application/json, not %q", ct)
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
+		if optional && errors.Is(err, io.EOF) {
+			return nil // nothing but white space: dst keeps its zero value
+		}
 		return decodeError(err)
 	}
 	// A second value, or garbage after the first, means the client sent something

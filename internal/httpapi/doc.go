@@ -12,5 +12,9 @@
 // key's tenant scopes every call, so one tenant's key sees another tenant's rows as
 // not found.
 //
+// Operators' actions on orders (approve, reject, re-dispatch, set manual, check now)
+// and on provider accounts (resume) are served only when Config.Operator is set; the
+// order's timeline records the API key that acted as operator:api-key:<key name>.
+//
 // The package holds no SQL: it talks to the domain service interfaces only.
 package httpapi

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +21,11 @@ type Config struct {
 	Accounts watan.AccountService
 	Catalog  watan.CatalogService
 	Orders   watan.OrderService
+
+	// Operator carries out operators' actions (approve, reject, re-dispatch, set
+	// manual, check now, resume a provider account). Default nil: those routes are
+	// neither served nor documented, for a process that runs no engine.
+	Operator Operator
 
 	// Logger receives one line per request (method, path, status, duration, tenant;
 	// never headers) and the detail of internal errors. Default: discard.
@@ -45,6 +52,7 @@ type Handler struct {
 	accounts watan.AccountService
 	catalog  watan.CatalogService
 	orders   watan.OrderService
+	operator Operator // nil: no operator routes
 	log      *slog.Logger
 	maxBody  int64
 	maxBulk  int64
@@ -65,6 +73,7 @@ func New(cfg Config) *Handler {
 		accounts: cfg.Accounts,
 		catalog:  cfg.Catalog,
 		orders:   cfg.Orders,
+		operator: cfg.Operator,
 		log:      cfg.Logger,
 		maxBody:  cfg.MaxBodyBytes,
 		maxBulk:  cfg.MaxImportBytes,
@@ -96,9 +105,10 @@ func New(cfg Config) *Handler {
 type bodyKind int
 
 const (
-	bodyNone   bodyKind = iota
-	bodyJSON            // one JSON object, at most MaxBodyBytes
-	bodyImport          // CSV or JSON lines, at most MaxImportBytes
+	bodyNone         bodyKind = iota
+	bodyJSON                  // one JSON object, at most MaxBodyBytes
+	bodyOptionalJSON          // as bodyJSON, but an empty body is the empty object
+	bodyImport                // CSV or JSON lines, at most MaxImportBytes
 )
 
 // route is one row of the table: how to match a request, how to serve it, and how
@@ -108,22 +118,27 @@ type route struct {
 	path   string // a ServeMux pattern path, e.g. /api/v1/orders/{id}
 	handle func(http.ResponseWriter, *http.Request) error
 	public bool // served without an API key
-	body   bodyKind
-	doc    op
+	// operator marks the routes of Config.Operator, left out when it is nil.
+	operator bool
+	body     bodyKind
+	doc      op
 }
 
-// routes is the API: every route, in one table. Operator actions on orders (approve,
-// reject, re-dispatch, check now) belong here as further rows, e.g.
-// POST /api/v1/orders/{id}/approve, once the engine provides them.
+// routes is the API: every route, in one table.
 func (h *Handler) routes() []route {
 	const p = Prefix
-	return []route{
+	table := []route{
 		{method: "GET", path: p + "/openapi.json", handle: h.getOpenAPI, public: true, doc: docOpenAPI},
 
 		{method: "POST", path: p + "/orders", handle: h.createOrder, body: bodyJSON, doc: docCreateOrder},
 		{method: "GET", path: p + "/orders", handle: h.listOrders, doc: docListOrders},
 		{method: "GET", path: p + "/orders/{id}", handle: h.getOrder, doc: docGetOrder},
 		{method: "GET", path: p + "/orders/{id}/events", handle: h.orderEvents, doc: docOrderEvents},
+		{method: "POST", path: p + "/orders/{id}/approve", handle: h.approveOrder, operator: true, body: bodyOptionalJSON, doc: docApproveOrder},
+		{method: "POST", path: p + "/orders/{id}/reject", handle: h.rejectOrder, operator: true, body: bodyOptionalJSON, doc: docRejectOrder},
+		{method: "POST", path: p + "/orders/{id}/redispatch", handle: h.redispatchOrder, operator: true, body: bodyJSON, doc: docRedispatchOrder},
+		{method: "POST", path: p + "/orders/{id}/manual", handle: h.setOrderManual, operator: true, body: bodyOptionalJSON, doc: docSetOrderManual},
+		{method: "POST", path: p + "/orders/{id}/check", handle: h.checkOrder, operator: true, body: bodyOptionalJSON, doc: docCheckOrder},
 
 		{method: "POST", path: p + "/packages", handle: h.createPackage, body: bodyJSON, doc: docCreatePackage},
 		{method: "GET", path: p + "/packages", handle: h.listPackages, doc: docListPackages},
@@ -139,6 +154,7 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: p + "/provider-accounts", handle: h.listProviderAccounts, doc: docListProviderAccounts},
 		{method: "GET", path: p + "/provider-accounts/{id}", handle: h.getProviderAccount, doc: docGetProviderAccount},
 		{method: "PATCH", path: p + "/provider-accounts/{id}", handle: h.patchProviderAccount, body: bodyJSON, doc: docPatchProviderAccount},
+		{method: "POST", path: p + "/provider-accounts/{id}/resume", handle: h.resumeProviderAccount, operator: true, body: bodyOptionalJSON, doc: docResumeProviderAccount},
 
 		{method: "POST", path: p + "/accounts", handle: h.createAccount, body: bodyJSON, doc: docCreateAccount},
 		{method: "GET", path: p + "/accounts", handle: h.listAccounts, doc: docListAccounts},
@@ -151,12 +167,20 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: p + "/code-groups/{id}", handle: h.getCodeGroup, doc: docGetCodeGroup},
 		{method: "POST", path: p + "/code-groups/{id}/codes", handle: h.importCodes, body: bodyImport, doc: docImportCodes},
 	}
+	if h.operator == nil {
+		// Unserved rather than answering 501: a route the document lists must work.
+		table = slices.DeleteFunc(table, func(rt route) bool { return rt.operator })
+	}
+	return table
 }
 
 // requestInfo travels in the request context so that the outer logging layer learns
-// what inner layers found out (the tenant) without a second lookup.
+// what inner layers found out (the tenant) without a second lookup, and handlers
+// learn which key they act for.
 type requestInfo struct {
 	tenantID int64
+	keyID    int64
+	keyName  string
 }
 
 type requestInfoKey struct{}
@@ -176,6 +200,21 @@ func TenantID(ctx context.Context) (int64, bool) {
 func tenantOf(r *http.Request) int64 {
 	id, _ := TenantID(r.Context())
 	return id
+}
+
+// actorOf is the operator an operator action is recorded as: the authenticated API
+// key, by name (by id for a key created without one), so that the timeline says
+// which key, and so which tool or person, acted.
+func actorOf(r *http.Request) watan.Actor {
+	info, _ := r.Context().Value(requestInfoKey{}).(*requestInfo)
+	if info == nil {
+		return watan.OperatorActor("api-key:?") // unreachable behind authenticate
+	}
+	name := info.keyName
+	if name == "" {
+		name = "#" + strconv.FormatInt(info.keyID, 10)
+	}
+	return watan.OperatorActor("api-key:" + name)
 }
 
 // ServeHTTP logs the request, recovers panics, and answers requests that match no
@@ -281,7 +320,7 @@ func (h *Handler) authenticate(r *http.Request) error {
 	if info == nil || key.TenantID == 0 {
 		return fmt.Errorf("authenticating API key: no tenant for key %d", key.ID)
 	}
-	info.tenantID = key.TenantID
+	info.tenantID, info.keyID, info.keyName = key.TenantID, key.ID, key.Name
 	return nil
 }
 

@@ -80,6 +80,40 @@ var (
 	docGetOrder    = op{id: "getOrder", tag: "orders", summary: "Get an order", resp: watan.Order{}}
 	docOrderEvents = op{id: "listOrderEvents", tag: "orders", summary: "An order's timeline, oldest first", resp: eventList{}}
 
+	// Operator actions. Each answers 200 with the order as the action committed it; the
+	// timeline records the API key as actor operator:api-key:<key name>. An order that
+	// changed meanwhile (a provider answered first) is refused with invalid_transition:
+	// read it again and decide again.
+	docApproveOrder = op{id: "approveOrder", tag: "operator actions", summary: "Approve an order",
+		desc: "Marks the order approved, with the PIN the operator delivered if one is given; an order waiting for an operator (provider_state manual) becomes delivered. " +
+			"Approving a rejected order debits its price again, within the account's overdraft limit: insufficient_balance otherwise, and nothing changes. " +
+			"An approved order cannot be approved again (invalid_transition). The body is optional.",
+		req: approveRequest{}, resp: watan.Order{}, errs: []string{watan.ECodeInvalidTransition, watan.ECodeInsufficientBalance}}
+	docRejectOrder = op{id: "rejectOrder", tag: "operator actions", summary: "Reject a pending order and refund it",
+		desc: "Only a pending order can be rejected; its price is refunded exactly once. An approved order is refused with invalid_transition " +
+			"rather than reversed, since its PIN may already be with the customer. The body is optional.",
+		req: noteRequest{}, resp: watan.Order{}, errs: []string{watan.ECodeInvalidTransition}}
+	docRedispatchOrder = op{id: "redispatchOrder", tag: "operator actions", summary: "Send an order to another provider account",
+		desc: "Places the order again, under a new reference, with the given provider account (active, with a mapping for the order's package; validation_failed otherwise). " +
+			"Allowed only where no provider can be holding the order: never sent (also waiting for an operator), or failed or not found at its provider; invalid_transition otherwise. " +
+			"A rejected order becomes pending and its price is debited again (insufficient_balance if the account cannot cover it). " +
+			"The answer is 200 with the order as committed (pending, provider_state not_sent, the new provider_account_id): the change to the order is done, " +
+			"and the placement follows in the background exactly as for a new order, so watch the order for its outcome.",
+		req: redispatchRequest{}, resp: watan.Order{}, errs: []string{watan.ECodeInvalidTransition, watan.ECodeInsufficientBalance}}
+	docSetOrderManual = op{id: "setOrderManual", tag: "operator actions", summary: "Hand an order to operators",
+		desc: "Sets provider_state manual on a pending order that no provider holds (never sent, or failed or not found at its provider), so that an operator " +
+			"fulfils it and approves it with the PIN, or rejects it. A provider that may still deliver keeps the order: invalid_transition. The body is optional.",
+		req: noteRequest{}, resp: watan.Order{}, errs: []string{watan.ECodeInvalidTransition}}
+	docCheckOrder = op{id: "checkOrder", tag: "operator actions", summary: "Ask the provider about an order now",
+		desc: "Checks a pending order that a provider holds (provider_state sent, sending or unknown; invalid_transition otherwise) at once, " +
+			"and applies the answer as a scheduled check would: delivered approves it with the PIN, a final failure rejects and refunds it, pending changes nothing. " +
+			"A provider that cannot be asked gives unavailable (503); scheduled checks go on regardless. The body is empty or {}.",
+		req: emptyRequest{}, resp: watan.Order{}, errs: []string{watan.ECodeInvalidTransition, watan.ECodeUnavailable}}
+	docResumeProviderAccount = op{id: "resumeProviderAccount", tag: "operator actions", summary: "Resume dispatch to a paused provider account",
+		desc: "Lifts the pause set when the provider showed a misconfiguration signal (or by PATCH paused=true); orders waiting for the account are dispatched " +
+			"when their jobs next run. Resuming an account that is not paused changes nothing. Answers with the account. The body is empty or {}.",
+		req: emptyRequest{}, resp: providerAccountView{}}
+
 	docCreatePackage = op{id: "createPackage", tag: "packages", summary: "Create a package",
 		desc: "A new package is routed manually until PUT .../routing says otherwise.",
 		req:  createPackageRequest{}, resp: watan.Package{}, status: http.StatusCreated, errs: []string{watan.ECodeConflict}}
@@ -293,7 +327,7 @@ func (g *schemaGen) operation(rt route) (map[string]any, error) {
 		o["parameters"] = params
 	}
 	switch rt.body {
-	case bodyJSON:
+	case bodyJSON, bodyOptionalJSON:
 		if d.req == nil {
 			return nil, fmt.Errorf("a JSON body needs a documented type")
 		}
@@ -301,7 +335,7 @@ func (g *schemaGen) operation(rt route) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		o["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": s}}}
+		o["requestBody"] = map[string]any{"required": rt.body == bodyJSON, "content": map[string]any{"application/json": map[string]any{"schema": s}}}
 	case bodyImport:
 		text := map[string]any{"schema": map[string]any{"type": "string"}}
 		content := map[string]any{}

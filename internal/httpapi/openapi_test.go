@@ -22,12 +22,14 @@ type unwired struct {
 	watan.AccountService
 	watan.CatalogService
 	watan.OrderService
+	Operator
 }
 
+// newUnwired returns a handler with every route, the operator actions included.
 func newUnwired(t *testing.T) *Handler {
 	t.Helper()
 	u := unwired{}
-	return New(Config{Tenants: u, Accounts: u, Catalog: u, Orders: u})
+	return New(Config{Tenants: u, Accounts: u, Catalog: u, Orders: u, Operator: u})
 }
 
 func getOpenAPI(t *testing.T, h *Handler) map[string]any {
@@ -97,9 +99,8 @@ func TestOpenAPIDocumentsEveryErrorCode(t *testing.T) {
 		if int(statuses[code].(float64)) != statusByCode[code] {
 			t.Errorf("code %s: documented status %v, table %d", code, statuses[code], statusByCode[code])
 		}
-		// Each code is also named in some operation's error responses, except
-		// invalid_transition, which only the operator actions still to come return.
-		if code != watan.ECodeInvalidTransition && !responseNames(doc, code) {
+		// Each code is also named in some operation's error responses.
+		if !responseNames(doc, code) {
 			t.Errorf("no operation documents code %s", code)
 		}
 	}
@@ -112,15 +113,91 @@ func TestOpenAPIDocumentsEveryErrorCode(t *testing.T) {
 func responseNames(doc map[string]any, code string) bool {
 	for _, item := range doc["paths"].(map[string]any) {
 		for _, o := range item.(map[string]any) {
-			for _, resp := range o.(map[string]any)["responses"].(map[string]any) {
-				d, _ := resp.(map[string]any)["description"].(string)
-				if after, ok := strings.CutPrefix(d, "error code "); ok && slices.Contains(strings.Split(after, ", "), code) {
-					return true
-				}
+			if operationNames(o.(map[string]any), code) {
+				return true
 			}
 		}
 	}
 	return false
+}
+
+// operationNames reports whether one operation documents an error response with code.
+func operationNames(o map[string]any, code string) bool {
+	for _, resp := range o["responses"].(map[string]any) {
+		d, _ := resp.(map[string]any)["description"].(string)
+		if after, ok := strings.CutPrefix(d, "error code "); ok && slices.Contains(strings.Split(after, ", "), code) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestOpenAPIOperatorActions checks the documented contract of each operator action:
+// its success status and schema, whether its body is required, and the codes a
+// client must be ready for.
+func TestOpenAPIOperatorActions(t *testing.T) {
+	paths := getOpenAPI(t, newUnwired(t))["paths"].(map[string]any)
+	common := []string{watan.ECodeBadRequest, watan.ECodeValidation, watan.ECodeUnauthorized, watan.ECodeNotFound,
+		watan.ECodeTooLarge, watan.ECodeUnavailable, watan.ECodeInternal}
+	for _, tt := range []struct {
+		path, schema string
+		bodyRequired bool
+		codes        []string
+	}{
+		{"/api/v1/orders/{id}/approve", "Order", false, []string{watan.ECodeInvalidTransition, watan.ECodeInsufficientBalance}},
+		{"/api/v1/orders/{id}/reject", "Order", false, []string{watan.ECodeInvalidTransition}},
+		{"/api/v1/orders/{id}/redispatch", "Order", true, []string{watan.ECodeInvalidTransition, watan.ECodeInsufficientBalance}},
+		{"/api/v1/orders/{id}/manual", "Order", false, []string{watan.ECodeInvalidTransition}},
+		{"/api/v1/orders/{id}/check", "Order", false, []string{watan.ECodeInvalidTransition}},
+		{"/api/v1/provider-accounts/{id}/resume", "ProviderAccount", false, nil},
+	} {
+		o, ok := paths[tt.path].(map[string]any)["post"].(map[string]any)
+		if !ok {
+			t.Errorf("POST %s is not documented", tt.path)
+			continue
+		}
+		ok200, _ := o["responses"].(map[string]any)["200"].(map[string]any)
+		ref, _ := ok200["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)["$ref"].(string)
+		if ref != "#/components/schemas/"+tt.schema {
+			t.Errorf("POST %s: 200 schema %q, want %s", tt.path, ref, tt.schema)
+		}
+		body, _ := o["requestBody"].(map[string]any)
+		if body == nil || body["required"] != tt.bodyRequired {
+			t.Errorf("POST %s: request body %v, want required %v", tt.path, body, tt.bodyRequired)
+		}
+		for _, code := range append(slices.Clone(common), tt.codes...) {
+			if !operationNames(o, code) {
+				t.Errorf("POST %s does not document code %s", tt.path, code)
+			}
+		}
+	}
+}
+
+// TestOperatorRoutesNeedOperator checks that without Config.Operator the actions are
+// neither served nor documented.
+func TestOperatorRoutesNeedOperator(t *testing.T) {
+	u := unwired{}
+	h := New(Config{Tenants: u, Accounts: u, Catalog: u, Orders: u})
+	for _, rt := range h.table {
+		if rt.operator {
+			t.Errorf("%s %s is served without an Operator", rt.method, rt.path)
+		}
+	}
+	for path := range getOpenAPI(t, h)["paths"].(map[string]any) {
+		for _, action := range []string{"/approve", "/reject", "/redispatch", "/manual", "/check", "/resume"} {
+			if strings.HasSuffix(path, action) {
+				t.Errorf("%s is documented without an Operator", path)
+			}
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/orders/1/approve", strings.NewReader(`{}`)))
+	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), `"code":"not_found"`) {
+		t.Errorf("approve without an Operator: %d %s", rec.Code, rec.Body)
+	}
+	if n := len(newUnwired(t).table) - len(h.table); n != 6 {
+		t.Errorf("an Operator adds %d routes, want 6", n)
+	}
 }
 
 // TestOpenAPIRefsResolve walks the document: every $ref names a schema that exists,
