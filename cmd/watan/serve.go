@@ -187,7 +187,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 func (n *node) routes(logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(httpapi.Prefix+"/", httpapi.New(httpapi.Config{
-		Tenants: n.st, Accounts: n.st, Catalog: n.st, Logger: logger.With("component", "api"),
+		Tenants: n.st, Accounts: n.st, Catalog: n.st, Operator: n.engine, Logger: logger.With("component", "api"),
 		Orders: orderIntake{Store: n.st, queue: n.queue},
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
