@@ -23,7 +23,7 @@ import (
 // simulated providers, and one manual clock shared by the engine, the store and the
 // simulators.
 type bundle struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	st      *store.Store
 	q       *jobs.Queue
@@ -53,33 +53,52 @@ const (
 type setupOpts struct {
 	znet    providertest.ZnetOptions
 	barakat providertest.BarakatOptions
-	// firstCheckDelay for both provider accounts; 0 means 10 s (the default).
+	// firstCheckDelay for both provider accounts; 0 means 10 s (the default) and
+	// a negative value checks at once.
 	firstCheckDelay time.Duration
+	// listen gives River a LISTEN/NOTIFY connection on PostgreSQL, as serve does;
+	// without it River polls.
+	listen bool
+	// realClock runs the engine, store and simulators on the system clock, for
+	// runs with the queue started.
+	realClock bool
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("WATAN_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
-func setup(t *testing.T, engineKind store.Engine, o setupOpts) *bundle {
+func setup(t testing.TB, engineKind store.Engine, o setupOpts) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	clock := providertest.NewManualClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 	b := &bundle{t: t, ctx: ctx, clock: clock}
-	b.st = storetest.OpenWith(t, storetest.Options{Engine: engineKind, Clock: clock})
+	var engineClock watan.Clock = clock
+	if o.realClock {
+		engineClock = watan.SystemClock{}
+	}
+	url := storetest.URL(t, engineKind)
 	var err error
-	b.q, err = jobs.New(ctx, jobs.Config{DB: b.st.DB(), Postgres: engineKind == store.EnginePostgres, Logger: testLogger(t)})
+	b.st, err = store.Open(ctx, store.Config{URL: url, Clock: engineClock})
+	b.must(err)
+	t.Cleanup(func() { b.st.Close() })
+	b.must(b.st.Migrate(ctx))
+	listen := ""
+	if o.listen && engineKind == store.EnginePostgres {
+		listen = url
+	}
+	b.q, err = jobs.New(ctx, jobs.Config{DB: b.st.DB(), Postgres: engineKind == store.EnginePostgres, ListenURL: listen, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.znet.Clock, o.barakat.Clock = clock, clock
+	o.znet.Clock, o.barakat.Clock = engineClock, engineClock
 	b.znet = providertest.StartZnet(t, o.znet)
 	b.barakat = providertest.StartBarakat(t, o.barakat)
 	b.eng, err = engine.New(engine.Config{
-		Store: b.st, Queue: b.q, Clock: clock, Logger: testLogger(t),
+		Store: b.st, Queue: b.q, Clock: engineClock, Logger: testLogger(t),
 		Providers: providers.New(providers.Config{Logger: testLogger(t)}),
 	})
 	if err != nil {

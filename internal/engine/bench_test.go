@@ -1,0 +1,123 @@
+package engine_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"watan"
+	"watan/internal/store"
+	"watan/internal/store/storetest"
+)
+
+// BenchmarkEndToEnd measures orders per second from creation to approved with the
+// queue running, an instantly completing simulator and no first-check delay: the
+// whole path of create (order, debit, dispatch job in one transaction), dispatch
+// (reference committed, provider called, check job scheduled) and check (PIN,
+// approval). It also reports the time from an order's creation to its provider
+// call.
+//
+//	go test -run x -bench EndToEnd -benchtime 2000x ./internal/engine/
+//	WATAN_TEST_DATABASE_URL=postgres://... go test -run x -bench EndToEnd -benchtime 5000x ./internal/engine/
+func BenchmarkEndToEnd(b *testing.B) {
+	for _, e := range storetest.Engines() {
+		b.Run(string(e), func(b *testing.B) { benchEndToEnd(b, e) })
+	}
+}
+
+func benchEndToEnd(b *testing.B, e store.Engine) {
+	bb := setup(b, e, setupOpts{firstCheckDelay: -1, listen: true, realClock: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const accounts = 8
+	for i := range accounts {
+		code := fmt.Sprintf("bench-%d", i)
+		_, err := bb.st.CreateAccount(ctx, bb.tenant.ID, watan.NewAccount{Code: code, Name: code, Currency: "TRY"})
+		bb.must(err)
+		_, err = bb.st.TopUp(ctx, bb.tenant.ID, code, 10_000_000_00, "bench")
+		bb.must(err)
+	}
+	bb.znet.SetBalance(watan.MaxAmount / 10)
+	bb.must(bb.q.Start(ctx, bb.eng))
+	b.Cleanup(func() {
+		stopCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+		defer stop()
+		bb.q.Stop(stopCtx)
+	})
+
+	b.ResetTimer()
+	start := time.Now()
+	var seq atomic.Int64
+	var wg sync.WaitGroup
+	const clients = 8
+	for c := range clients {
+		wg.Go(func() {
+			for {
+				i := seq.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				_, _, err := bb.st.CreateOrderWith(ctx, watan.NewOrder{
+					TenantID: bb.tenant.ID, PackageCode: pkgZnet, AccountCode: fmt.Sprintf("bench-%d", c%accounts),
+					Quantity: 1, PlayerID: "5123456789", Actor: watan.ActorAPI,
+				}, func(ctx context.Context, tx *sql.Tx, o watan.Order) error { return bb.q.EnqueueDispatchTx(ctx, tx, o) })
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	created := time.Since(start)
+	for {
+		var pending int
+		bb.must(bb.st.DB().QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE status = 'pending'`).Scan(&pending))
+		if pending == 0 {
+			break
+		}
+		if time.Since(start) > 5*time.Minute {
+			b.Fatalf("%d orders still pending after 5 minutes", pending)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+
+	var approved int
+	bb.must(bb.st.DB().QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE status = 'approved'`).Scan(&approved))
+	if approved != b.N {
+		b.Fatalf("%d of %d orders approved", approved, b.N)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "orders/s")
+	b.ReportMetric(float64(b.N)/created.Seconds(), "created/s")
+
+	// Creation to provider call: the simulator stamps each placement.
+	placed := map[string]time.Time{}
+	for _, o := range bb.znet.Orders() {
+		placed[o.Ref] = o.PlacedAt
+	}
+	page, err := bb.st.ListOrders(ctx, watan.OrderFilter{TenantID: bb.tenant.ID, Limit: 500})
+	var lat []time.Duration
+	for ; err == nil; page, err = bb.st.ListOrders(ctx, watan.OrderFilter{TenantID: bb.tenant.ID, Limit: 500, Cursor: page.NextCursor}) {
+		for _, o := range page.Orders {
+			if at, ok := placed[o.ProviderReferans]; ok {
+				lat = append(lat, at.Sub(o.CreatedAt))
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+	}
+	bb.must(err)
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms-to-provider")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms-to-provider")
+	}
+}
