@@ -95,10 +95,16 @@ func setup(t testing.TB, engineKind store.Engine, o setupOpts) *bundle {
 		t.Fatal(err)
 	}
 	o.znet.Clock, o.barakat.Clock = engineClock, engineClock
+	// Tests change the catalog behind the engine's back; only runs on the real
+	// clock (benchmarks) keep the engine's catalog cache.
+	catalogTTL := time.Duration(-1)
+	if o.realClock {
+		catalogTTL = 0
+	}
 	b.znet = providertest.StartZnet(t, o.znet)
 	b.barakat = providertest.StartBarakat(t, o.barakat)
 	b.eng, err = engine.New(engine.Config{
-		Store: b.st, Queue: b.q, Clock: engineClock, Logger: testLogger(t),
+		Store: b.st, Queue: b.q, Clock: engineClock, Logger: testLogger(t), CatalogTTL: catalogTTL,
 		Providers: providers.New(providers.Config{Logger: testLogger(t)}),
 	})
 	if err != nil {

@@ -48,7 +48,7 @@ func (e *Engine) Dispatch(ctx context.Context, tenantID, orderID int64) (Next, e
 			st.log(ctx, "skip", "already_dispatched", "provider_state", o.ProviderState)
 			return done, nil
 		}
-		pkg, err := e.store.FindPackage(ctx, tenantID, o.PackageCode)
+		pkg, err := e.catalog.pkg(ctx, tenantID, o.PackageCode)
 		if err != nil {
 			return done, fmt.Errorf("dispatch order %d: %w", o.ID, err)
 		}
@@ -178,7 +178,7 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 		st.log(ctx, "provider", "paused", "provider_account_id", acctID, "reason", acct.PausedReason)
 		return later(e.cfg.PausedRetry), false, e.noteWaiting(ctx, o, acct)
 	}
-	mapping, err := e.store.FindMapping(ctx, o.TenantID, o.PackageID, acct.ID)
+	mapping, err := e.catalog.mapping(ctx, o.TenantID, o.PackageID, acct.ID)
 	if err != nil {
 		if watan.IsNotFound(err) {
 			st.log(ctx, "mapping", "missing", "provider_account_id", acctID)
@@ -398,6 +398,7 @@ func (e *Engine) pause(ctx context.Context, acct watan.ProviderAccount, reason s
 	if acct.Paused {
 		return
 	}
+	defer e.catalog.forgetAccount(acct.TenantID, acct.ID)
 	if err := e.store.SetProviderPaused(ctx, acct.TenantID, acct.ID, true, reason); err != nil {
 		e.log.Error("pause provider account", "provider_account_id", acct.ID, "err", err)
 		return

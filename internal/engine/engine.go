@@ -45,6 +45,9 @@ type Config struct {
 	// before the sweeper repairs it; longer than a provider call can last.
 	// Default 2 minutes.
 	SendingGrace time.Duration
+	// CatalogTTL is how long packages, provider accounts and mappings read for
+	// dispatch are reused. Default 2 s; negative disables the cache.
+	CatalogTTL time.Duration
 }
 
 // Engine dispatches and monitors orders. It is safe for concurrent use.
@@ -55,6 +58,7 @@ type Engine struct {
 	clock     watan.Clock
 	log       *slog.Logger
 	limits    *limiter
+	catalog   *catalogCache
 	cfg       Config
 
 	rngMu sync.Mutex
@@ -84,6 +88,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.SendingGrace <= 0 {
 		cfg.SendingGrace = 2 * time.Minute
 	}
+	if cfg.CatalogTTL == 0 {
+		cfg.CatalogTTL = 2 * time.Second
+	}
 	return &Engine{
 		store:     cfg.Store,
 		queue:     cfg.Queue,
@@ -91,6 +98,7 @@ func New(cfg Config) (*Engine, error) {
 		clock:     cfg.Clock,
 		log:       cfg.Logger,
 		limits:    newLimiter(),
+		catalog:   newCatalogCache(cfg.Store, cfg.CatalogTTL),
 		cfg:       cfg,
 		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 	}, nil
@@ -159,7 +167,7 @@ func (e *Engine) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // provider returns the client and settings of a provider account.
 func (e *Engine) provider(ctx context.Context, tenantID, id int64) (watan.ProviderAccount, watan.Provider, error) {
-	acct, err := e.store.FindProviderAccount(ctx, tenantID, id)
+	acct, err := e.catalog.account(ctx, tenantID, id)
 	if err != nil {
 		return acct, nil, fmt.Errorf("provider account %d: %w", id, err)
 	}

@@ -33,7 +33,7 @@ func TestRefusalFallsBackOnceThenRejects(t *testing.T) {
 
 		// The fallback is tried once: when it refuses too, the order is rejected.
 		b.barakat.SetBalance(0)
-		b.must(b.st.SetProviderPaused(b.ctx, b.tenant.ID, b.znetAcct.ID, false, ""))
+		b.must(b.eng.ResumeProvider(b.ctx, b.tenant.ID, b.znetAcct.ID, watan.OperatorActor("sara")))
 		o2 := b.order(pkgFB)
 		b.dispatch(o2.ID)
 		b.want(o2.ID, watan.StatusRejected, watan.StateFailed)
@@ -41,7 +41,7 @@ func TestRefusalFallsBackOnceThenRejects(t *testing.T) {
 		// Without a fallback, znet's ambiguous "8|connection error or insufficient
 		// balance" pauses the account and the order waits: it is not the order's
 		// fault, and an operator or the health probe will resume dispatch.
-		b.must(b.st.SetProviderPaused(b.ctx, b.tenant.ID, b.znetAcct.ID, false, ""))
+		b.must(b.eng.ResumeProvider(b.ctx, b.tenant.ID, b.znetAcct.ID, watan.OperatorActor("sara")))
 		o3 := b.order(pkgZnet)
 		if next := b.dispatch(o3.ID); next.After <= 0 {
 			t.Fatalf("order for a paused account does not wait: %+v", next)
@@ -52,7 +52,7 @@ func TestRefusalFallsBackOnceThenRejects(t *testing.T) {
 		}
 
 		// A plain refusal without a fallback rejects and refunds at once.
-		b.must(b.st.SetProviderPaused(b.ctx, b.tenant.ID, b.znetAcct.ID, false, ""))
+		b.must(b.eng.ResumeProvider(b.ctx, b.tenant.ID, b.znetAcct.ID, watan.OperatorActor("sara")))
 		b.znet.SetBalance(10000_00)
 		pkg, err := b.st.FindPackage(b.ctx, b.tenant.ID, pkgZnet)
 		b.must(err)

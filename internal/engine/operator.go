@@ -150,6 +150,7 @@ func (e *Engine) ResumeProvider(ctx context.Context, tenantID, id int64, actor w
 	if _, err := e.store.FindProviderAccount(ctx, tenantID, id); err != nil {
 		return err
 	}
+	defer e.catalog.forgetAccount(tenantID, id)
 	if err := e.store.SetProviderPaused(ctx, tenantID, id, false, ""); err != nil {
 		return err
 	}

@@ -122,6 +122,7 @@ func (e *Engine) Probe(ctx context.Context) (resumed int, err error) {
 			e.log.Info("provider account still unhealthy", "provider_account_id", acct.ID, "err", err)
 			continue
 		}
+		e.catalog.forgetAccount(acct.TenantID, acct.ID)
 		if err := e.store.SetProviderPaused(ctx, acct.TenantID, acct.ID, false, ""); err != nil {
 			errs = append(errs, err)
 			continue

@@ -62,7 +62,8 @@ func (s *Store) SaveOrderProviderTx(ctx context.Context, tx *sql.Tx, o watan.Ord
 // holds the order's lock). A refund credits the order's price back; a re-debit
 // takes it again only within the overdraft limit (ECodeInsufficientBalance
 // otherwise). Each is a ledger entry and an event, next to the status event, so the
-// ledger keeps summing to the balance and the timeline says who did it.
+// ledger keeps summing to the balance and the timeline says who did it. The order
+// returned is o with its new status, completion and update times.
 func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order, to watan.Status, actor watan.Actor, note string) (watan.Order, error) {
 	var from watan.Status
 	err := tx.QueryRowContext(ctx, `SELECT status FROM orders WHERE tenant_id = $1 AND id = $2`, o.TenantID, o.ID).Scan(&from)
@@ -114,7 +115,8 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 		Data: map[string]string{"from": string(from), "to": string(to)}}); err != nil {
 		return watan.Order{}, err
 	}
-	return findOrder(ctx, tx, o.TenantID, o.ID)
+	o.Status, o.CompletedAt, o.UpdatedAt = to, completed, now
+	return o, nil
 }
 
 // moveMoney changes the order's account balance by amount (positive credits) with a
