@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"sort"
 	"strconv"
@@ -77,6 +78,13 @@ var migrationsTableDDL = map[Engine]string{
 // lock keyed by the current schema serialises concurrent runs. It needs no privilege
 // beyond creating objects in the current schema (the first of search_path).
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrate(ctx, math.MaxInt, true)
+}
+
+// migrate applies watan's pending migrations up to version upTo and then, if river
+// is set, River's. Tests call it with a lower upTo (through export_test.go) to build
+// a database as an older binary left it.
+func (s *Store) migrate(ctx context.Context, upTo int, river bool) error {
 	ms, err := migrations(s.engine)
 	if err != nil {
 		return err
@@ -99,6 +107,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("store: migrate: create watan_migrations: %w", err)
 	}
 	for _, m := range ms {
+		if m.version > upTo {
+			break
+		}
 		applied := false
 		err := s.InTx(ctx, func(tx *sql.Tx) error {
 			var n int
@@ -124,6 +135,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if applied {
 			s.logger.InfoContext(ctx, "applied migration", "engine", s.engine, "migration", m.name)
 		}
+	}
+	if !river {
+		return nil
 	}
 	rm, err := s.riverMigrator()
 	if err != nil {

@@ -79,10 +79,23 @@ var errClientIDTaken = errors.New("client order id taken concurrently")
 // returned as is.
 //
 // Within the transaction the account's debit is one conditional UPDATE, so
-// concurrent orders can never take the balance below -OverdraftLimit, and the
-// per-tenant counter is taken after the debit so that its row stays locked as
-// briefly as possible. Two concurrent requests with one client order id produce one
-// order: the unique index stops the second, which then returns the first.
+// concurrent orders can never take the balance below -OverdraftLimit. Two
+// concurrent requests with one client order id produce one order: the unique index
+// stops the second, which then returns the first.
+//
+// Order numbers are unique per tenant and increasing: each is greater than the number
+// of every create of the tenant that finished before this one began. On SQLite they
+// come from the tenant's counter row, which rolls back with a failed create, so
+// numbers have no gaps. On PostgreSQL they come from the tenant's sequence (see
+// orderSequence), which takes no lock, so one tenant's orders are created in parallel;
+// but nextval is never rolled back, so a create that fails after taking its number
+// leaves a gap. The number is therefore taken last, in the INSERT of the order itself,
+// after every check and the debit: a refusal (validation, unknown or inactive package,
+// unknown account, wrong currency, insufficient balance) never uses one up. What can
+// still leave a gap is a failure after it: the loser of a race on one client order id,
+// a failing after hook, a failed commit or a cancelled context. Also on PostgreSQL,
+// numbers are taken in one order and committed in another, so a reader may briefly see
+// order #n+1 before #n.
 func (s *Store) CreateOrderWith(ctx context.Context, n watan.NewOrder, after func(ctx context.Context, tx *sql.Tx, o watan.Order) error) (watan.Order, bool, error) {
 	if err := n.Validate(); err != nil {
 		return watan.Order{}, false, err
@@ -162,22 +175,26 @@ func (s *Store) CreateOrderWith(ctx context.Context, n watan.NewOrder, after fun
 }
 
 // insertOrder takes the tenant's next order number and writes the debited order o,
-// its ledger entry and its "created" event, setting o.Number and o.ID. The counter
-// row is locked from here until commit, so everything it can, the caller does
-// before: on PostgreSQL the four writes are one statement, one round trip.
+// its ledger entry and its "created" event, setting o.Number and o.ID. The caller
+// does every check before, so that a refused order takes no number (on PostgreSQL
+// a taken number is never given back). On PostgreSQL the number and the three
+// writes are one statement, one round trip; on SQLite the counter row is locked
+// until commit, which costs nothing there since SQLite has one writer anyway.
 func (s *Store) insertOrder(ctx context.Context, tx *sql.Tx, o *watan.Order, balance watan.Amount, actor watan.Actor) error {
 	// The event message, around the number that only the database knows yet.
 	msgTail := fmt.Sprintf(" created: %d × %s for %s %s, debited from account %s",
 		o.Quantity, o.PackageCode, o.Price, o.Currency, o.AccountCode)
 	var err error
 	if s.engine == EnginePostgres {
-		err = tx.QueryRowContext(ctx, `WITH c AS (
-				UPDATE order_counters SET last_number = last_number + 1 WHERE tenant_id = $1 RETURNING last_number
-			), o AS (
+		// $17::text::regclass looks the sequence up by name through search_path at
+		// execution time, as the tables are, so the cached statement serves every
+		// tenant and every schema.
+		err = tx.QueryRowContext(ctx, `WITH o AS (
 				INSERT INTO orders (tenant_id, number, account_id, package_id, quantity, player_id, extra,
 					client_order_id, unit_price, price, currency, status, provider_state, created_at, updated_at)
-				SELECT $1::bigint, c.last_number, $2::bigint, $3::bigint, $4::integer, $5::text, $6::text, $7::text,
-					$8::bigint, $9::bigint, $10::text, $11::text, $12::text, $13::timestamptz, $13::timestamptz FROM c
+				VALUES ($1::bigint, nextval($17::text::regclass), $2::bigint, $3::bigint, $4::integer, $5::text,
+					$6::text, $7::text, $8::bigint, $9::bigint, $10::text, $11::text, $12::text,
+					$13::timestamptz, $13::timestamptz)
 				RETURNING id, number
 			), l AS (
 				INSERT INTO ledger_entries (tenant_id, account_id, order_id, kind, amount, balance_after, note, created_at)
@@ -190,7 +207,7 @@ func (s *Store) insertOrder(ctx context.Context, tx *sql.Tx, o *watan.Order, bal
 			SELECT number, id FROM o`,
 			o.TenantID, o.AccountID, o.PackageID, o.Quantity, o.PlayerID, o.Extra, nullString(o.ClientOrderID),
 			int64(o.UnitPrice), int64(o.Price), o.Currency, string(o.Status), string(o.ProviderState), s.ts(o.CreatedAt),
-			int64(balance), string(actor), msgTail).Scan(&o.Number, &o.ID)
+			int64(balance), string(actor), msgTail, orderSequence(o.TenantID)).Scan(&o.Number, &o.ID)
 	} else {
 		// SQLite has no writes in WITH; its one writer makes the order moot.
 		err = tx.QueryRowContext(ctx, `UPDATE order_counters SET last_number = last_number + 1 WHERE tenant_id = $1

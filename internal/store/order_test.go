@@ -234,10 +234,15 @@ func TestCreateOrderWithHook(t *testing.T) {
 		if a := b.checkLedger(t, b.tenant.ID, "c1"); a.Balance != 1000 {
 			t.Errorf("after a failed hook: balance %s", a.Balance)
 		}
-		// Neither the number nor the client order id was used up.
+		// The client order id was not used up. The number was on PostgreSQL only:
+		// a sequence is never rolled back (the gap rule of CreateOrderWith).
+		want := int64(1)
+		if b.s.Engine() == store.EnginePostgres {
+			want = 2
+		}
 		o, created, err = b.s.CreateOrderWith(b.ctx, n, func(context.Context, *sql.Tx, watan.Order) error { return nil })
-		if err != nil || !created || o.Number != 1 {
-			t.Fatalf("retry = %+v, %v, %v; want order number 1", o, created, err)
+		if err != nil || !created || o.Number != want {
+			t.Fatalf("retry = %+v, %v, %v; want order number %d", o, created, err, want)
 		}
 	})
 }

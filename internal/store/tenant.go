@@ -8,12 +8,15 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"watan"
 )
 
-// CreateTenant creates a tenant with its order counter. Names are unique.
+// CreateTenant creates a tenant with the source of its order numbers: on PostgreSQL
+// its sequence (see orderSequence), on SQLite its counter row. Either is created in
+// the tenant's transaction, so no tenant exists without one. Names are unique.
 func (s *Store) CreateTenant(ctx context.Context, name string) (watan.Tenant, error) {
 	if err := checkName("name", name); err != nil {
 		return watan.Tenant{}, err
@@ -28,6 +31,15 @@ func (s *Store) CreateTenant(ctx context.Context, name string) (watan.Tenant, er
 		if err != nil {
 			return fmt.Errorf("store: create tenant: %w", err)
 		}
+		if s.engine == EnginePostgres {
+			// Not IF NOT EXISTS: a leftover sequence would make the new tenant's
+			// numbers start somewhere other than 1, so it is an error to look at.
+			// The identifier is built from an integer, so it needs no quoting.
+			if _, err := tx.ExecContext(ctx, `CREATE SEQUENCE `+orderSequence(t.ID)+` AS BIGINT CACHE 1`); err != nil {
+				return fmt.Errorf("store: create tenant order sequence: %w", err)
+			}
+			return nil
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO order_counters (tenant_id, last_number) VALUES ($1, 0)`, t.ID); err != nil {
 			return fmt.Errorf("store: create tenant counter: %w", err)
 		}
@@ -37,6 +49,16 @@ func (s *Store) CreateTenant(ctx context.Context, name string) (watan.Tenant, er
 		return watan.Tenant{}, err
 	}
 	return t, nil
+}
+
+// orderSequence names the PostgreSQL sequence of the tenant's order numbers. The name
+// is unqualified, in CREATE SEQUENCE and in nextval alike, so that it resolves
+// through search_path to the schema the tables are in. CACHE 1 on creation keeps
+// numbers increasing across connections; a cache per connection would not.
+// Migration 0003 creates these for tenants that existed before it, with the same
+// name and options.
+func orderSequence(tenantID int64) string {
+	return "order_number_" + strconv.FormatInt(tenantID, 10)
 }
 
 // FindTenant returns the tenant with id, or an ECodeNotFound error.
