@@ -127,7 +127,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if strings.Contains(path, "?") {
 			sep = "&"
 		}
-		if s.db, err = sql.Open("sqlite", path+sep+sqlitePragmas); err != nil {
+		if s.db, err = openSQLite(path + sep + sqlitePragmas); err != nil {
 			return nil, fmt.Errorf("store: open sqlite: %w", err)
 		}
 		s.db.SetMaxOpenConns(1)
