@@ -151,7 +151,9 @@ func (c *stmtCachingConn) PrepareContext(ctx context.Context, query string) (dri
 	return b.PrepareContext(ctx, query)
 }
 
-func (c *stmtCachingConn) Begin() (driver.Tx, error) { return c.BeginTx(context.Background(), driver.TxOptions{}) }
+func (c *stmtCachingConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
 
 func (c *stmtCachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	b, err := c.base()
