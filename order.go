@@ -126,9 +126,12 @@ func actorKind(a Actor) string {
 
 // Order is one sale, from creation to a final status.
 type Order struct {
-	ID            int64  `json:"id"`
-	TenantID      int64  `json:"-"`
-	Number        int64  `json:"number"` // per-tenant sequence, for humans
+	ID       int64 `json:"id"`
+	TenantID int64 `json:"-"`
+	// Number is per tenant, unique and increasing, for humans. On PostgreSQL it
+	// may skip a value where a create failed after taking it (never for a refused
+	// order), and orders may commit out of number order.
+	Number        int64  `json:"number"`
 	AccountID     int64  `json:"-"`
 	AccountCode   string `json:"account"`
 	PackageID     int64  `json:"-"`

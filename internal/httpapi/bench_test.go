@@ -22,7 +22,7 @@ import (
 func BenchmarkCreateOrder(b *testing.B) {
 	for _, engine := range storetest.Engines() {
 		// One tenant is the common case; several tenants show what the API does when
-		// orders do not queue on one tenant's rows (its order counter, its accounts).
+		// orders do not share one tenant's rows (its accounts, its order numbers).
 		for _, tenants := range []int{1, 8} {
 			b.Run(fmt.Sprintf("%s/tenants=%d", engine, tenants), func(b *testing.B) {
 				benchCreateOrder(b, engine, tenants)
