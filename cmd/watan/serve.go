@@ -27,6 +27,7 @@ type workerConfig struct {
 	log             logConfig
 	workers         int
 	sweepInterval   time.Duration
+	rescueAfter     time.Duration
 	shutdownTimeout time.Duration
 }
 
@@ -37,6 +38,8 @@ func (c *workerConfig) register(fs *flag.FlagSet, env *Env) {
 		"jobs each of the dispatch and check queues runs at once in this process [$WATAN_WORKERS]")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", envDuration(env, "WATAN_SWEEP_INTERVAL", 5*time.Minute),
 		"how often the leader sweeps for orders that lost their job or passed their deadline [$WATAN_SWEEP_INTERVAL]")
+	fs.DurationVar(&c.rescueAfter, "rescue-after", envDuration(env, "WATAN_RESCUE_AFTER", 3*time.Minute),
+		"how long a job may run before it is presumed lost with its process and run again; longer than any provider call [$WATAN_RESCUE_AFTER]")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration(env, "WATAN_SHUTDOWN_TIMEOUT", 30*time.Second),
 		"how long to wait for requests and jobs in flight when stopping; jobs still running then return to the queue [$WATAN_SHUTDOWN_TIMEOUT]")
 }
@@ -123,7 +126,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	}
 	n.queue, err = jobs.New(ctx, jobs.Config{
 		DB: st.DB(), Postgres: st.Engine() == store.EnginePostgres, ListenURL: listen,
-		Logger: quieter(logger, slog.LevelWarn).With("component", "river"), Workers: cfg.workers, SweepInterval: cfg.sweepInterval,
+		Logger: quieter(logger, slog.LevelWarn).With("component", "river"), Workers: cfg.workers, SweepInterval: cfg.sweepInterval, RescueAfter: cfg.rescueAfter,
 	})
 	if err != nil {
 		return err

@@ -67,7 +67,8 @@ type Config struct {
 	FetchCooldown     time.Duration
 	FetchPollInterval time.Duration
 	// RescueAfter is how long a job may run before River assumes its worker died
-	// and runs it again. Default 3 minutes (jobs time out after 2).
+	// and runs it again. Default 3 minutes. Jobs time out after two thirds of it
+	// (at most 2 minutes), so a live job is never rescued while it still runs.
 	RescueAfter time.Duration
 }
 
@@ -176,7 +177,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		Workers:              workers,
 		FetchCooldown:        cfg.FetchCooldown,
 		FetchPollInterval:    cfg.FetchPollInterval,
-		JobTimeout:           2 * time.Minute,
+		JobTimeout:           min(2*time.Minute, cfg.RescueAfter*2/3),
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		RetryPolicy:          backoff{},
 		Queues: map[string]river.QueueConfig{
