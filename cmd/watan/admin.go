@@ -26,8 +26,8 @@ func openStore(ctx context.Context, cfg dbConfig, logger *slog.Logger) (*store.S
 func cmdMigrate(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "migrate", "migrate [flags]\n\nApplies watan's and the job queue's migrations; safe to run again.")
 	var db dbConfig
-	db.register(fs, env)
-	if err := fs.Parse(args); err != nil {
+	db.register(fs)
+	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, db, slog.New(slog.DiscardHandler))
@@ -47,8 +47,8 @@ func cmdTenant(ctx context.Context, env *Env, args []string) error {
 	sub := args[0]
 	fs := newFlagSet(env, "tenant "+sub, "tenant create [flags] NAME | tenant list [flags]")
 	var db dbConfig
-	db.register(fs, env)
-	if err := fs.Parse(args[1:]); err != nil {
+	db.register(fs)
+	if err := parseFlags(fs, env, args[1:]); err != nil {
 		return err
 	}
 	if sub == "create" && fs.NArg() != 1 {
@@ -87,10 +87,10 @@ func cmdAPIKey(ctx context.Context, env *Env, args []string) error {
 	}
 	fs := newFlagSet(env, "apikey create", "apikey create --tenant ID [--name NAME] [flags]\n\nPrints a new API key once; only its hash is stored.")
 	var db dbConfig
-	db.register(fs, env)
+	db.register(fs)
 	tenant := fs.String("tenant", "", "tenant id (required)")
 	name := fs.String("name", "default", "a name to tell keys apart")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, env, args[1:]); err != nil {
 		return err
 	}
 	tid, err := strconv.ParseInt(*tenant, 10, 64)

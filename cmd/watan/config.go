@@ -6,9 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // Defaults of the settings shared by several subcommands.
@@ -22,8 +20,8 @@ type dbConfig struct {
 	URL string
 }
 
-func (c *dbConfig) register(fs *flag.FlagSet, env *Env) {
-	fs.StringVar(&c.URL, "database-url", envDefault(env, "WATAN_DATABASE_URL", defaultDatabaseURL),
+func (c *dbConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.URL, "database-url", defaultDatabaseURL,
 		`database: "sqlite:PATH" (embedded) or "postgres://..." [$WATAN_DATABASE_URL]`)
 }
 
@@ -33,10 +31,10 @@ type logConfig struct {
 	Level  string
 }
 
-func (c *logConfig) register(fs *flag.FlagSet, env *Env) {
-	fs.StringVar(&c.Format, "log-format", envDefault(env, "WATAN_LOG_FORMAT", "auto"),
+func (c *logConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Format, "log-format", "auto",
 		`log format: "text", "json", or "auto" (text on a terminal, JSON otherwise) [$WATAN_LOG_FORMAT]`)
-	fs.StringVar(&c.Level, "log-level", envDefault(env, "WATAN_LOG_LEVEL", "info"),
+	fs.StringVar(&c.Level, "log-level", "info",
 		`log level: debug, info, warn or error [$WATAN_LOG_LEVEL]`)
 }
 
@@ -70,29 +68,25 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// envInt reads an integer setting from the environment, for flag defaults.
-func envInt(env *Env, key string, def int) int {
-	if v, err := strconv.Atoi(envDefault(env, key, "")); err == nil {
-		return v
-	}
-	return def
+// settingEnv names the environment variable of each flag the server commands share.
+// Every flag can be set either way; the command line wins.
+var settingEnv = map[string]string{
+	"database-url": "WATAN_DATABASE_URL", "http-addr": "WATAN_HTTP_ADDR",
+	"log-format": "WATAN_LOG_FORMAT", "log-level": "WATAN_LOG_LEVEL",
+	"workers": "WATAN_WORKERS", "sweep-interval": "WATAN_SWEEP_INTERVAL",
+	"rescue-after": "WATAN_RESCUE_AFTER", "shutdown-timeout": "WATAN_SHUTDOWN_TIMEOUT",
+	"demo": "WATAN_DEMO", "demo-delay": "WATAN_DEMO_DELAY", "demo-first-check": "WATAN_DEMO_FIRST_CHECK",
 }
 
-// envDuration reads a duration setting ("30s", "5m") from the environment.
-func envDuration(env *Env, key string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(envDefault(env, key, "")); err == nil {
-		return v
+// parseFlags parses args, then sets the flags the command line left unset from their
+// environment variables; a bad value in either place is an error naming it.
+func parseFlags(fs *flag.FlagSet, env *Env, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	return def
-}
-
-// envBool reads a boolean setting from the environment, for flag defaults.
-func envBool(env *Env, key string, def bool) bool {
-	switch strings.ToLower(envDefault(env, key, "")) {
-	case "1", "true", "yes", "on":
-		return true
-	case "0", "false", "no", "off":
-		return false
+	if err := applyFlagEnv(fs, env, settingEnv); err != nil {
+		fmt.Fprintf(env.Stderr, "watan %s: %v\n", strings.TrimPrefix(fs.Name(), "watan "), err)
+		return errUsage
 	}
-	return def
+	return nil
 }

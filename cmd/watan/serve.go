@@ -31,16 +31,16 @@ type workerConfig struct {
 	shutdownTimeout time.Duration
 }
 
-func (c *workerConfig) register(fs *flag.FlagSet, env *Env) {
-	c.db.register(fs, env)
-	c.log.register(fs, env)
-	fs.IntVar(&c.workers, "workers", envInt(env, "WATAN_WORKERS", 100),
+func (c *workerConfig) register(fs *flag.FlagSet) {
+	c.db.register(fs)
+	c.log.register(fs)
+	fs.IntVar(&c.workers, "workers", 100,
 		"jobs each of the dispatch and check queues runs at once in this process [$WATAN_WORKERS]")
-	fs.DurationVar(&c.sweepInterval, "sweep-interval", envDuration(env, "WATAN_SWEEP_INTERVAL", 5*time.Minute),
+	fs.DurationVar(&c.sweepInterval, "sweep-interval", 5*time.Minute,
 		"how often the leader sweeps for orders that lost their job or passed their deadline [$WATAN_SWEEP_INTERVAL]")
-	fs.DurationVar(&c.rescueAfter, "rescue-after", envDuration(env, "WATAN_RESCUE_AFTER", 3*time.Minute),
+	fs.DurationVar(&c.rescueAfter, "rescue-after", 3*time.Minute,
 		"how long a job may run before it is presumed lost with its process and run again; longer than any provider call [$WATAN_RESCUE_AFTER]")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration(env, "WATAN_SHUTDOWN_TIMEOUT", 30*time.Second),
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second,
 		"how long to wait for requests and jobs in flight when stopping; jobs still running then return to the queue [$WATAN_SHUTDOWN_TIMEOUT]")
 }
 
@@ -56,16 +56,16 @@ type serveConfig struct {
 func cmdServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "serve", "serve [flags]\n\nServes the API and runs the workers until interrupted. On an empty database it\ncreates a demo tenant wired to in-process simulated providers and prints its API key.")
 	var cfg serveConfig
-	cfg.register(fs, env)
-	fs.StringVar(&cfg.httpAddr, "http-addr", envDefault(env, "WATAN_HTTP_ADDR", defaultHTTPAddr),
+	cfg.register(fs)
+	fs.StringVar(&cfg.httpAddr, "http-addr", defaultHTTPAddr,
 		"address to serve HTTP on; port 0 picks a free port [$WATAN_HTTP_ADDR]")
-	fs.BoolVar(&cfg.demo, "demo", envBool(env, "WATAN_DEMO", true),
+	fs.BoolVar(&cfg.demo, "demo", true,
 		"on an empty database, seed a demo tenant, catalog and funded account; run its simulated providers in-process [$WATAN_DEMO]")
-	fs.StringVar(&cfg.demoDelay, "demo-delay", envDefault(env, "WATAN_DEMO_DELAY", "uniform:2s..8s"),
+	fs.StringVar(&cfg.demoDelay, "demo-delay", "uniform:2s..8s",
 		`how long the demo's simulated providers take to complete an order: "fixed:D", "uniform:A..B" or "lognormal:MEDIAN[,SIGMA]" [$WATAN_DEMO_DELAY]`)
-	fs.DurationVar(&cfg.demoFirstCheck, "demo-first-check", envDuration(env, "WATAN_DEMO_FIRST_CHECK", 10*time.Second),
+	fs.DurationVar(&cfg.demoFirstCheck, "demo-first-check", 10*time.Second,
 		"first-check delay of the demo's provider accounts when they are created; 0 checks at once [$WATAN_DEMO_FIRST_CHECK]")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
 	logger, err := cfg.log.logger(env.Stderr)
@@ -78,8 +78,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 func cmdWorker(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "worker", "worker [flags]\n\nRuns the dispatch and monitoring workers without the API, as an extra node\nsharing a PostgreSQL database with \"watan serve\".")
 	var cfg serveConfig
-	cfg.register(fs, env)
-	if err := fs.Parse(args); err != nil {
+	cfg.register(fs)
+	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
 	logger, err := cfg.log.logger(env.Stderr)
