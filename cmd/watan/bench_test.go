@@ -1,0 +1,42 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"watan/internal/store"
+	"watan/internal/store/storetest"
+)
+
+// TestBenchRuns runs every scenario of "watan bench" briefly on each engine, to keep
+// the command working; the figures themselves are not asserted (speed is measured,
+// never tested).
+func TestBenchRuns(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		stdout, stderr := &fpBuffer{}, &fpBuffer{}
+		err := cmdBench(t.Context(), fpEnv(nil, stdout, stderr), []string{"--database-url", storetest.URL(t, e), "--json",
+			"--orders", "40", "--batch-pending", "30", "--rate", "200", "--duration", "20s"})
+		if err != nil {
+			t.Fatalf("bench: %v\nstderr: %s", err, stderr.String())
+		}
+		t.Logf("bench output:\n%s", stdout.String())
+		var rs []benchResult
+		if err := json.Unmarshal([]byte(stdout.String()), &rs); err != nil {
+			t.Fatalf("bench --json printed %q: %v", stdout.String(), err)
+		}
+		seen := map[string]int{}
+		for _, r := range rs {
+			seen[r.Scenario]++
+			if r.Errors > 0 && r.Scenario != "monitor" {
+				t.Errorf("%s %s: %d errors (%s)", r.Scenario, r.Phase, r.Errors, r.Note)
+			}
+			if r.Orders == 0 || strings.Contains(r.Note, "pending") || strings.Contains(r.Note, "bound") {
+				t.Errorf("%s %s: %d orders (%s)", r.Scenario, r.Phase, r.Orders, r.Note)
+			}
+		}
+		if seen["intake"] != 2 || seen["e2e"] != 2 || seen["monitor"] != len(monitorPolicies)+1 {
+			t.Errorf("results per scenario: %v", seen)
+		}
+	})
+}
