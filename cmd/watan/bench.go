@@ -730,7 +730,9 @@ func monitorRun(ctx context.Context, env *Env, sys *benchSystem, w *benchWorld, 
 			n++
 			o, _, err := sys.st.CreateOrderWith(ctx, watan.NewOrder{TenantID: tid, PackageCode: pkg, AccountCode: w.accounts[n%len(w.accounts)],
 				Quantity: 1, PlayerID: "5123456789", ClientOrderID: fmt.Sprintf("m-%d", n), Actor: watan.ActorAPI},
-				func(ctx context.Context, tx *sql.Tx, o watan.Order) error { return sys.queue.EnqueueDispatchTx(ctx, tx, o) })
+				func(ctx context.Context, tx *sql.Tx, o watan.Order) error {
+					return sys.queue.EnqueueDispatchTx(ctx, tx, o)
+				})
 			if err != nil {
 				return res, err
 			}
@@ -816,5 +818,3 @@ func monitorRun(ctx context.Context, env *Env, sys *benchSystem, w *benchWorld, 
 	}
 	return res, nil
 }
-
-
