@@ -224,6 +224,8 @@ type benchWorld struct {
 	accounts []string
 	znet     *providertest.Znet
 	barakat  *providertest.Barakat
+	// Provider accounts at znet and barakat, for catalogs tests add to.
+	znetAcct, barakatAcct watan.ProviderAccount
 }
 
 const (
@@ -232,9 +234,11 @@ const (
 )
 
 func (s *benchSystem) newWorld(ctx context.Context, name string, opts providertest.Options, settings watan.ProviderSettings) (*benchWorld, error) {
+	bopts := opts
+	bopts.Seed = opts.Seed + 1000 // independent PINs and fates at the two providers
 	w := &benchWorld{
 		znet:    providertest.NewZnet(providertest.ZnetOptions{Options: opts}),
-		barakat: providertest.NewBarakat(providertest.BarakatOptions{Options: opts}),
+		barakat: providertest.NewBarakat(providertest.BarakatOptions{Options: bopts}),
 	}
 	for _, sim := range []interface{ Start(net.Listener) }{w.znet, w.barakat} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -265,20 +269,21 @@ func (s *benchSystem) newWorld(ctx context.Context, name string, opts providerte
 			}
 			w.accounts = append(w.accounts, code)
 		}
-		zacct, err := s.st.CreateProviderAccount(ctx, watan.ProviderAccount{
+		w.znetAcct, err = s.st.CreateProviderAccount(ctx, watan.ProviderAccount{
 			TenantID: tid, Name: "znet", Kind: watan.ProviderZnet, BaseURL: w.znet.URL(), Active: true, Settings: settings,
 			Credentials: map[string]watan.Secret{"kod": providertest.DefaultZnetKod, "sifre": providertest.DefaultZnetSifre},
 		})
 		if err != nil {
 			return err
 		}
-		bacct, err := s.st.CreateProviderAccount(ctx, watan.ProviderAccount{
+		w.barakatAcct, err = s.st.CreateProviderAccount(ctx, watan.ProviderAccount{
 			TenantID: tid, Name: "barakat", Kind: watan.ProviderBarakat, BaseURL: w.barakat.URL(), Active: true, Settings: settings,
 			Credentials: map[string]watan.Secret{"token": providertest.DefaultBarakatToken},
 		})
 		if err != nil {
 			return err
 		}
+		zacct, bacct := w.znetAcct, w.barakatAcct
 		for _, p := range []struct {
 			code string
 			acct int64
