@@ -79,6 +79,9 @@ func (e *Engine) checkWith(ctx context.Context, st *step, o watan.Order, acct wa
 		callErr = fmt.Errorf("provider answered %d of %d references", len(results), len(refs))
 	}
 	if callErr != nil {
+		for range refs {
+			e.observer.Checked(acct.Kind, acct.ID, "error")
+		}
 		st.log(ctx, "check_call", "error", "provider_account_id", acct.ID, "orders", len(refs), "err", callErr)
 		if watan.IsMisconfigured(callErr) {
 			e.pause(ctx, acct, callErr.Error())
@@ -88,6 +91,7 @@ func (e *Engine) checkWith(ctx context.Context, st *step, o watan.Order, acct wa
 	}
 	var mine checkOutcome
 	for i, r := range results {
+		e.observer.Checked(acct.Kind, acct.ID, string(r.Outcome))
 		out, err := e.applyCheck(ctx, orders[i], acct, r)
 		if err != nil {
 			return done, err

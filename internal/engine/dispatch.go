@@ -235,6 +235,11 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 		Quantity: o.Quantity, PlayerID: o.PlayerID, Extra: o.Extra,
 	})
 	release()
+	if callErr != nil {
+		e.observer.Placed(acct.Kind, acct.ID, "error")
+	} else {
+		e.observer.Placed(acct.Kind, acct.ID, string(res.Outcome))
+	}
 	if callErr != nil || res.Outcome == watan.PlaceUnknown {
 		res.Outcome = watan.PlaceUnknown
 	}
@@ -345,6 +350,7 @@ func (e *Engine) resolve(ctx context.Context, st *step, o watan.Order) (Next, bo
 	results, callErr := client.Check(ctx, []watan.CheckRef{{Referans: o.ProviderReferans, ProviderOrderID: o.ProviderOrderID}})
 	release()
 	if callErr != nil || len(results) != 1 {
+		e.observer.Checked(acct.Kind, acct.ID, "error")
 		st.log(ctx, "resolve_check", "error", "err", callErr)
 		if watan.IsMisconfigured(callErr) {
 			e.pause(ctx, acct, callErr.Error())
@@ -353,6 +359,7 @@ func (e *Engine) resolve(ctx context.Context, st *step, o watan.Order) (Next, bo
 		return done, false, e.scheduleCheck(ctx, o, RetryDelay(1))
 	}
 	r := results[0]
+	e.observer.Checked(acct.Kind, acct.ID, string(r.Outcome))
 	st.log(ctx, "resolve_check", string(r.Outcome), "referans", o.ProviderReferans)
 	out, err := e.applyCheck(ctx, o, acct, r)
 	if err != nil {

@@ -48,6 +48,12 @@ type Config struct {
 	// CatalogTTL is how long packages, provider accounts and mappings read for
 	// dispatch are reused. Default 2 s; negative disables the cache.
 	CatalogTTL time.Duration
+	// Observer is told of status changes and provider call outcomes, for metrics.
+	// Default none.
+	Observer Observer
+	// Notifier is told, inside the transaction of the change, of every order that
+	// was sent to a provider or changed status, for webhooks. Default none.
+	Notifier Notifier
 }
 
 // Engine dispatches and monitors orders. It is safe for concurrent use.
@@ -59,6 +65,8 @@ type Engine struct {
 	log       *slog.Logger
 	limits    *limiter
 	catalog   *catalogCache
+	observer  Observer
+	notifier  Notifier
 	cfg       Config
 
 	rngMu sync.Mutex
@@ -91,6 +99,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.CatalogTTL == 0 {
 		cfg.CatalogTTL = 2 * time.Second
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
+	}
 	return &Engine{
 		store:     cfg.Store,
 		queue:     cfg.Queue,
@@ -99,6 +110,8 @@ func New(cfg Config) (*Engine, error) {
 		log:       cfg.Logger,
 		limits:    newLimiter(),
 		catalog:   newCatalogCache(cfg.Store, cfg.CatalogTTL),
+		observer:  cfg.Observer,
+		notifier:  cfg.Notifier,
 		cfg:       cfg,
 		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 	}, nil

@@ -22,13 +22,15 @@ var errUnchanged = errors.New("order unchanged")
 // it forever.
 func (e *Engine) mutate(ctx context.Context, tenantID, id int64, fn func(tx *sql.Tx, o *watan.Order) error) (watan.Order, bool, error) {
 	var out watan.Order
+	var before watan.ProviderState
+	var fromStatus watan.Status
 	err := e.inTx(ctx, func(tx *sql.Tx) error {
 		o, err := e.store.LockOrderTx(ctx, tx, tenantID, id)
 		if err != nil {
 			return err
 		}
 		out = o
-		before := o.ProviderState
+		before, fromStatus = o.ProviderState, o.Status
 		if err := fn(tx, &o); err != nil {
 			return err
 		}
@@ -41,13 +43,36 @@ func (e *Engine) mutate(ctx context.Context, tenantID, id int64, fn func(tx *sql
 		if err := e.store.SaveOrderProviderTx(ctx, tx, o); err != nil {
 			return err
 		}
+		if err := e.notify(ctx, tx, o, fromStatus, before); err != nil {
+			return err
+		}
 		out = o
 		return nil
 	})
 	if errors.Is(err, errUnchanged) {
 		return out, false, nil
 	}
+	if err == nil && out.Status != fromStatus {
+		e.observer.StatusChanged(fromStatus, out.Status)
+	}
 	return out, err == nil, err
+}
+
+// notify tells the Notifier, inside the transaction, of a change the storefront
+// must hear about: a new status, or else a provider that now holds the order. Every
+// change goes through mutate, so this is the one place that decides which changes
+// are events, and no path can forget one.
+func (e *Engine) notify(ctx context.Context, tx *sql.Tx, o watan.Order, fromStatus watan.Status, fromState watan.ProviderState) error {
+	if e.notifier == nil {
+		return nil
+	}
+	switch {
+	case o.Status != fromStatus:
+		return e.notifier.OrderChangedTx(ctx, tx, o, NotifyStatus(o.Status))
+	case o.ProviderState == watan.StateSent && fromState != watan.StateSent:
+		return e.notifier.OrderChangedTx(ctx, tx, o, NotifySent)
+	}
+	return nil
 }
 
 // finish moves o to a final status inside tx. If the order's status forbids it (an

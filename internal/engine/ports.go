@@ -63,3 +63,42 @@ type Queue interface {
 type Providers interface {
 	Provider(acct watan.ProviderAccount) (watan.Provider, error)
 }
+
+// Observer is told what the engine did, for metrics. Status changes are reported
+// after they committed (a rolled-back change is not counted), provider outcomes as
+// soon as the answer is in; calls come from the engine's goroutines and must not
+// block. The engine never needs one; Config.Observer may be nil.
+type Observer interface {
+	// StatusChanged reports a committed status change of one order.
+	StatusChanged(from, to watan.Status)
+	// Placed reports the outcome of one placement call: a watan.PlaceOutcome, or
+	// "error" for a call that failed without an answer.
+	Placed(kind watan.ProviderKind, providerAccountID int64, outcome string)
+	// Checked reports the outcome of one order's status answer: a
+	// watan.CheckOutcome, or "error" for a failed check call (once per order in it).
+	Checked(kind watan.ProviderKind, providerAccountID int64, outcome string)
+}
+
+// Notifier hears of every order change a storefront must be told about, inside the
+// transaction that makes the change, so that the notice (a webhook delivery and its
+// job) commits or rolls back with it. Config.Notifier may be nil.
+type Notifier interface {
+	// OrderChangedTx is called with the order as it will be committed and the
+	// event: NotifySent, or NotifyStatus(o.Status) for a status change. An error
+	// rolls the change back.
+	OrderChangedTx(ctx context.Context, tx *sql.Tx, o watan.Order, event string) error
+}
+
+// NotifySent is the event of an order a provider accepted and is working on.
+const NotifySent = "order.sent"
+
+// NotifyStatus is the event of an order that moved to status s: "order.approved",
+// "order.rejected", or "order.pending" (an operator re-dispatched a rejected order).
+func NotifyStatus(s watan.Status) string { return "order." + string(s) }
+
+// noObserver is the Observer of an engine configured without one.
+type noObserver struct{}
+
+func (noObserver) StatusChanged(watan.Status, watan.Status)  {}
+func (noObserver) Placed(watan.ProviderKind, int64, string)  {}
+func (noObserver) Checked(watan.ProviderKind, int64, string) {}

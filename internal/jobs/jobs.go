@@ -32,6 +32,7 @@ const (
 	QueueDispatch    = "dispatch"
 	QueueCheck       = "check"
 	QueueMaintenance = "maintenance"
+	QueueWebhook     = "webhook"
 )
 
 // Runner is the work the jobs carry out; *engine.Engine implements it.
@@ -70,6 +71,9 @@ type Config struct {
 	// and runs it again. Default 3 minutes. Jobs time out after two thirds of it
 	// (at most 2 minutes), so a live job is never rescued while it still runs.
 	RescueAfter time.Duration
+	// WebhookWorkers is the number of webhook deliveries this process sends at
+	// once. Default 20.
+	WebhookWorkers int
 }
 
 // Queue is the River client with the engine's workers. It implements engine.Queue.
@@ -77,6 +81,7 @@ type Queue struct {
 	client   *river.Client[*sql.Tx]
 	listener *pgxpool.Pool
 	runner   atomic.Pointer[Runner]
+	webhooks atomic.Pointer[WebhookDeliverer]
 }
 
 // liveStates are the job states in which a job still has work ahead; uniqueness over
@@ -164,6 +169,9 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.RescueAfter <= 0 {
 		cfg.RescueAfter = 3 * time.Minute
 	}
+	if cfg.WebhookWorkers <= 0 {
+		cfg.WebhookWorkers = 20
+	}
 
 	q := &Queue{}
 	workers := river.NewWorkers()
@@ -171,6 +179,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	river.AddWorker(workers, &checkWorker{q: q})
 	river.AddWorker(workers, &sweepWorker{q: q})
 	river.AddWorker(workers, &probeWorker{q: q})
+	river.AddWorker(workers, &webhookWorker{q: q})
 
 	rcfg := &river.Config{
 		Logger:               cfg.Logger,
@@ -184,6 +193,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 			QueueDispatch:    {MaxWorkers: cfg.Workers},
 			QueueCheck:       {MaxWorkers: cfg.Workers},
 			QueueMaintenance: {MaxWorkers: 2},
+			QueueWebhook:     {MaxWorkers: cfg.WebhookWorkers},
 		},
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepInterval),

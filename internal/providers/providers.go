@@ -24,6 +24,9 @@ type Config struct {
 	// and the demo use it; production leaves it nil so that per-account connect
 	// timeouts apply.
 	HTTPClient *http.Client
+	// Wrap, if set, wraps every client the registry builds (metrics time calls
+	// with it); the wrapped client is what the registry caches and hands out.
+	Wrap func(acct watan.ProviderAccount, p watan.Provider) watan.Provider
 }
 
 // Registry hands out clients by provider account. It is safe for concurrent use.
@@ -58,6 +61,9 @@ func (r *Registry) Provider(acct watan.ProviderAccount) (watan.Provider, error) 
 	client, err := Build(acct, r.cfg.HTTPClient, r.cfg.Logger)
 	if err != nil {
 		return nil, err
+	}
+	if r.cfg.Wrap != nil {
+		client = r.cfg.Wrap(acct, client)
 	}
 	if acct.ID != 0 {
 		r.clients[acct.ID] = cached{version: acct.UpdatedAt, client: client}
