@@ -1,0 +1,390 @@
+// Package dashboard is the operators' web interface: sign-in with per-tenant users
+// and server-side sessions, the overview, the orders list and each order's detail
+// and timeline, the provider accounts, and operators' actions on them. It is served
+// by the same binary as the API, from HTML templates and assets embedded in it, so
+// it works offline and needs no CDN. Pages are plain HTML forms; a few lines of
+// JavaScript count pending orders' ages up and poll a small JSON endpoint so that
+// pages follow orders without a reload.
+//
+// Every page, query and action is scoped by the signed-in user's tenant: another
+// tenant's order or provider account is a 404. Every POST carries the session's
+// CSRF token. The pages speak English and Arabic (right to left), chosen per user.
+package dashboard
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"watan"
+	"watan/internal/store"
+)
+
+// Store is what the dashboard reads and writes; *store.Store satisfies it. Every
+// method that takes a tenant ID answers only about that tenant.
+type Store interface {
+	FindOrder(ctx context.Context, tenantID, id int64) (watan.Order, error)
+	ListOrders(ctx context.Context, f watan.OrderFilter) (watan.OrderPage, error)
+	OrderEvents(ctx context.Context, tenantID, orderID int64) ([]watan.OrderEvent, error)
+	ListProviderAccounts(ctx context.Context, tenantID int64) ([]watan.ProviderAccount, error)
+	PendingByProvider(ctx context.Context, tenantID int64) (map[int64]int, error)
+	Overview(ctx context.Context, tenantID int64, now time.Time, staleAfter time.Duration, limit int) (store.Overview, error)
+
+	AuthenticateUser(ctx context.Context, tenantID int64, name, password string) (store.User, error)
+	SetUserLang(ctx context.Context, tenantID, userID int64, lang string) error
+	CreateSession(ctx context.Context, u store.User, ttl time.Duration) (store.Session, error)
+	FindSession(ctx context.Context, token string) (store.Session, error)
+	DeleteSession(ctx context.Context, token string) error
+}
+
+// Operator carries out operators' actions; *engine.Engine satisfies it. Each action
+// is refused with an ECodeInvalidTransition error if the order changed under the
+// operator, and with ECodeNotFound for an order of another tenant.
+type Operator interface {
+	Approve(ctx context.Context, tenantID, orderID int64, actor watan.Actor, pin, note string) (watan.Order, error)
+	Reject(ctx context.Context, tenantID, orderID int64, actor watan.Actor, note string) (watan.Order, error)
+	Redispatch(ctx context.Context, tenantID, orderID, providerAccountID int64, actor watan.Actor, note string) (watan.Order, error)
+	SetManual(ctx context.Context, tenantID, orderID int64, actor watan.Actor, note string) (watan.Order, error)
+	CheckNow(ctx context.Context, tenantID, orderID int64, actor watan.Actor) (watan.Order, error)
+	ResumeProvider(ctx context.Context, tenantID, id int64, actor watan.Actor) error
+}
+
+// Balances asks a provider for a provider account's balance, on an operator's
+// request. The lead implements it with internal/providers: find the account (scoped
+// by tenant), build its client, call Balance.
+type Balances interface {
+	Balance(ctx context.Context, tenantID, providerAccountID int64) (watan.Balance, error)
+}
+
+// Config is what New needs. Store and Operator are required.
+type Config struct {
+	Store    Store
+	Operator Operator
+	// Balances serves the providers page's "refresh balance" button. Default nil:
+	// the button is not shown.
+	Balances Balances
+	// Jobs is River's UI (riverui.Handler built with Prefix JobsPrefix), served at
+	// JobsPrefix behind sign-in. Default nil: no job UI.
+	Jobs http.Handler
+	// Logger receives sign-ins, refused requests and internal errors. Default: discard.
+	Logger *slog.Logger
+	// Clock tells pending orders' ages and the overview's hour. Default watan.SystemClock{}.
+	Clock watan.Clock
+	// Secure marks cookies Secure even when a request did not arrive over TLS, for a
+	// node behind a TLS-terminating proxy. Requests over TLS always get Secure cookies.
+	Secure bool
+	// SessionTTL is how long a sign-in lasts. Default 12 h.
+	SessionTTL time.Duration
+	// StaleAfter is the age from which the overview lists a pending order as stuck.
+	// Default 10 min.
+	StaleAfter time.Duration
+	// PollInterval is how often pages ask for updates. Default 3 s.
+	PollInterval time.Duration
+}
+
+// JobsPrefix is where Config.Jobs is served.
+const JobsPrefix = "/admin/jobs"
+
+// Defaults for Config.
+const (
+	DefaultSessionTTL   = 12 * time.Hour
+	DefaultStaleAfter   = 10 * time.Minute
+	DefaultPollInterval = 3 * time.Second
+)
+
+// Cookie names. The sign-in cookie guards the sign-in form, which has no session
+// yet, against login CSRF.
+const (
+	sessionCookie = "watan_session"
+	signinCookie  = "watan_signin"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// Handler serves the dashboard. It is safe for concurrent use.
+type Handler struct {
+	store    Store
+	op       Operator
+	balances Balances
+	log      *slog.Logger
+	clock    watan.Clock
+	secure   bool
+	ttl      time.Duration
+	stale    time.Duration
+	poll     time.Duration
+	jobs     bool
+	pages    map[string]*template.Template
+	mux      *http.ServeMux
+}
+
+// New returns the dashboard's handler, to be mounted at "/". It panics if Store or
+// Operator is missing or a template does not parse: both are bugs no request could
+// recover from.
+func New(cfg Config) *Handler {
+	if cfg.Store == nil || cfg.Operator == nil {
+		panic("dashboard: Config needs Store and Operator")
+	}
+	h := &Handler{
+		store: cfg.Store, op: cfg.Operator, balances: cfg.Balances, log: cfg.Logger, clock: cfg.Clock,
+		secure: cfg.Secure, ttl: cfg.SessionTTL, stale: cfg.StaleAfter, poll: cfg.PollInterval,
+		jobs: cfg.Jobs != nil, pages: map[string]*template.Template{}, mux: http.NewServeMux(),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.clock == nil {
+		h.clock = watan.SystemClock{}
+	}
+	if h.ttl <= 0 {
+		h.ttl = DefaultSessionTTL
+	}
+	if h.stale <= 0 {
+		h.stale = DefaultStaleAfter
+	}
+	if h.poll <= 0 {
+		h.poll = DefaultPollInterval
+	}
+	for _, name := range []string{"signin", "overview", "orders", "order", "providers", "bulk", "error"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			panic(fmt.Sprintf("dashboard: template %s: %v", name, err))
+		}
+		h.pages[name] = t
+	}
+	static, err := fs.Sub(assets, "static")
+	if err != nil {
+		panic(err)
+	}
+
+	m := h.mux
+	m.Handle("GET /assets/", http.StripPrefix("/assets/", cacheAssets(http.FileServerFS(static))))
+	m.HandleFunc("GET /signin", h.signinPage)
+	m.HandleFunc("POST /signin", h.signin)
+	m.Handle("POST /signout", h.auth(h.signout))
+	m.Handle("POST /lang", h.auth(h.setLang))
+	m.Handle("GET /{$}", h.auth(h.overview))
+	m.Handle("GET /orders", h.auth(h.orders))
+	m.Handle("POST /orders/bulk", h.auth(h.bulk))
+	m.Handle("GET /orders/{id}", h.auth(h.order))
+	m.Handle("POST /orders/{id}/{action}", h.auth(h.orderAction))
+	m.Handle("GET /providers", h.auth(h.providers))
+	m.Handle("POST /providers/{id}/resume", h.auth(h.resumeProvider))
+	m.Handle("GET /live", h.auth(h.live))
+	if cfg.Jobs != nil {
+		m.Handle(JobsPrefix+"/", h.authJobs(cfg.Jobs))
+		m.Handle("GET "+JobsPrefix, http.RedirectHandler(JobsPrefix+"/", http.StatusMovedPermanently))
+	}
+	return h
+}
+
+// ServeHTTP serves the dashboard with headers that keep its pages out of frames and
+// other origins' scripts.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "same-origin")
+	if !strings.HasPrefix(r.URL.Path, JobsPrefix+"/") {
+		// River's UI brings its own inline bootstrap; ours has no inline script.
+		hd.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func cacheAssets(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		next.ServeHTTP(w, r)
+	})
+}
+
+type sessionKey struct{}
+
+// sessionOf returns the request's session; auth guarantees there is one.
+func sessionOf(r *http.Request) store.Session {
+	s, _ := r.Context().Value(sessionKey{}).(store.Session)
+	return s
+}
+
+// actor is who the timeline records for the signed-in user's actions.
+func actor(s store.Session) watan.Actor { return watan.OperatorActor(s.User.Name) }
+
+// session returns the request's live session, if it has one.
+func (h *Handler) session(r *http.Request) (store.Session, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return store.Session{}, false
+	}
+	s, err := h.store.FindSession(r.Context(), c.Value)
+	if err != nil {
+		if watan.ErrorCode(err) != watan.ECodeUnauthorized {
+			h.log.Error("dashboard: find session", "err", err)
+		}
+		return store.Session{}, false
+	}
+	return s, true
+}
+
+// auth serves next to signed-in users only; others are sent to the sign-in page (or
+// get 401 from the JSON endpoint). On POST it checks the session's CSRF token.
+func (h *Handler) auth(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := h.session(r)
+		if !ok {
+			if r.URL.Path == "/live" {
+				http.Error(w, "signed out", http.StatusUnauthorized)
+				return
+			}
+			target := "/signin"
+			if r.Method == http.MethodGet && r.URL.Path != "/" {
+				target += "?next=" + url.QueryEscape(r.URL.RequestURI())
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			if !tokenEqual(r.PostFormValue("csrf"), s.CSRF) {
+				h.log.Warn("dashboard: refused POST without a valid CSRF token", "path", r.URL.Path, "tenant_id", s.User.TenantID, "user", s.User.Name)
+				h.fail(w, r, s, http.StatusForbidden, tr(s.User.Lang, "err.csrf"))
+				return
+			}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)))
+	})
+}
+
+// authJobs serves River's UI to signed-in users. Its own API calls cannot carry our
+// CSRF token, so state-changing requests must come from this origin: the session
+// cookie is SameSite=Lax (never sent on another site's POST), and the browser's
+// Origin and Sec-Fetch-Site headers, when present, must agree.
+func (h *Handler) authJobs(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := h.session(r)
+		if !ok {
+			http.Redirect(w, r, "/signin?next="+url.QueryEscape(JobsPrefix+"/"), http.StatusSeeOther)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
+				h.fail(w, r, s, http.StatusForbidden, tr(s.User.Lang, "err.csrf"))
+				return
+			}
+			if o := r.Header.Get("Origin"); o != "" {
+				u, err := url.Parse(o)
+				if err != nil || u.Host != r.Host {
+					h.fail(w, r, s, http.StatusForbidden, tr(s.User.Lang, "err.csrf"))
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func tokenEqual(got, want string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// setCookie sets a cookie for the whole dashboard: HttpOnly, SameSite=Lax, and
+// Secure over TLS or when configured. maxAge < 0 deletes it.
+func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: h.secure || r.TLS != nil,
+	})
+}
+
+// statusOf maps an action's error to the HTTP status shown with it.
+func statusOf(err error) int {
+	switch watan.ErrorCode(err) {
+	case watan.ECodeNotFound:
+		return http.StatusNotFound
+	case watan.ECodeInvalidTransition, watan.ECodeConflict:
+		return http.StatusConflict
+	case watan.ECodeValidation, watan.ECodeInsufficientBalance, watan.ECodeBadRequest:
+		return http.StatusUnprocessableEntity
+	case watan.ECodeUnauthorized:
+		return http.StatusUnauthorized
+	case watan.ECodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// failErr answers with err's status and message; internal errors are logged and
+// shown without detail.
+func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, s store.Session, err error) {
+	status := statusOf(err)
+	if status == http.StatusInternalServerError {
+		if errors.Is(err, context.Canceled) {
+			return
+		}
+		h.log.Error("dashboard: request failed", "path", r.URL.Path, "tenant_id", s.User.TenantID, "err", err)
+	}
+	msg := watan.ErrorMessage(err)
+	if status == http.StatusNotFound {
+		msg = tr(s.User.Lang, "err.notfound")
+	}
+	h.fail(w, r, s, status, msg)
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s store.Session, status int, msg string) {
+	h.render(w, r, s, status, "error", "title.error", errorData{Status: status, Message: msg, Back: backTo(r, "/")})
+}
+
+type errorData struct {
+	Status  int
+	Message string
+	Back    string
+}
+
+// backTo is the local path a form asked to return to (field "return"), or def. Only
+// paths on this site are accepted, so the field cannot redirect elsewhere.
+func backTo(r *http.Request, def string) string {
+	p := r.FormValue("return")
+	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return def
+	}
+	return p
+}
+
+// ProviderBalances implements Balances by building the provider account's client
+// and asking it; wire it with the store and internal/providers.
+type ProviderBalances struct {
+	Accounts interface {
+		FindProviderAccount(ctx context.Context, tenantID, id int64) (watan.ProviderAccount, error)
+	}
+	Providers interface {
+		Provider(acct watan.ProviderAccount) (watan.Provider, error)
+	}
+}
+
+// Balance asks the tenant's provider account for its balance.
+func (p ProviderBalances) Balance(ctx context.Context, tenantID, providerAccountID int64) (watan.Balance, error) {
+	acct, err := p.Accounts.FindProviderAccount(ctx, tenantID, providerAccountID)
+	if err != nil {
+		return watan.Balance{}, err
+	}
+	client, err := p.Providers.Provider(acct)
+	if err != nil {
+		return watan.Balance{}, err
+	}
+	b, err := client.Balance(ctx)
+	if err != nil {
+		// The clients redact their credentials from their errors (internal/redact).
+		return watan.Balance{}, watan.Errorf(watan.ECodeUnavailable, "%v", err)
+	}
+	return b, nil
+}

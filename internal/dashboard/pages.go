@@ -1,0 +1,507 @@
+package dashboard
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"watan"
+	"watan/internal/store"
+)
+
+// signinPage shows the sign-in form, with a fresh token in a cookie and in the form
+// so that another site cannot sign a browser in to an account of its choosing.
+func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.session(r); ok {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	h.showSignin(w, r, http.StatusOK, "")
+}
+
+type signinData struct {
+	Token  string
+	Next   string
+	Tenant string
+	Name   string
+	Error  string
+}
+
+func (h *Handler) showSignin(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
+	var b [16]byte
+	rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	h.setCookie(w, r, signinCookie, tok, 3600)
+	h.render(w, r, store.Session{}, status, "signin", "title.signin", signinData{
+		Token: tok, Next: r.FormValue("next"), Tenant: r.FormValue("tenant"), Name: r.FormValue("name"), Error: errMsg,
+	})
+}
+
+func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	c, err := r.Cookie(signinCookie)
+	if err != nil || !tokenEqual(r.PostFormValue("csrf"), c.Value) {
+		h.log.Warn("dashboard: refused sign-in without a valid form token")
+		h.fail(w, r, store.Session{User: store.User{Lang: requestLang(r)}}, http.StatusForbidden, tr(requestLang(r), "err.csrf"))
+		return
+	}
+	lang := requestLang(r)
+	tenantID, _ := strconv.ParseInt(strings.TrimSpace(r.PostFormValue("tenant")), 10, 64)
+	name := r.PostFormValue("name")
+	u, err := h.store.AuthenticateUser(r.Context(), tenantID, name, r.PostFormValue("password"))
+	if err != nil {
+		if watan.ErrorCode(err) != watan.ECodeUnauthorized {
+			h.log.Error("dashboard: sign-in", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		h.log.Warn("dashboard: sign-in refused", "tenant_id", tenantID, "name", name)
+		h.showSignin(w, r, http.StatusUnauthorized, tr(lang, "signin.wrong"))
+		return
+	}
+	sess, err := h.store.CreateSession(r.Context(), u, h.ttl)
+	if err != nil {
+		h.log.Error("dashboard: create session", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h.log.Info("dashboard: signed in", "tenant_id", u.TenantID, "user", u.Name)
+	h.setCookie(w, r, signinCookie, "", -1)
+	h.setCookie(w, r, sessionCookie, sess.Token, int(h.ttl/time.Second))
+	next := r.PostFormValue("next")
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		next = "/"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	if err := h.store.DeleteSession(r.Context(), s.Token); err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	h.setCookie(w, r, sessionCookie, "", -1)
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+}
+
+func (h *Handler) setLang(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	if err := h.store.SetUserLang(r.Context(), s.User.TenantID, s.User.ID, r.PostFormValue("lang")); err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	http.Redirect(w, r, backTo(r, "/"), http.StatusSeeOther)
+}
+
+type overviewData struct {
+	store.Overview
+	StaleAfter string
+	MaxPerMin  int
+	Statuses   []watan.Status
+}
+
+func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	ov, err := h.store.Overview(r.Context(), s.User.TenantID, h.clock.Now(), h.stale, 20)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	d := overviewData{Overview: ov, StaleAfter: h.stale.String(), MaxPerMin: slices.Max(ov.PerMinute[:]),
+		Statuses: []watan.Status{watan.StatusPending, watan.StatusApproved, watan.StatusRejected}}
+	h.render(w, r, s, http.StatusOK, "overview", "title.overview", d)
+}
+
+// row is an order as the lists show it.
+type row struct {
+	watan.Order
+	Provider string
+	Age      string
+}
+
+type ordersData struct {
+	Rows      []row
+	Providers []watan.ProviderAccount
+	Filter    struct{ Status, Provider, Q, From, To string }
+	Next      string // the query of the next page, if any
+	Statuses  []watan.Status
+}
+
+// dateLayout is the HTML date input's format; dates are UTC days.
+const dateLayout = "2006-01-02"
+
+func (h *Handler) orders(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	tid := s.User.TenantID
+	q := r.URL.Query()
+	d := ordersData{Statuses: []watan.Status{watan.StatusPending, watan.StatusApproved, watan.StatusRejected}}
+	d.Filter.Status, d.Filter.Provider, d.Filter.Q, d.Filter.From, d.Filter.To = q.Get("status"), q.Get("provider"), q.Get("q"), q.Get("from"), q.Get("to")
+	f := watan.OrderFilter{TenantID: tid, Status: watan.Status(d.Filter.Status), Query: strings.TrimSpace(d.Filter.Q), Cursor: q.Get("cursor"), Limit: 50}
+	if f.Status != "" && !f.Status.Valid() {
+		h.failErr(w, r, s, watan.Errorf(watan.ECodeValidation, "unknown status %q", f.Status))
+		return
+	}
+	if d.Filter.Provider != "" {
+		id, err := strconv.ParseInt(d.Filter.Provider, 10, 64)
+		if err != nil || id <= 0 {
+			h.failErr(w, r, s, watan.Errorf(watan.ECodeValidation, "provider must be a provider account id"))
+			return
+		}
+		f.ProviderAccountID = id
+	}
+	if d.Filter.From != "" {
+		t, err := time.Parse(dateLayout, d.Filter.From)
+		if err != nil {
+			h.failErr(w, r, s, watan.Errorf(watan.ECodeValidation, "from must be a date (YYYY-MM-DD)"))
+			return
+		}
+		f.From = t
+	}
+	if d.Filter.To != "" {
+		t, err := time.Parse(dateLayout, d.Filter.To)
+		if err != nil {
+			h.failErr(w, r, s, watan.Errorf(watan.ECodeValidation, "to must be a date (YYYY-MM-DD)"))
+			return
+		}
+		f.To = t.AddDate(0, 0, 1) // the whole day the operator picked
+	}
+	provs, err := h.store.ListProviderAccounts(r.Context(), tid)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	d.Providers = provs
+	names := map[int64]string{}
+	for _, p := range provs {
+		names[p.ID] = p.Name
+	}
+
+	// Pending orders come first, oldest first, because they are the ones waiting
+	// for someone; the rest follow newest first, a page at a time.
+	var list []watan.Order
+	if f.Status == "" && f.Cursor == "" {
+		pf := f
+		pf.Status, pf.Limit = watan.StatusPending, 200
+		pending, err := h.store.ListOrders(r.Context(), pf)
+		if err != nil {
+			h.failErr(w, r, s, err)
+			return
+		}
+		slices.Reverse(pending.Orders)
+		list = pending.Orders
+	}
+	page, err := h.store.ListOrders(r.Context(), f)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	for _, o := range page.Orders {
+		if f.Status == "" && f.Cursor == "" && o.Status == watan.StatusPending {
+			continue // already listed above
+		}
+		list = append(list, o)
+	}
+	now := h.clock.Now()
+	for _, o := range list {
+		d.Rows = append(d.Rows, row{Order: o, Provider: names[o.ProviderAccountID], Age: age(now.Sub(o.CreatedAt))})
+	}
+	if page.NextCursor != "" {
+		nq := url.Values{}
+		for k, v := range q {
+			nq[k] = v
+		}
+		nq.Set("cursor", page.NextCursor)
+		d.Next = nq.Encode()
+	}
+	h.render(w, r, s, http.StatusOK, "orders", "title.orders", d)
+}
+
+type orderData struct {
+	row
+	Events    []watan.OrderEvent
+	Providers []watan.ProviderAccount
+}
+
+func (h *Handler) order(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		h.failErr(w, r, s, watan.Errorf(watan.ECodeNotFound, "no order %q", r.PathValue("id")))
+		return
+	}
+	o, err := h.store.FindOrder(r.Context(), s.User.TenantID, id)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	evs, err := h.store.OrderEvents(r.Context(), s.User.TenantID, id)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	provs, err := h.store.ListProviderAccounts(r.Context(), s.User.TenantID)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	d := orderData{row: row{Order: o, Age: age(h.clock.Now().Sub(o.CreatedAt))}, Events: evs, Providers: provs}
+	for _, p := range provs {
+		if p.ID == o.ProviderAccountID {
+			d.Provider = p.Name
+		}
+	}
+	h.render(w, r, s, http.StatusOK, "order", "title.order", d)
+}
+
+// act runs one operator action on one order of the session's tenant.
+func (h *Handler) act(r *http.Request, s store.Session, action string, id int64) error {
+	ctx, tid, who := r.Context(), s.User.TenantID, actor(s)
+	note := strings.TrimSpace(r.PostFormValue("note"))
+	if len(note) > watan.MaxNoteLen {
+		return watan.Errorf(watan.ECodeValidation, "note must be at most %d bytes", watan.MaxNoteLen)
+	}
+	var err error
+	switch action {
+	case "approve":
+		pin := strings.TrimSpace(r.PostFormValue("pin"))
+		if len(pin) > 512 {
+			return watan.Errorf(watan.ECodeValidation, "PIN must be at most 512 bytes")
+		}
+		_, err = h.op.Approve(ctx, tid, id, who, pin, note)
+	case "reject":
+		_, err = h.op.Reject(ctx, tid, id, who, note)
+	case "redispatch":
+		pa, perr := strconv.ParseInt(r.PostFormValue("provider_account_id"), 10, 64)
+		if perr != nil || pa <= 0 {
+			return watan.Errorf(watan.ECodeValidation, "choose a provider account")
+		}
+		_, err = h.op.Redispatch(ctx, tid, id, pa, who, note)
+	case "manual":
+		_, err = h.op.SetManual(ctx, tid, id, who, note)
+	case "check":
+		_, err = h.op.CheckNow(ctx, tid, id, who)
+	default:
+		return watan.Errorf(watan.ECodeNotFound, "no action %q", action)
+	}
+	if err == nil {
+		h.log.Info("dashboard: operator action", "action", action, "order_id", id, "tenant_id", tid, "user", s.User.Name)
+	}
+	return err
+}
+
+func (h *Handler) orderAction(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		h.failErr(w, r, s, watan.Errorf(watan.ECodeNotFound, "no order %q", r.PathValue("id")))
+		return
+	}
+	action := r.PathValue("action")
+	if err := h.act(r, s, action, id); err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	http.Redirect(w, r, "/orders/"+strconv.FormatInt(id, 10)+"?done="+action, http.StatusSeeOther)
+}
+
+type bulkResult struct {
+	ID    int64
+	Error string
+}
+
+type bulkData struct {
+	Action  string
+	Results []bulkResult
+}
+
+// maxBulk bounds one bulk action, which runs the orders one by one.
+const maxBulk = 200
+
+func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	action := r.PostFormValue("action")
+	if action == "check" || !slices.Contains([]string{"approve", "reject", "redispatch", "manual"}, action) {
+		h.failErr(w, r, s, watan.Errorf(watan.ECodeValidation, "choose an action"))
+		return
+	}
+	ids := r.PostForm["id"]
+	if len(ids) == 0 || len(ids) > maxBulk {
+		h.failErr(w, r, s, watan.Errorf(watan.ECodeValidation, "select 1 to %d orders", maxBulk))
+		return
+	}
+	d := bulkData{Action: action}
+	status := http.StatusOK
+	for _, v := range ids {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			h.failErr(w, r, s, watan.Errorf(watan.ECodeValidation, "bad order id %q", v))
+			return
+		}
+		res := bulkResult{ID: id}
+		// One order's failure (changed meanwhile, another tenant's) does not stop
+		// the others; each is reported.
+		if err := h.act(r, s, action, id); err != nil {
+			if statusOf(err) == http.StatusInternalServerError {
+				h.log.Error("dashboard: bulk action", "action", action, "order_id", id, "err", err)
+			}
+			res.Error = watan.ErrorMessage(err)
+			if watan.IsNotFound(err) {
+				res.Error = tr(s.User.Lang, "err.notfound")
+			}
+			status = http.StatusMultiStatus
+		}
+		d.Results = append(d.Results, res)
+	}
+	h.render(w, r, s, status, "bulk", "title.bulk", d)
+}
+
+type providerRow struct {
+	watan.ProviderAccount
+	Pending    int
+	Balance    *watan.Balance
+	BalanceErr string
+}
+
+type providersData struct {
+	Rows        []providerRow
+	CanBalance  bool
+	AskedFor    int64
+	ProviderIDs []int64
+}
+
+func (h *Handler) providers(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	tid := s.User.TenantID
+	provs, err := h.store.ListProviderAccounts(r.Context(), tid)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	pending, err := h.store.PendingByProvider(r.Context(), tid)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	d := providersData{CanBalance: h.balances != nil}
+	asked, _ := strconv.ParseInt(r.URL.Query().Get("balance"), 10, 64)
+	for _, p := range provs {
+		pr := providerRow{ProviderAccount: p, Pending: pending[p.ID]}
+		// The balance is asked for on demand only: it is a call to the provider,
+		// which may be slow or count against a rate limit.
+		if asked == p.ID && h.balances != nil {
+			b, err := h.balances.Balance(r.Context(), tid, p.ID)
+			if err != nil {
+				pr.BalanceErr = watan.ErrorMessage(err)
+			} else {
+				pr.Balance = &b
+			}
+		}
+		d.Rows = append(d.Rows, pr)
+	}
+	h.render(w, r, s, http.StatusOK, "providers", "title.providers", d)
+}
+
+func (h *Handler) resumeProvider(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		h.failErr(w, r, s, watan.Errorf(watan.ECodeNotFound, "no provider account %q", r.PathValue("id")))
+		return
+	}
+	if err := h.op.ResumeProvider(r.Context(), s.User.TenantID, id, actor(s)); err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	http.Redirect(w, r, "/providers?done=resume", http.StatusSeeOther)
+}
+
+// liveOrder is what pages update of an order without a reload.
+type liveOrder struct {
+	ID            int64  `json:"id"`
+	Status        string `json:"status"`
+	StatusLabel   string `json:"status_label"`
+	ProviderState string `json:"provider_state"`
+	StateLabel    string `json:"state_label"`
+	PIN           string `json:"pin"`
+	Message       string `json:"message"`
+}
+
+type liveEvent struct {
+	At      string `json:"at"`
+	Actor   string `json:"actor"`
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+type liveData struct {
+	Counts map[string]int `json:"counts"`
+	Orders []liveOrder    `json:"orders"`
+	Events []liveEvent    `json:"events,omitempty"`
+}
+
+// maxLive bounds the orders one poll asks about.
+const maxLive = 200
+
+// live answers the pages' polls: the status counts, the given orders as they are
+// now (ids=1,2,3), and one order's timeline (events=ID). Orders of other tenants
+// are left out, as if they did not exist.
+func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	tid, lang := s.User.TenantID, s.User.Lang
+	q := r.URL.Query()
+	d := liveData{Counts: map[string]int{}, Orders: []liveOrder{}}
+	ov, err := h.store.Overview(r.Context(), tid, h.clock.Now(), h.stale, 1)
+	if err != nil {
+		h.liveFail(w, r, err)
+		return
+	}
+	for st, n := range ov.Counts {
+		d.Counts[string(st)] = n
+	}
+	d.Counts["stale"] = ov.StalePending
+	d.Counts["timeouts"] = ov.TimeoutsToday
+	seen := map[int64]bool{}
+	for _, v := range strings.Split(q.Get("ids"), ",") {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || seen[id] || len(seen) >= maxLive {
+			continue
+		}
+		seen[id] = true
+		o, err := h.store.FindOrder(r.Context(), tid, id)
+		if watan.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			h.liveFail(w, r, err)
+			return
+		}
+		d.Orders = append(d.Orders, liveOrder{ID: o.ID, Status: string(o.Status), StatusLabel: tr(lang, "status."+string(o.Status)),
+			ProviderState: string(o.ProviderState), StateLabel: tr(lang, "state."+string(o.ProviderState)), PIN: o.PIN, Message: o.ProviderMessage})
+	}
+	if v := q.Get("events"); v != "" {
+		id, _ := strconv.ParseInt(v, 10, 64)
+		evs, err := h.store.OrderEvents(r.Context(), tid, id)
+		if err != nil && !watan.IsNotFound(err) {
+			h.liveFail(w, r, err)
+			return
+		}
+		d.Events = []liveEvent{}
+		for _, e := range evs {
+			d.Events = append(d.Events, liveEvent{At: e.At.UTC().Format("2006-01-02 15:04:05"), Actor: string(e.Actor), Kind: string(e.Kind), Message: e.Message})
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(d)
+}
+
+func (h *Handler) liveFail(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.Error("dashboard: live", "err", err)
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}

@@ -1,0 +1,145 @@
+package dashboard
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"watan"
+	"watan/internal/store"
+)
+
+// view is what every page template gets: the page's own data in Data, and what the
+// layout needs around it.
+type view struct {
+	Lang    string
+	Dir     string
+	Title   string
+	Nav     string
+	User    *store.User
+	CSRF    string
+	Path    string // the request's path and query, for forms that return to it
+	Poll    int    // milliseconds between live updates; 0 on pages without a session
+	Flash   string
+	HasJobs bool
+	Data    any
+}
+
+// T translates key into the page's language.
+func (v view) T(key string) string { return tr(v.Lang, key) }
+
+// Status translates an order status.
+func (v view) Status(s watan.Status) string { return tr(v.Lang, "status."+string(s)) }
+
+// State translates a provider state.
+func (v view) State(s watan.ProviderState) string { return tr(v.Lang, "state."+string(s)) }
+
+var funcs = template.FuncMap{
+	"when": func(t any) string {
+		switch v := t.(type) {
+		case time.Time:
+			if v.IsZero() {
+				return ""
+			}
+			return v.UTC().Format("2006-01-02 15:04:05")
+		case *time.Time:
+			if v == nil || v.IsZero() {
+				return ""
+			}
+			return v.UTC().Format("2006-01-02 15:04:05")
+		}
+		return ""
+	},
+	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"age": age,
+	"pct": func(n, max int) int {
+		if max <= 0 {
+			return 0
+		}
+		return n * 100 / max
+	},
+}
+
+// age formats a duration as the pages' counters do: m:ss, or h:mm:ss.
+func age(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	s := int(d / time.Second)
+	h, m, sec := s/3600, s%3600/60, s%60
+	if h > 0 {
+		return itoa(h) + ":" + pad2(m) + ":" + pad2(sec)
+	}
+	return itoa(m) + ":" + pad2(sec)
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	if n == 0 {
+		return "0"
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+func pad2(n int) string {
+	if n < 10 {
+		return "0" + itoa(n)
+	}
+	return itoa(n)
+}
+
+// render executes a page into a buffer first, so that a template error becomes a
+// clean 500 rather than half a page.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, s store.Session, status int, page, titleKey string, data any) {
+	lang := s.User.Lang
+	if s.Token == "" {
+		lang = requestLang(r)
+	}
+	v := view{Lang: lang, Dir: "ltr", Title: tr(lang, titleKey), Nav: page, CSRF: s.CSRF, Path: r.URL.RequestURI(),
+		Data: data, HasJobs: h.jobs}
+	if lang == "ar" {
+		v.Dir = "rtl"
+	}
+	if s.Token != "" {
+		u := s.User
+		v.User = &u
+		v.Poll = int(h.poll / time.Millisecond)
+	}
+	if done := r.URL.Query().Get("done"); done != "" {
+		v.Flash = tr(lang, "done."+done)
+	}
+	var buf bytes.Buffer
+	if err := h.pages[page].Execute(&buf, v); err != nil {
+		h.log.Error("dashboard: render", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+// requestLang picks the sign-in page's language from the browser's preferences.
+func requestLang(r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); l == "ar" || l == "en" {
+		return l
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		if strings.HasPrefix(tag, "ar") {
+			return "ar"
+		}
+		if strings.HasPrefix(tag, "en") {
+			return "en"
+		}
+	}
+	return "en"
+}
