@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// cmdUser manages the dashboard's operators: user create, user list.
+func cmdUser(ctx context.Context, env *Env, args []string) error {
+	const usage = "Usage: watan user create --tenant ID --name NAME [--password-stdin] [--lang en|ar] | watan user list --tenant ID"
+	if len(args) == 0 || (args[0] != "create" && args[0] != "list") {
+		fmt.Fprintln(env.Stderr, usage)
+		return errUsage
+	}
+	sub := args[0]
+	fs := newFlagSet(env, "user "+sub, "user create --tenant ID --name NAME [--password-stdin] [--lang en|ar] [flags]\n"+
+		"       watan user list --tenant ID [flags]\n\n"+
+		"Creates an operator who signs in to the dashboard. Without --password-stdin a random\n"+
+		"password is printed once; only its hash is stored.")
+	var db dbConfig
+	db.register(fs)
+	tenant := fs.String("tenant", "", "tenant id (required)")
+	name := fs.String("name", "", "the operator's sign-in name (create; required)")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input (create)")
+	lang := fs.String("lang", "en", "dashboard language: en or ar (create)")
+	if err := parseFlags(fs, env, args[1:]); err != nil {
+		return err
+	}
+	tid, err := strconv.ParseInt(*tenant, 10, 64)
+	if err != nil || tid <= 0 {
+		fmt.Fprintf(env.Stderr, "watan user %s: --tenant must be a tenant id (see watan tenant list)\n", sub)
+		return errUsage
+	}
+	if sub == "create" && strings.TrimSpace(*name) == "" {
+		fmt.Fprintln(env.Stderr, "watan user create: --name is required")
+		return errUsage
+	}
+	password, generated := "", false
+	if sub == "create" {
+		if *fromStdin {
+			// One line, so that `echo pw | watan user create` and a here-string work;
+			// only the line ending is trimmed, since spaces may be part of a password.
+			line, err := bufio.NewReader(env.Stdin).ReadString('\n')
+			if err != nil && line == "" {
+				return fmt.Errorf("watan user create: read password from stdin: %w", err)
+			}
+			password = strings.TrimRight(line, "\r\n")
+		} else {
+			password, generated = rand.Text(), true
+		}
+	}
+	st, err := openStore(ctx, db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if sub == "list" {
+		us, err := st.ListUsers(ctx, tid)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tLANG\tCREATED")
+		for _, u := range us {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", u.ID, u.Name, u.Lang, u.CreatedAt.Format("2006-01-02 15:04"))
+		}
+		return tw.Flush()
+	}
+	u, err := st.CreateUser(ctx, tid, *name, password, *lang)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "user %d %q created in tenant %d; sign in to the dashboard at / with tenant %d\n", u.ID, u.Name, tid, tid)
+	if generated {
+		fmt.Fprintf(env.Stdout, "password (shown only this once):\n%s\n", password)
+	}
+	return nil
+}
