@@ -22,6 +22,7 @@
 //	watan_oldest_pending_order_age_seconds             0 when nothing is pending (at scrape)
 //	watan_webhook_attempts_total{result}
 //	watan_webhook_attempt_duration_seconds             histogram
+//	watan_metrics_collect_up{collector}                0 if this scrape's query failed
 //	watan_metrics_collect_errors_total{collector}      scrape-time queries that failed
 //
 // plus the Go runtime and process collectors.
@@ -153,6 +154,8 @@ var (
 		"Live River jobs (available, pending, running, retryable, scheduled) by queue and state.", []string{"queue", "state"}, nil)
 	oldestPendingDesc = prometheus.NewDesc("watan_oldest_pending_order_age_seconds",
 		"Age of the oldest pending order of any tenant; 0 when none is pending.", nil, nil)
+	collectUpDesc = prometheus.NewDesc("watan_metrics_collect_up",
+		"1 if this scrape's database query for the collector answered in time, else 0.", []string{"collector"}, nil)
 )
 
 // storeCollector asks the database at scrape time: a counter kept by hand would
@@ -167,22 +170,34 @@ type storeCollector struct {
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDepthDesc
 	ch <- oldestPendingDesc
+	ch <- collectUpDesc
+}
+
+// up reports, in the same scrape, whether the collector's query answered; the
+// error counter is gathered concurrently and shows a failure one scrape later.
+func (c *storeCollector) up(ch chan<- prometheus.Metric, collector string, err error) {
+	v := 1.0
+	if err != nil {
+		v = 0
+		c.errs.WithLabelValues(collector).Inc()
+	}
+	ch <- prometheus.MustNewConstMetric(collectUpDesc, prometheus.GaugeValue, v, collector)
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	if counts, err := c.src.QueueDepth(ctx); err != nil {
-		c.errs.WithLabelValues("queue_depth").Inc()
-	} else {
+	counts, err := c.src.QueueDepth(ctx)
+	c.up(ch, "queue_depth", err)
+	if err == nil {
 		for _, jc := range counts {
 			ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(jc.Count), jc.Queue, jc.State)
 		}
 	}
 	at, ok, err := c.src.OldestPendingOrder(ctx)
+	c.up(ch, "oldest_pending_order", err)
 	switch {
 	case err != nil:
-		c.errs.WithLabelValues("oldest_pending_order").Inc()
 	case !ok:
 		ch <- prometheus.MustNewConstMetric(oldestPendingDesc, prometheus.GaugeValue, 0)
 	default:

@@ -87,7 +87,7 @@ type fixture struct {
 type options struct {
 	codes []int // the receiver's first answers
 	// notifier wraps the service as the engine's Notifier, to inject failures.
-	notifier func(engine.Notifier) engine.Notifier
+	notifier   func(engine.Notifier) engine.Notifier
 	noEndpoint bool
 }
 
