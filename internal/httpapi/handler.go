@@ -27,6 +27,11 @@ type Config struct {
 	// neither served nor documented, for a process that runs no engine.
 	Operator Operator
 
+	// Webhooks manages the tenant's webhook endpoint and shows and resends
+	// deliveries (*webhooks.Service). Default nil: those routes are neither served
+	// nor documented.
+	Webhooks watan.WebhookService
+
 	// Logger receives one line per request (method, path, status, duration, tenant;
 	// never headers) and the detail of internal errors. Default: discard.
 	Logger *slog.Logger
@@ -52,7 +57,8 @@ type Handler struct {
 	accounts watan.AccountService
 	catalog  watan.CatalogService
 	orders   watan.OrderService
-	operator Operator // nil: no operator routes
+	operator Operator             // nil: no operator routes
+	webhooks watan.WebhookService // nil: no webhook routes
 	log      *slog.Logger
 	maxBody  int64
 	maxBulk  int64
@@ -74,6 +80,7 @@ func New(cfg Config) *Handler {
 		catalog:  cfg.Catalog,
 		orders:   cfg.Orders,
 		operator: cfg.Operator,
+		webhooks: cfg.Webhooks,
 		log:      cfg.Logger,
 		maxBody:  cfg.MaxBodyBytes,
 		maxBulk:  cfg.MaxImportBytes,
@@ -120,6 +127,8 @@ type route struct {
 	public bool // served without an API key
 	// operator marks the routes of Config.Operator, left out when it is nil.
 	operator bool
+	// webhooks marks the routes of Config.Webhooks, left out when it is nil.
+	webhooks bool
 	body     bodyKind
 	doc      op
 }
@@ -166,6 +175,14 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: p + "/code-groups", handle: h.listCodeGroups, doc: docListCodeGroups},
 		{method: "GET", path: p + "/code-groups/{id}", handle: h.getCodeGroup, doc: docGetCodeGroup},
 		{method: "POST", path: p + "/code-groups/{id}/codes", handle: h.importCodes, body: bodyImport, doc: docImportCodes},
+
+		{method: "GET", path: p + "/webhook-endpoint", handle: h.getWebhookEndpoint, webhooks: true, doc: docGetWebhookEndpoint},
+		{method: "PUT", path: p + "/webhook-endpoint", handle: h.putWebhookEndpoint, webhooks: true, body: bodyJSON, doc: docPutWebhookEndpoint},
+		{method: "GET", path: p + "/orders/{id}/webhooks", handle: h.orderWebhooks, webhooks: true, doc: docOrderWebhooks},
+		{method: "POST", path: p + "/webhook-deliveries/{id}/resend", handle: h.resendWebhook, webhooks: true, body: bodyOptionalJSON, doc: docResendWebhook},
+	}
+	if h.webhooks == nil {
+		table = slices.DeleteFunc(table, func(rt route) bool { return rt.webhooks })
 	}
 	if h.operator == nil {
 		// Unserved rather than answering 501: a route the document lists must work.

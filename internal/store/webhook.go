@@ -13,65 +13,16 @@ import (
 // This file holds webhooks: a tenant's callback endpoint, the deliveries written in
 // the transaction of each order status change, and every HTTP attempt at them.
 
-// WebhookEndpoint is where a tenant receives order events. Secret is the HMAC key;
-// it is written by operators and read only by the sender, never returned by the API.
-type WebhookEndpoint struct {
-	TenantID  int64        `json:"-"`
-	URL       string       `json:"url"`
-	Secret    watan.Secret `json:"-"`
-	Active    bool         `json:"active"`
-	CreatedAt time.Time    `json:"created_at"`
-	UpdatedAt time.Time    `json:"updated_at"`
-}
-
-// Webhook delivery states.
-const (
-	WebhookPending   = "pending"   // queued or being retried
-	WebhookDelivered = "delivered" // a 2xx answer was received
-	WebhookFailed    = "failed"    // attempts used up, or no active endpoint any more
-)
-
-// WebhookDelivery is one event about one order, to be sent until a 2xx answer.
-type WebhookDelivery struct {
-	ID       int64  `json:"id"`
-	TenantID int64  `json:"-"`
-	OrderID  int64  `json:"order_id"`
-	Seq      int    `json:"seq"`
-	Event    string `json:"event"`
-	// Payload is the exact body sent on every attempt (the signature covers it).
-	Payload     string           `json:"-"`
-	State       string           `json:"state"`
-	Attempts    int              `json:"attempts"`
-	LastStatus  int              `json:"last_status,omitempty"`
-	LastError   string           `json:"last_error,omitempty"`
-	CreatedAt   time.Time        `json:"created_at"`
-	UpdatedAt   time.Time        `json:"updated_at"`
-	DeliveredAt *time.Time       `json:"delivered_at,omitempty"`
-	History     []WebhookAttempt `json:"history,omitempty"`
-}
-
-// WebhookAttempt is one HTTP attempt at a delivery.
-type WebhookAttempt struct {
-	Attempt    int           `json:"attempt"`
-	At         time.Time     `json:"at"`
-	StatusCode int           `json:"status_code,omitempty"` // 0: no HTTP answer
-	Error      string        `json:"error,omitempty"`
-	Duration   time.Duration `json:"duration_ns"`
-}
-
-// MaxWebhookURLLen bounds a callback URL.
-const MaxWebhookURLLen = 2000
-
 // PutWebhookEndpoint sets the tenant's callback URL and, if secret is not empty, its
 // secret. A new endpoint needs a secret; an existing one keeps its secret when
 // secret is empty, so a form that never shows the secret can still change the URL.
-func (s *Store) PutWebhookEndpoint(ctx context.Context, tenantID int64, rawURL string, secret watan.Secret, active bool) (WebhookEndpoint, error) {
+func (s *Store) PutWebhookEndpoint(ctx context.Context, tenantID int64, rawURL string, secret watan.Secret, active bool) (watan.WebhookEndpoint, error) {
 	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(rawURL) > MaxWebhookURLLen {
-		return WebhookEndpoint{}, watan.Errorf(watan.ECodeValidation, "url must be an http or https URL of at most %d bytes", MaxWebhookURLLen)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(rawURL) > watan.MaxWebhookURLLen {
+		return watan.WebhookEndpoint{}, watan.Errorf(watan.ECodeValidation, "url must be an http or https URL of at most %d bytes", watan.MaxWebhookURLLen)
 	}
 	if len(secret) > 0 && len(secret) < 16 {
-		return WebhookEndpoint{}, watan.Errorf(watan.ECodeValidation, "secret must be at least 16 bytes")
+		return watan.WebhookEndpoint{}, watan.Errorf(watan.ECodeValidation, "secret must be at least 16 bytes")
 	}
 	now := s.now()
 	err = s.InTx(ctx, func(tx *sql.Tx) error {
@@ -104,28 +55,28 @@ func (s *Store) PutWebhookEndpoint(ctx context.Context, tenantID int64, rawURL s
 		return nil
 	})
 	if err != nil {
-		return WebhookEndpoint{}, err
+		return watan.WebhookEndpoint{}, err
 	}
 	return s.FindWebhookEndpoint(ctx, tenantID)
 }
 
 // FindWebhookEndpoint returns the tenant's endpoint, secret included, or an
 // ECodeNotFound error.
-func (s *Store) FindWebhookEndpoint(ctx context.Context, tenantID int64) (WebhookEndpoint, error) {
+func (s *Store) FindWebhookEndpoint(ctx context.Context, tenantID int64) (watan.WebhookEndpoint, error) {
 	return findWebhookEndpoint(ctx, s.db, tenantID)
 }
 
-func findWebhookEndpoint(ctx context.Context, q querier, tenantID int64) (WebhookEndpoint, error) {
-	var e WebhookEndpoint
+func findWebhookEndpoint(ctx context.Context, q querier, tenantID int64) (watan.WebhookEndpoint, error) {
+	var e watan.WebhookEndpoint
 	var secret string
 	err := q.QueryRowContext(ctx, `SELECT tenant_id, url, secret, active, created_at, updated_at
 		FROM webhook_endpoints WHERE tenant_id = $1`, tenantID).
 		Scan(&e.TenantID, &e.URL, &secret, &e.Active, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt})
 	if isNoRows(err) {
-		return WebhookEndpoint{}, errNotFound("webhook endpoint of tenant", tenantID)
+		return watan.WebhookEndpoint{}, errNotFound("webhook endpoint of tenant", tenantID)
 	}
 	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("store: find webhook endpoint: %w", err)
+		return watan.WebhookEndpoint{}, fmt.Errorf("store: find webhook endpoint: %w", err)
 	}
 	e.Secret = watan.Secret(secret)
 	return e, nil
@@ -136,32 +87,32 @@ func findWebhookEndpoint(ctx context.Context, q querier, tenantID int64) (Webhoo
 // per-order sequence number and returns the body to send. created is false, and
 // nothing is written, when the tenant has no active endpoint. The caller holds the
 // order's lock, so sequence numbers of one order never race.
-func (s *Store) CreateWebhookDeliveryTx(ctx context.Context, tx *sql.Tx, tenantID, orderID int64, event string, build func(seq int) ([]byte, error)) (d WebhookDelivery, created bool, err error) {
+func (s *Store) CreateWebhookDeliveryTx(ctx context.Context, tx *sql.Tx, tenantID, orderID int64, event string, build func(seq int) ([]byte, error)) (d watan.WebhookDelivery, created bool, err error) {
 	var active bool
 	err = tx.QueryRowContext(ctx, `SELECT active FROM webhook_endpoints WHERE tenant_id = $1`, tenantID).Scan(&active)
 	if isNoRows(err) || (err == nil && !active) {
-		return WebhookDelivery{}, false, nil
+		return watan.WebhookDelivery{}, false, nil
 	}
 	if err != nil {
-		return WebhookDelivery{}, false, fmt.Errorf("store: webhook endpoint: %w", err)
+		return watan.WebhookDelivery{}, false, fmt.Errorf("store: webhook endpoint: %w", err)
 	}
 	var seq int
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM webhook_deliveries WHERE tenant_id = $1 AND order_id = $2`,
 		tenantID, orderID).Scan(&seq); err != nil {
-		return WebhookDelivery{}, false, fmt.Errorf("store: webhook seq: %w", err)
+		return watan.WebhookDelivery{}, false, fmt.Errorf("store: webhook seq: %w", err)
 	}
 	body, err := build(seq)
 	if err != nil {
-		return WebhookDelivery{}, false, err
+		return watan.WebhookDelivery{}, false, err
 	}
 	now := s.now()
-	d = WebhookDelivery{TenantID: tenantID, OrderID: orderID, Seq: seq, Event: event, Payload: string(body),
-		State: WebhookPending, CreatedAt: now, UpdatedAt: now}
+	d = watan.WebhookDelivery{TenantID: tenantID, OrderID: orderID, Seq: seq, Event: event, Payload: string(body),
+		State: watan.WebhookPending, CreatedAt: now, UpdatedAt: now}
 	err = tx.QueryRowContext(ctx, `INSERT INTO webhook_deliveries (tenant_id, order_id, seq, event, payload, state, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
 		tenantID, orderID, seq, event, d.Payload, d.State, s.ts(now)).Scan(&d.ID)
 	if err != nil {
-		return WebhookDelivery{}, false, fmt.Errorf("store: create webhook delivery: %w", err)
+		return watan.WebhookDelivery{}, false, fmt.Errorf("store: create webhook delivery: %w", err)
 	}
 	return d, true, nil
 }
@@ -169,22 +120,22 @@ func (s *Store) CreateWebhookDeliveryTx(ctx context.Context, tx *sql.Tx, tenantI
 const webhookDeliveryColumns = `id, tenant_id, order_id, seq, event, payload, state, attempts, last_status, last_error,
 	created_at, updated_at, delivered_at`
 
-func scanWebhookDelivery(r rowScanner) (WebhookDelivery, error) {
-	var d WebhookDelivery
+func scanWebhookDelivery(r rowScanner) (watan.WebhookDelivery, error) {
+	var d watan.WebhookDelivery
 	err := r.Scan(&d.ID, &d.TenantID, &d.OrderID, &d.Seq, &d.Event, &d.Payload, &d.State, &d.Attempts, &d.LastStatus,
 		&d.LastError, timeCol{&d.CreatedAt}, timeCol{&d.UpdatedAt}, nullTimeCol{&d.DeliveredAt})
 	return d, err
 }
 
 // FindWebhookDelivery returns the tenant's delivery, or an ECodeNotFound error.
-func (s *Store) FindWebhookDelivery(ctx context.Context, tenantID, id int64) (WebhookDelivery, error) {
+func (s *Store) FindWebhookDelivery(ctx context.Context, tenantID, id int64) (watan.WebhookDelivery, error) {
 	d, err := scanWebhookDelivery(s.db.QueryRowContext(ctx, `SELECT `+webhookDeliveryColumns+`
 		FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2`, tenantID, id))
 	if isNoRows(err) {
-		return WebhookDelivery{}, errNotFound("webhook delivery", id)
+		return watan.WebhookDelivery{}, errNotFound("webhook delivery", id)
 	}
 	if err != nil {
-		return WebhookDelivery{}, fmt.Errorf("store: find webhook delivery: %w", err)
+		return watan.WebhookDelivery{}, fmt.Errorf("store: find webhook delivery: %w", err)
 	}
 	return d, nil
 }
@@ -193,16 +144,16 @@ func (s *Store) FindWebhookDelivery(ctx context.Context, tenantID, id int64) (We
 // delivered on a 2xx answer; failed if final is set (the queue gives up after this
 // attempt); pending otherwise. The attempt's number is one more than the delivery's
 // attempts so far, so a resend continues the count.
-func (s *Store) RecordWebhookAttempt(ctx context.Context, tenantID, deliveryID int64, a WebhookAttempt, final bool) (WebhookAttempt, error) {
+func (s *Store) RecordWebhookAttempt(ctx context.Context, tenantID, deliveryID int64, a watan.WebhookAttempt, final bool) (watan.WebhookAttempt, error) {
 	a.At = a.At.UTC().Truncate(time.Microsecond)
 	a.Error = truncate(a.Error, 1000)
 	delivered := a.StatusCode >= 200 && a.StatusCode < 300
-	state := WebhookPending
+	state := watan.WebhookPending
 	switch {
 	case delivered:
-		state = WebhookDelivered
+		state = watan.WebhookDelivered
 	case final:
-		state = WebhookFailed
+		state = watan.WebhookFailed
 	}
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
 		var deliveredAt any
@@ -232,21 +183,21 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, tenantID, deliveryID i
 
 // ReopenWebhookDeliveryTx sets a delivery back to pending, inside the caller's
 // transaction (which enqueues its job), for an operator's resend.
-func (s *Store) ReopenWebhookDeliveryTx(ctx context.Context, tx *sql.Tx, tenantID, id int64) (WebhookDelivery, error) {
+func (s *Store) ReopenWebhookDeliveryTx(ctx context.Context, tx *sql.Tx, tenantID, id int64) (watan.WebhookDelivery, error) {
 	d, err := scanWebhookDelivery(tx.QueryRowContext(ctx, `UPDATE webhook_deliveries SET state = $1, updated_at = $2
-		WHERE tenant_id = $3 AND id = $4 RETURNING `+webhookDeliveryColumns, WebhookPending, s.ts(s.now()), tenantID, id))
+		WHERE tenant_id = $3 AND id = $4 RETURNING `+webhookDeliveryColumns, watan.WebhookPending, s.ts(s.now()), tenantID, id))
 	if isNoRows(err) {
-		return WebhookDelivery{}, errNotFound("webhook delivery", id)
+		return watan.WebhookDelivery{}, errNotFound("webhook delivery", id)
 	}
 	if err != nil {
-		return WebhookDelivery{}, fmt.Errorf("store: reopen webhook delivery: %w", err)
+		return watan.WebhookDelivery{}, fmt.Errorf("store: reopen webhook delivery: %w", err)
 	}
 	return d, nil
 }
 
 // OrderWebhookDeliveries returns the deliveries about the tenant's order, in event
 // order, each with its attempts.
-func (s *Store) OrderWebhookDeliveries(ctx context.Context, tenantID, orderID int64) ([]WebhookDelivery, error) {
+func (s *Store) OrderWebhookDeliveries(ctx context.Context, tenantID, orderID int64) ([]watan.WebhookDelivery, error) {
 	if err := rowExists(ctx, s.db, "orders", "order", tenantID, orderID); err != nil {
 		return nil, err
 	}
@@ -257,7 +208,7 @@ func (s *Store) OrderWebhookDeliveries(ctx context.Context, tenantID, orderID in
 	}
 	type row struct {
 		deliveryID int64
-		a          WebhookAttempt
+		a          watan.WebhookAttempt
 	}
 	attempts, err := list(ctx, s.db, "webhook attempts", func(r rowScanner) (row, error) {
 		var x row

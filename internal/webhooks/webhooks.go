@@ -64,17 +64,18 @@ import (
 
 	"watan"
 	"watan/internal/engine"
-	"watan/internal/store"
 )
 
 // Store is what the service needs of the database.
 type Store interface {
 	InTx(ctx context.Context, fn func(tx *sql.Tx) error) error
-	FindWebhookEndpoint(ctx context.Context, tenantID int64) (store.WebhookEndpoint, error)
-	CreateWebhookDeliveryTx(ctx context.Context, tx *sql.Tx, tenantID, orderID int64, event string, build func(seq int) ([]byte, error)) (store.WebhookDelivery, bool, error)
-	FindWebhookDelivery(ctx context.Context, tenantID, id int64) (store.WebhookDelivery, error)
-	RecordWebhookAttempt(ctx context.Context, tenantID, deliveryID int64, a store.WebhookAttempt, final bool) (store.WebhookAttempt, error)
-	ReopenWebhookDeliveryTx(ctx context.Context, tx *sql.Tx, tenantID, id int64) (store.WebhookDelivery, error)
+	FindWebhookEndpoint(ctx context.Context, tenantID int64) (watan.WebhookEndpoint, error)
+	PutWebhookEndpoint(ctx context.Context, tenantID int64, url string, secret watan.Secret, active bool) (watan.WebhookEndpoint, error)
+	OrderWebhookDeliveries(ctx context.Context, tenantID, orderID int64) ([]watan.WebhookDelivery, error)
+	CreateWebhookDeliveryTx(ctx context.Context, tx *sql.Tx, tenantID, orderID int64, event string, build func(seq int) ([]byte, error)) (watan.WebhookDelivery, bool, error)
+	FindWebhookDelivery(ctx context.Context, tenantID, id int64) (watan.WebhookDelivery, error)
+	RecordWebhookAttempt(ctx context.Context, tenantID, deliveryID int64, a watan.WebhookAttempt, final bool) (watan.WebhookAttempt, error)
+	ReopenWebhookDeliveryTx(ctx context.Context, tx *sql.Tx, tenantID, id int64) (watan.WebhookDelivery, error)
 }
 
 // Queue schedules a delivery's job inside the caller's transaction; *jobs.Queue
@@ -115,8 +116,8 @@ type Config struct {
 	Observer Observer
 }
 
-// Service records and sends webhook deliveries. It implements engine.Notifier and
-// jobs.WebhookDeliverer, and is safe for concurrent use.
+// Service records and sends webhook deliveries. It implements engine.Notifier,
+// jobs.WebhookDeliverer and watan.WebhookService, and is safe for concurrent use.
 type Service struct {
 	store    Store
 	queue    Queue
@@ -181,7 +182,7 @@ func (s *Service) Deliver(ctx context.Context, tenantID, deliveryID int64, final
 	if err != nil {
 		return err
 	}
-	if d.State == store.WebhookDelivered {
+	if d.State == watan.WebhookDelivered {
 		return nil // a duplicate job; the receiver already has it
 	}
 	ep, err := s.store.FindWebhookEndpoint(ctx, tenantID)
@@ -191,13 +192,13 @@ func (s *Service) Deliver(ctx context.Context, tenantID, deliveryID int64, final
 	if err != nil || !ep.Active {
 		// Nothing to send to; retrying cannot help until an operator acts, and
 		// they can resend.
-		s.record(ctx, d, store.WebhookAttempt{At: s.clock.Now(), Error: "tenant has no active webhook endpoint"}, true, ResultNoEndpoint)
+		s.record(ctx, d, watan.WebhookAttempt{At: s.clock.Now(), Error: "tenant has no active webhook endpoint"}, true, ResultNoEndpoint)
 		return nil
 	}
 
 	start := time.Now()
 	code, callErr := s.post(ctx, ep, d)
-	a := store.WebhookAttempt{At: s.clock.Now(), StatusCode: code, Duration: time.Since(start)}
+	a := watan.WebhookAttempt{At: s.clock.Now(), StatusCode: code, Duration: time.Since(start)}
 	result := ResultDelivered
 	switch {
 	case callErr != nil:
@@ -217,7 +218,7 @@ func (s *Service) Deliver(ctx context.Context, tenantID, deliveryID int64, final
 
 // record stores the attempt; a failure to store it is logged, not returned, so
 // that a delivered webhook is not sent again because bookkeeping failed.
-func (s *Service) record(ctx context.Context, d store.WebhookDelivery, a store.WebhookAttempt, final bool, result string) store.WebhookAttempt {
+func (s *Service) record(ctx context.Context, d watan.WebhookDelivery, a watan.WebhookAttempt, final bool, result string) watan.WebhookAttempt {
 	if s.observer != nil {
 		s.observer.WebhookAttempt(result, a.Duration)
 	}
@@ -230,7 +231,7 @@ func (s *Service) record(ctx context.Context, d store.WebhookDelivery, a store.W
 }
 
 // post sends the delivery's body, signed now, and returns the status code.
-func (s *Service) post(ctx context.Context, ep store.WebhookEndpoint, d store.WebhookDelivery) (int, error) {
+func (s *Service) post(ctx context.Context, ep watan.WebhookEndpoint, d watan.WebhookDelivery) (int, error) {
 	body := []byte(d.Payload)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
@@ -265,11 +266,31 @@ func describe(err error) error {
 	return err
 }
 
+// FindWebhookEndpoint implements watan.WebhookService.
+func (s *Service) FindWebhookEndpoint(ctx context.Context, tenantID int64) (watan.WebhookEndpoint, error) {
+	return s.store.FindWebhookEndpoint(ctx, tenantID)
+}
+
+// PutWebhookEndpoint implements watan.WebhookService.
+func (s *Service) PutWebhookEndpoint(ctx context.Context, tenantID int64, url string, secret watan.Secret, active bool) (watan.WebhookEndpoint, error) {
+	return s.store.PutWebhookEndpoint(ctx, tenantID, url, secret, active)
+}
+
+// OrderWebhookDeliveries implements watan.WebhookService.
+func (s *Service) OrderWebhookDeliveries(ctx context.Context, tenantID, orderID int64) ([]watan.WebhookDelivery, error) {
+	return s.store.OrderWebhookDeliveries(ctx, tenantID, orderID)
+}
+
+// ResendWebhook implements watan.WebhookService with Resend.
+func (s *Service) ResendWebhook(ctx context.Context, tenantID, deliveryID int64) (watan.WebhookDelivery, error) {
+	return s.Resend(ctx, tenantID, deliveryID)
+}
+
 // Resend sends a delivery again, whatever its state, with a fresh job whose attempts
 // continue the delivery's count. If the delivery's job is still retrying, that job
 // carries on and nothing is added.
-func (s *Service) Resend(ctx context.Context, tenantID, deliveryID int64) (store.WebhookDelivery, error) {
-	var d store.WebhookDelivery
+func (s *Service) Resend(ctx context.Context, tenantID, deliveryID int64) (watan.WebhookDelivery, error) {
+	var d watan.WebhookDelivery
 	err := s.store.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if d, err = s.store.ReopenWebhookDeliveryTx(ctx, tx, tenantID, deliveryID); err != nil {
@@ -297,4 +318,7 @@ func Verify(secret, timestamp string, body []byte, signature string) bool {
 	return hmac.Equal([]byte(Sign(secret, timestamp, body)), []byte(signature))
 }
 
-var _ engine.Notifier = (*Service)(nil)
+var (
+	_ engine.Notifier      = (*Service)(nil)
+	_ watan.WebhookService = (*Service)(nil)
+)

@@ -173,7 +173,7 @@ func (f *fixture) order(pkg string) watan.Order {
 	return o
 }
 
-func (f *fixture) deliveries(orderID int64) []store.WebhookDelivery {
+func (f *fixture) deliveries(orderID int64) []watan.WebhookDelivery {
 	f.t.Helper()
 	ds, err := f.st.OrderWebhookDeliveries(f.ctx, f.tenant.ID, orderID)
 	f.must(err)
@@ -240,7 +240,7 @@ func TestApprovedOrderIsDeliveredSigned(t *testing.T) {
 		o := f.manualApproved()
 
 		ds := f.deliveries(o.ID)
-		if len(ds) != 1 || ds[0].Event != "order.approved" || ds[0].Seq != 1 || ds[0].State != store.WebhookPending {
+		if len(ds) != 1 || ds[0].Event != "order.approved" || ds[0].Seq != 1 || ds[0].State != watan.WebhookPending {
 			t.Fatalf("deliveries after approval: %+v", ds)
 		}
 		d := ds[0]
@@ -280,7 +280,7 @@ func TestApprovedOrderIsDeliveredSigned(t *testing.T) {
 		}
 
 		ds = f.deliveries(o.ID)
-		if ds[0].State != store.WebhookDelivered || ds[0].Attempts != 1 || ds[0].DeliveredAt == nil ||
+		if ds[0].State != watan.WebhookDelivered || ds[0].Attempts != 1 || ds[0].DeliveredAt == nil ||
 			len(ds[0].History) != 1 || ds[0].History[0].StatusCode != 200 || ds[0].History[0].Attempt != 1 {
 			t.Fatalf("delivery after a 200: %+v", ds[0])
 		}
@@ -313,7 +313,7 @@ func TestFailedAttemptsAreRecordedAndRetried(t *testing.T) {
 		f.must(f.svc.Deliver(f.ctx, f.tenant.ID, d.ID, false))
 
 		got := f.deliveries(o.ID)[0]
-		if got.State != store.WebhookDelivered || got.Attempts != 3 || got.LastStatus != 200 || len(got.History) != 3 {
+		if got.State != watan.WebhookDelivered || got.Attempts != 3 || got.LastStatus != 200 || len(got.History) != 3 {
 			t.Fatalf("delivery after 500, 503, 200: %+v", got)
 		}
 		for i, want := range []int{500, 503, 200} {
@@ -338,7 +338,7 @@ func TestLastAttemptMarksFailedAndResendContinues(t *testing.T) {
 		if err := f.svc.Deliver(f.ctx, f.tenant.ID, d.ID, true); err == nil {
 			t.Fatal("a 500 was not an error")
 		}
-		if got := f.deliveries(o.ID)[0]; got.State != store.WebhookFailed {
+		if got := f.deliveries(o.ID)[0]; got.State != watan.WebhookFailed {
 			t.Fatalf("after the last attempt: %+v, want failed", got)
 		}
 
@@ -349,12 +349,12 @@ func TestLastAttemptMarksFailedAndResendContinues(t *testing.T) {
 		}))
 		re, err := f.svc.Resend(f.ctx, f.tenant.ID, d.ID)
 		f.must(err)
-		if re.State != store.WebhookPending || f.liveJobs(d.ID) != 1 {
+		if re.State != watan.WebhookPending || f.liveJobs(d.ID) != 1 {
 			t.Fatalf("resend: %+v with %d live jobs", re, f.liveJobs(d.ID))
 		}
 		f.must(f.svc.Deliver(f.ctx, f.tenant.ID, d.ID, false))
 		got := f.deliveries(o.ID)[0]
-		if got.State != store.WebhookDelivered || got.Attempts != 2 || got.History[1].Attempt != 2 {
+		if got.State != watan.WebhookDelivered || got.Attempts != 2 || got.History[1].Attempt != 2 {
 			t.Fatalf("after resend: %+v", got)
 		}
 		// Another tenant cannot resend it.
@@ -444,7 +444,7 @@ func TestNoEndpointNoDelivery(t *testing.T) {
 		_, err = f.st.PutWebhookEndpoint(f.ctx, f.tenant.ID, f.recv.srv.URL, "", false)
 		f.must(err)
 		f.must(f.svc.Deliver(f.ctx, f.tenant.ID, d.ID, false))
-		if got := f.deliveries(o2.ID)[0]; got.State != store.WebhookFailed || len(f.recv.requests()) != 0 {
+		if got := f.deliveries(o2.ID)[0]; got.State != watan.WebhookFailed || len(f.recv.requests()) != 0 {
 			t.Fatalf("delivery to a disabled endpoint: %+v", got)
 		}
 		o3 := f.manualApproved()
