@@ -40,6 +40,8 @@ func commands() []command {
 		{"migrate", "apply database migrations (watan's and the job queue's) and exit", cmdMigrate},
 		{"tenant", "manage tenants: tenant create NAME, tenant list", cmdTenant},
 		{"apikey", "manage API keys: apikey create --tenant ID [--name NAME]", cmdAPIKey},
+		{"user", "manage dashboard operators: user create --tenant ID --name NAME, user list --tenant ID", cmdUser},
+		{"bench", "measure intake, end-to-end and monitoring on simulated providers", cmdBench},
 		{"fakeprovider", "serve simulated znet and barakat providers on a loopback port", cmdFakeProvider},
 		{"provider", "operator tools for provider accounts: provider check", cmdProvider},
 		{"version", "print the version", cmdVersion},
