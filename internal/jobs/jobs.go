@@ -74,6 +74,9 @@ type Config struct {
 	// WebhookWorkers is the number of webhook deliveries this process sends at
 	// once. Default 20.
 	WebhookWorkers int
+	// WebhookRetryDelay is the wait after the n-th failed attempt at a webhook
+	// delivery. Default WebhookRetryDelay; tests shorten it.
+	WebhookRetryDelay func(failures int) time.Duration
 }
 
 // Queue is the River client with the engine's workers. It implements engine.Queue.
@@ -172,6 +175,9 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.WebhookWorkers <= 0 {
 		cfg.WebhookWorkers = 20
 	}
+	if cfg.WebhookRetryDelay == nil {
+		cfg.WebhookRetryDelay = WebhookRetryDelay
+	}
 
 	q := &Queue{}
 	workers := river.NewWorkers()
@@ -179,7 +185,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	river.AddWorker(workers, &checkWorker{q: q})
 	river.AddWorker(workers, &sweepWorker{q: q})
 	river.AddWorker(workers, &probeWorker{q: q})
-	river.AddWorker(workers, &webhookWorker{q: q})
+	river.AddWorker(workers, &webhookWorker{q: q, delay: cfg.WebhookRetryDelay})
 
 	rcfg := &river.Config{
 		Logger:               cfg.Logger,

@@ -67,7 +67,8 @@ func (q *Queue) EnqueueWebhookTx(ctx context.Context, tx *sql.Tx, tenantID, deli
 
 type webhookWorker struct {
 	river.WorkerDefaults[WebhookArgs]
-	q *Queue
+	q     *Queue
+	delay func(failures int) time.Duration
 }
 
 func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) error {
@@ -81,5 +82,5 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) e
 // NextRetry spaces webhook attempts by WebhookRetryDelay rather than the engine's
 // provider backoff: a receiver that is down is usually down for longer.
 func (w *webhookWorker) NextRetry(job *river.Job[WebhookArgs]) time.Time {
-	return time.Now().Add(WebhookRetryDelay(job.Attempt))
+	return time.Now().Add(w.delay(job.Attempt))
 }

@@ -84,8 +84,8 @@ type Queue interface {
 	EnqueueWebhookTx(ctx context.Context, tx *sql.Tx, tenantID, deliveryID int64) error
 }
 
-// Observer is told of every attempt, for metrics; result is one of the Result
-// constants.
+// Observer is told of every attempt once it is recorded, for metrics; result is one
+// of the Result constants.
 type Observer interface {
 	WebhookAttempt(result string, d time.Duration)
 }
@@ -219,13 +219,14 @@ func (s *Service) Deliver(ctx context.Context, tenantID, deliveryID int64, final
 // record stores the attempt; a failure to store it is logged, not returned, so
 // that a delivered webhook is not sent again because bookkeeping failed.
 func (s *Service) record(ctx context.Context, d watan.WebhookDelivery, a watan.WebhookAttempt, final bool, result string) watan.WebhookAttempt {
-	if s.observer != nil {
-		s.observer.WebhookAttempt(result, a.Duration)
-	}
 	stored, err := s.store.RecordWebhookAttempt(ctx, d.TenantID, d.ID, a, final)
 	if err != nil {
 		s.log.Error("record webhook attempt", "delivery_id", d.ID, "err", err)
-		return a
+		stored = a
+	}
+	// Told after recording, so an observer may read the attempt back.
+	if s.observer != nil {
+		s.observer.WebhookAttempt(result, a.Duration)
 	}
 	return stored
 }

@@ -89,6 +89,9 @@ type options struct {
 	// notifier wraps the service as the engine's Notifier, to inject failures.
 	notifier   func(engine.Notifier) engine.Notifier
 	noEndpoint bool
+	observer   webhooks.Observer
+	// retryAtOnce makes River retry failed webhook jobs without delay.
+	retryAtOnce bool
 }
 
 func setup(t *testing.T, e store.Engine, o options) *fixture {
@@ -98,11 +101,15 @@ func setup(t *testing.T, e store.Engine, o options) *fixture {
 	f := &fixture{t: t, ctx: ctx, clock: clock, logs: &bytes.Buffer{}}
 	f.st = storetest.OpenWith(t, storetest.Options{Engine: e, Clock: clock})
 	var err error
-	f.q, err = jobs.New(ctx, jobs.Config{DB: f.st.DB(), Postgres: e == store.EnginePostgres})
+	jcfg := jobs.Config{DB: f.st.DB(), Postgres: e == store.EnginePostgres}
+	if o.retryAtOnce {
+		jcfg.WebhookRetryDelay = func(int) time.Duration { return 0 }
+	}
+	f.q, err = jobs.New(ctx, jcfg)
 	f.must(err)
 	f.recv = newReceiver(t, o.codes...)
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f.svc, err = webhooks.New(webhooks.Config{Store: f.st, Queue: f.q, Clock: clock, Logger: logger})
+	f.svc, err = webhooks.New(webhooks.Config{Store: f.st, Queue: f.q, Clock: clock, Logger: logger, Observer: o.observer})
 	f.must(err)
 	var n engine.Notifier = f.svc
 	if o.notifier != nil {
@@ -476,6 +483,53 @@ func TestEndpointSecretIsWriteOnly(t *testing.T) {
 			if _, err := f.st.PutWebhookEndpoint(f.ctx, f.tenant.ID, bad.url, watan.Secret(bad.secret), true); watan.ErrorCode(err) != watan.ECodeValidation {
 				t.Fatalf("put %+v: %v, want validation_failed", bad, err)
 			}
+		}
+	})
+}
+
+// attempts passes each recorded attempt's result to a channel.
+type attempts chan string
+
+func (a attempts) WebhookAttempt(result string, _ time.Duration) { a <- result }
+
+// TestRiverRetriesUntilDelivered runs the real queue: the job made with the status
+// change is worked by River, the receiver's 500 makes River retry it, and the retry
+// delivers.
+func TestRiverRetriesUntilDelivered(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		seen := make(attempts, 10)
+		f := setup(t, e, options{codes: []int{500}, observer: seen, retryAtOnce: true})
+		o := f.order("manual")
+		_, err := f.eng.Dispatch(f.ctx, f.tenant.ID, o.ID)
+		f.must(err)
+		_, err = f.eng.Approve(f.ctx, f.tenant.ID, o.ID, watan.OperatorActor("alice"), "PIN-9", "")
+		f.must(err)
+
+		f.q.HandleWebhooks(f.svc)
+		ctx, cancel := context.WithCancel(f.ctx)
+		f.must(f.q.Start(ctx, f.eng))
+		t.Cleanup(func() {
+			cancel()
+			stop, done := context.WithTimeout(context.Background(), 10*time.Second)
+			defer done()
+			_ = f.q.Stop(stop)
+		})
+
+		// River promotes retryable jobs on its scheduler's beat (a few seconds).
+		timeout := time.After(time.Minute)
+		for _, want := range []string{webhooks.ResultHTTPError, webhooks.ResultDelivered} {
+			select {
+			case got := <-seen:
+				if got != want {
+					t.Fatalf("attempt result %s, want %s", got, want)
+				}
+			case <-timeout:
+				t.Fatalf("River did not make the %s attempt in time", want)
+			}
+		}
+		d := f.deliveries(o.ID)[0]
+		if d.State != watan.WebhookDelivered || d.Attempts != 2 || d.History[0].StatusCode != 500 || d.History[1].StatusCode != 200 {
+			t.Fatalf("delivery after River's retry: %+v", d)
 		}
 	})
 }
