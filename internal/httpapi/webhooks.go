@@ -28,7 +28,7 @@ var (
 	docPutWebhookEndpoint = op{id: "putWebhookEndpoint", tag: "webhooks", summary: "Set the tenant's webhook endpoint",
 		desc: "Every order event (order.sent, order.approved with the PIN, order.rejected, order.pending) is POSTed as " +
 			"{event, seq, order, at} with X-Watan-Timestamp and X-Watan-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + \".\" + body)>. " +
-			"2xx is delivered; anything else is retried with growing delays, 12 attempts over about five and a half hours. " +
+			"2xx is delivered; anything else is retried with growing delays, 12 attempts over about three and a half hours. " +
 			"seq numbers one order's events; retries may arrive out of order and twice, so order by seq and use (order.id, seq) as the idempotency key.",
 		req: putWebhookEndpointRequest{}, resp: watan.WebhookEndpoint{}}
 	docOrderWebhooks = op{id: "listOrderWebhooks", tag: "webhooks", summary: "Webhook deliveries about an order, with every attempt",

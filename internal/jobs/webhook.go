@@ -14,7 +14,7 @@ import (
 const KindWebhook = "watan_webhook"
 
 // WebhookMaxAttempts is how often a delivery is tried before it is given up and
-// marked failed: with WebhookRetryDelay that spans about five and a half hours,
+// marked failed: with WebhookRetryDelay the attempts span about three and a half hours,
 // long enough to ride out a storefront's deploy or short outage. An operator can
 // resend a failed delivery.
 const WebhookMaxAttempts = 12

@@ -27,7 +27,7 @@
 //
 // A 2xx answer means delivered. Anything else (another status, a timeout, a refused
 // connection) is retried by the queue with growing delays (jobs.WebhookRetryDelay:
-// 10 s doubling to 1 h) up to jobs.WebhookMaxAttempts attempts (12, about five and a
+// 10 s doubling to 1 h) up to jobs.WebhookMaxAttempts attempts (12, about three and a
 // half hours), after which the delivery is marked failed. Every attempt is recorded
 // with its number, status code, error and duration. An operator can Resend any
 // delivery; its attempts continue the count.
