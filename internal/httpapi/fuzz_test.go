@@ -128,4 +128,3 @@ func FuzzCreateOrder(f *testing.F) {
 		}
 	})
 }
-
