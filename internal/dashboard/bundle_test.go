@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"watan"
 	"watan/internal/dashboard"
@@ -57,6 +58,8 @@ type bundleOpts struct {
 	secure bool
 	jobs   http.Handler
 	znet   providertest.ZnetOptions
+	// configure changes the dashboard's Config before it is built.
+	configure func(b *bundle, cfg *dashboard.Config)
 }
 
 func testLogger() *slog.Logger {
@@ -84,11 +87,14 @@ func setup(t testing.TB, e store.Engine, o bundleOpts) *bundle {
 	b.must(err)
 	b.a, b.znetA = b.seedTenant("a", userA)
 	b.b, b.znetB = b.seedTenant("b", userB)
-	h := dashboard.New(dashboard.Config{
+	cfg := dashboard.Config{
 		Store: b.st, Operator: b.eng, Logger: testLogger(), Secure: o.secure, Jobs: o.jobs,
 		Balances: dashboard.ProviderBalances{Accounts: b.st, Providers: prov},
-	})
-	b.srv = httptest.NewServer(h)
+	}
+	if o.configure != nil {
+		o.configure(b, &cfg)
+	}
+	b.srv = httptest.NewServer(dashboard.New(cfg))
 	t.Cleanup(b.srv.Close)
 	return b
 }
@@ -112,7 +118,8 @@ func (b *bundle) seedTenant(name, user string) (watan.Tenant, watan.ProviderAcco
 	b.must(err)
 	zn, err := st.CreateProviderAccount(ctx, watan.ProviderAccount{
 		TenantID: tn.ID, Name: "znet " + name, Kind: watan.ProviderZnet, BaseURL: b.znet.URL(), Active: true,
-		Settings:    watan.ProviderSettings{FirstCheckDelay: -1},
+		// Checks at once and then every second, so that orders finish quickly.
+		Settings:    watan.ProviderSettings{FirstCheckDelay: -1, Policy: watan.PollFixed, PollInterval: time.Second},
 		Credentials: map[string]watan.Secret{"kod": providertest.DefaultZnetKod, "sifre": providertest.DefaultZnetSifre},
 	})
 	b.must(err)

@@ -431,6 +431,24 @@ type liveOrder struct {
 	StateLabel    string `json:"state_label"`
 	PIN           string `json:"pin"`
 	Message       string `json:"message"`
+	// The rest fill the order page's fields that the engine changes.
+	Provider        string `json:"provider"`
+	Referans        string `json:"referans"`
+	ProviderOrderID string `json:"provider_order_id"`
+	SentAt          string `json:"sent_at"`
+	LastCheckedAt   string `json:"last_checked_at"`
+	NextCheckAt     string `json:"next_check_at"`
+	CompletedAt     string `json:"completed_at"`
+	Deadline        string `json:"deadline"`
+	CheckCount      int    `json:"check_count"`
+	DispatchCount   int    `json:"dispatch_count"`
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
 }
 
 type liveEvent struct {
@@ -467,6 +485,7 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Counts["stale"] = ov.StalePending
 	d.Counts["timeouts"] = ov.TimeoutsToday
+	var names map[int64]string // provider account names, read once if an order needs them
 	seen := map[int64]bool{}
 	for _, v := range strings.Split(q.Get("ids"), ",") {
 		id, err := strconv.ParseInt(v, 10, 64)
@@ -482,8 +501,22 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 			h.liveFail(w, r, err)
 			return
 		}
+		if names == nil && o.ProviderAccountID != 0 {
+			provs, err := h.store.ListProviderAccounts(r.Context(), tid)
+			if err != nil {
+				h.liveFail(w, r, err)
+				return
+			}
+			names = map[int64]string{}
+			for _, p := range provs {
+				names[p.ID] = p.Name
+			}
+		}
 		d.Orders = append(d.Orders, liveOrder{ID: o.ID, Status: string(o.Status), StatusLabel: tr(lang, "status."+string(o.Status)),
-			ProviderState: string(o.ProviderState), StateLabel: tr(lang, "state."+string(o.ProviderState)), PIN: o.PIN, Message: o.ProviderMessage})
+			ProviderState: string(o.ProviderState), StateLabel: tr(lang, "state."+string(o.ProviderState)), PIN: o.PIN, Message: o.ProviderMessage,
+			Provider: names[o.ProviderAccountID], Referans: o.ProviderReferans, ProviderOrderID: o.ProviderOrderID,
+			SentAt: fmtTime(o.SentAt), LastCheckedAt: fmtTime(o.LastCheckedAt), NextCheckAt: fmtTime(o.NextCheckAt),
+			CompletedAt: fmtTime(o.CompletedAt), Deadline: fmtTime(o.Deadline), CheckCount: o.CheckCount, DispatchCount: o.DispatchCount})
 	}
 	if v := q.Get("events"); v != "" {
 		id, _ := strconv.ParseInt(v, 10, 64)

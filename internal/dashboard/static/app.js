@@ -39,9 +39,13 @@
         });
         set(el, 'provider_state', o.state_label);
         set(el, 'pin', o.pin);
-        set(el, 'message', o.message);
+        ['message', 'provider', 'referans', 'provider_order_id', 'sent_at', 'last_checked_at', 'next_check_at',
+          'completed_at', 'deadline', 'check_count', 'dispatch_count'].forEach(function (f) {
+          if (o[f] !== undefined) { set(el, f, String(o[f])); }
+        });
       });
     });
+    tickAges();
     var tl = document.querySelector('[data-timeline]');
     if (tl && d.events && d.events.length !== tl.children.length) {
       var rows = d.events.map(function (e) {
