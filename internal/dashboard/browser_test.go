@@ -15,6 +15,7 @@ import (
 
 	"watan"
 	"watan/internal/dashboard"
+	"watan/internal/engine"
 	"watan/internal/providertest"
 	"watan/internal/store"
 )
@@ -200,9 +201,9 @@ func TestBrowser(t *testing.T) {
 
 	var title string
 	run("River's UI behind sign-in",
-		chromedp.Navigate(base+dashboard.JobsPrefix+"/"),
-		chromedp.Poll(`document.title.length > 0 && document.body.innerText.length > 0`, nil, chromedp.WithPollingTimeout(15*time.Second)),
-		chromedp.Poll(`document.body.innerText.length > 50`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Navigate(base+dashboard.JobsPrefix+"/jobs?state=completed"),
+		// The UI lists the jobs it read through its API: the orders' dispatch jobs.
+		chromedp.Poll(`document.body.innerText.includes("`+engine.KindDispatch+`")`, nil, chromedp.WithPollingTimeout(15*time.Second)),
 		chromedp.Title(&title),
 		shot("07-jobs"),
 	)

@@ -75,6 +75,11 @@ type Config struct {
 	// Jobs is River's UI (riverui.Handler built with Prefix JobsPrefix), served at
 	// JobsPrefix behind sign-in. Default nil: no job UI.
 	Jobs http.Handler
+	// JobsAccess says who may use Jobs. River's UI is not scoped by tenant: it
+	// shows every tenant's jobs and can cancel or retry them, so an installation
+	// with several tenants should let only its own staff in. Default nil: every
+	// signed-in operator, which suits a single-tenant installation.
+	JobsAccess func(u store.User) bool
 	// Logger receives sign-ins, refused requests and internal errors. Default: discard.
 	Logger *slog.Logger
 	// Clock tells pending orders' ages and the overview's hour. Default watan.SystemClock{}.
@@ -123,6 +128,7 @@ type Handler struct {
 	stale    time.Duration
 	poll     time.Duration
 	jobs     bool
+	jobsOK   func(u store.User) bool
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 }
@@ -137,7 +143,7 @@ func New(cfg Config) *Handler {
 	h := &Handler{
 		store: cfg.Store, op: cfg.Operator, balances: cfg.Balances, log: cfg.Logger, clock: cfg.Clock,
 		secure: cfg.Secure, ttl: cfg.SessionTTL, stale: cfg.StaleAfter, poll: cfg.PollInterval,
-		jobs: cfg.Jobs != nil, pages: map[string]*template.Template{}, mux: http.NewServeMux(),
+		jobs: cfg.Jobs != nil, jobsOK: cfg.JobsAccess, pages: map[string]*template.Template{}, mux: http.NewServeMux(),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -276,6 +282,10 @@ func (h *Handler) authJobs(next http.Handler) http.Handler {
 			http.Redirect(w, r, "/signin?next="+url.QueryEscape(JobsPrefix+"/"), http.StatusSeeOther)
 			return
 		}
+		if !h.mayUseJobs(s.User) {
+			h.fail(w, r, s, http.StatusNotFound, tr(s.User.Lang, "err.notfound"))
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
 				h.fail(w, r, s, http.StatusForbidden, tr(s.User.Lang, "err.csrf"))
@@ -291,6 +301,10 @@ func (h *Handler) authJobs(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func (h *Handler) mayUseJobs(u store.User) bool {
+	return h.jobs && (h.jobsOK == nil || h.jobsOK(u))
 }
 
 func tokenEqual(got, want string) bool {

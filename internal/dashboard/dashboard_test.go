@@ -436,7 +436,9 @@ func TestLanguage(t *testing.T) {
 func TestLiveAndJobs(t *testing.T) {
 	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
 		jobsUI := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "river ui at "+r.URL.Path) })
-		b := setup(t, e, bundleOpts{jobs: jobsUI})
+		b := setup(t, e, bundleOpts{jobs: jobsUI, configure: func(b *bundle, cfg *dashboard.Config) {
+			cfg.JobsAccess = func(u store.User) bool { return u.TenantID == b.a.ID }
+		}})
 		o := b.order(b.a, pkgManual)
 
 		signedOut := b.client()
@@ -457,6 +459,15 @@ func TestLiveAndJobs(t *testing.T) {
 		}
 		if _, body := c.get("/"); !strings.Contains(body, `href="/admin/jobs/"`) {
 			t.Error("no link to the jobs UI")
+		}
+
+		// River's UI is not scoped by tenant: only those JobsAccess lets in reach it.
+		outsider := b.client().signIn(b.b, userB)
+		if st, _ := outsider.get("/admin/jobs/queues"); st != http.StatusNotFound {
+			t.Errorf("jobs UI for an operator JobsAccess refuses: %d", st)
+		}
+		if _, body := outsider.get("/"); strings.Contains(body, `href="/admin/jobs/"`) {
+			t.Error("link to the jobs UI shown to an operator who may not use it")
 		}
 
 		_, body := c.get(path("/live?ids=%d&events=%d", o.ID, o.ID))

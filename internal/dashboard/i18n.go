@@ -119,6 +119,7 @@ var messages = map[string]map[string]string{
 		"order.updated":    "Updated",
 		"prov.none":        "No provider accounts.",
 		"prov.balance.err": "could not ask the provider:",
+		"unit.min":         "min",
 	},
 	"ar": {
 		"app":              "وطن",
@@ -235,6 +236,7 @@ var messages = map[string]map[string]string{
 		"order.updated":    "حُدّث",
 		"prov.none":        "لا توجد حسابات مزوّدين.",
 		"prov.balance.err": "تعذّر سؤال المزوّد:",
+		"unit.min":         "دقيقة",
 	},
 }
 

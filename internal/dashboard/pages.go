@@ -114,9 +114,17 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 		h.failErr(w, r, s, err)
 		return
 	}
-	d := overviewData{Overview: ov, StaleAfter: h.stale.String(), MaxPerMin: slices.Max(ov.PerMinute[:]),
+	d := overviewData{Overview: ov, StaleAfter: minutes(s.User.Lang, h.stale), MaxPerMin: slices.Max(ov.PerMinute[:]),
 		Statuses: []watan.Status{watan.StatusPending, watan.StatusApproved, watan.StatusRejected}}
 	h.render(w, r, s, http.StatusOK, "overview", "title.overview", d)
+}
+
+// minutes formats a threshold for the overview, in whole minutes when it is one.
+func minutes(lang string, d time.Duration) string {
+	if d%time.Minute == 0 {
+		return strconv.Itoa(int(d/time.Minute)) + " " + tr(lang, "unit.min")
+	}
+	return d.String()
 }
 
 // row is an order as the lists show it.

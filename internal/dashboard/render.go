@@ -104,7 +104,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, s store.Session
 		lang = requestLang(r)
 	}
 	v := view{Lang: lang, Dir: "ltr", Title: tr(lang, titleKey), Nav: page, CSRF: s.CSRF, Path: r.URL.RequestURI(),
-		Data: data, HasJobs: h.jobs}
+		Data: data, HasJobs: h.mayUseJobs(s.User)}
 	if lang == "ar" {
 		v.Dir = "rtl"
 	}
