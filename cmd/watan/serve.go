@@ -16,9 +16,11 @@ import (
 	"watan/internal/engine"
 	"watan/internal/httpapi"
 	"watan/internal/jobs"
+	"watan/internal/metrics"
 	"watan/internal/providers"
 	"watan/internal/providertest"
 	"watan/internal/store"
+	"watan/internal/webhooks"
 )
 
 // workerConfig is what both "serve" and "worker" can be told about running jobs.
@@ -92,10 +94,12 @@ func cmdWorker(ctx context.Context, env *Env, args []string) error {
 // node is one running process: the store, the queue with its workers, the engine
 // and, for serve, the HTTP server.
 type node struct {
-	st     *store.Store
-	queue  *jobs.Queue
-	engine *engine.Engine
-	sims   *demoSims
+	st       *store.Store
+	queue    *jobs.Queue
+	engine   *engine.Engine
+	metrics  *metrics.Metrics
+	webhooks *webhooks.Service
+	sims     *demoSims
 }
 
 // runNode starts a node and runs it until ctx ends, then stops it in order: no new
@@ -131,9 +135,19 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	if err != nil {
 		return err
 	}
+	n.metrics = metrics.New()
+	n.metrics.WatchStore(st, nil, 2*time.Second)
+	n.webhooks, err = webhooks.New(webhooks.Config{Store: st, Queue: n.queue, Observer: n.metrics,
+		Logger: logger.With("component", "webhooks")})
+	if err != nil {
+		return err
+	}
+	// Every node works webhook jobs: a node without the handler would fail them.
+	n.queue.HandleWebhooks(n.webhooks)
 	n.engine, err = engine.New(engine.Config{
 		Store: st, Queue: n.queue, Logger: logger.With("component", "engine"),
-		Providers: providers.New(providers.Config{Logger: logger.With("component", "provider")}),
+		Observer: n.metrics, Notifier: n.webhooks,
+		Providers: providers.New(providers.Config{Logger: logger.With("component", "provider"), Wrap: n.metrics.WrapProvider}),
 	})
 	if err != nil {
 		return err
@@ -189,10 +203,18 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 // routes is the process's HTTP surface.
 func (n *node) routes(logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(httpapi.Prefix+"/", httpapi.New(httpapi.Config{
-		Tenants: n.st, Accounts: n.st, Catalog: n.st, Operator: n.engine, Logger: logger.With("component", "api"),
-		Orders: orderIntake{Store: n.st, queue: n.queue},
-	}))
+	api := httpapi.Config{
+		Tenants: n.st, Accounts: n.st, Catalog: n.st, Operator: n.engine,
+		Logger: logger.With("component", "api"),
+		Orders: orderIntake{Store: n.st, queue: n.queue, metrics: n.metrics},
+	}
+	if n.webhooks != nil {
+		api.Webhooks = n.webhooks
+	}
+	mux.Handle(httpapi.Prefix+"/", httpapi.New(api))
+	if n.metrics != nil {
+		mux.Handle("GET /metrics", n.metrics.Handler())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -205,13 +227,18 @@ func (n *node) routes(logger *slog.Logger) http.Handler {
 // that an accepted order is never without one (invariant 1).
 type orderIntake struct {
 	*store.Store
-	queue *jobs.Queue
+	queue   *jobs.Queue
+	metrics *metrics.Metrics
 }
 
 func (o orderIntake) CreateOrder(ctx context.Context, n watan.NewOrder) (watan.Order, bool, error) {
-	return o.Store.CreateOrderWith(ctx, n, func(ctx context.Context, tx *sql.Tx, created watan.Order) error {
+	created, isNew, err := o.Store.CreateOrderWith(ctx, n, func(ctx context.Context, tx *sql.Tx, created watan.Order) error {
 		return o.queue.EnqueueDispatchTx(ctx, tx, created)
 	})
+	if err == nil && isNew && o.metrics != nil {
+		o.metrics.OrderCreated()
+	}
+	return created, isNew, err
 }
 
 var _ watan.OrderService = orderIntake{}

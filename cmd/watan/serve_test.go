@@ -168,6 +168,16 @@ func TestServeDrivesDemoOrdersToFinalStates(t *testing.T) {
 		if len(ledger.Entries) == 0 || sum != acct.Balance {
 			t.Fatalf("ledger of %d entries sums to %s, balance %s", len(ledger.Entries), sum, acct.Balance)
 		}
+		// The process's metrics count what it did.
+		resp, err := http.Get(s.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "watan_orders_created_total 4") {
+			t.Fatalf("/metrics does not count the 4 orders:\n%.2000s", body)
+		}
 		s.shutdown()
 	})
 }
