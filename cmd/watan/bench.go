@@ -38,6 +38,7 @@ type benchConfig struct {
 	duration time.Duration
 	clients  int
 	workers  int
+	simBound time.Duration
 	median   time.Duration
 	sigma    float64
 	pending  int
@@ -56,6 +57,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "wall-clock bound of each phase")
 	fs.IntVar(&cfg.clients, "clients", 8, "concurrent HTTP clients (intake, e2e)")
 	fs.IntVar(&cfg.workers, "workers", 100, "jobs each queue runs at once (e2e)")
+	fs.DurationVar(&cfg.simBound, "monitor-duration", 3*time.Minute, "monitor: wall-clock bound of each policy's simulated day")
 	fs.DurationVar(&cfg.median, "median", 20*time.Second, "monitor: median provider completion time (log-normal)")
 	fs.Float64Var(&cfg.sigma, "sigma", 1, "monitor: sigma of the log-normal completion time; 0 makes it fixed at the median")
 	fs.IntVar(&cfg.pending, "batch-pending", 500, "monitor: barakat orders pending at once in the batching run")
@@ -64,8 +66,8 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if cfg.orders <= 0 || cfg.duration <= 0 || cfg.clients <= 0 || cfg.rate <= 0 {
-		return fmt.Errorf("bench: --orders, --duration, --clients and --rate must be positive")
+	if cfg.orders <= 0 || cfg.duration <= 0 || cfg.simBound <= 0 || cfg.clients <= 0 || cfg.rate <= 0 {
+		return fmt.Errorf("bench: --orders, --duration, --monitor-duration, --clients and --rate must be positive")
 	}
 	if cfg.db.URL == "" {
 		dir, err := os.MkdirTemp("", "watan-bench-")
@@ -204,6 +206,18 @@ func openBenchSystem(ctx context.Context, url string, clock watan.Clock, workers
 }
 
 func (s *benchSystem) close() { s.st.Close() }
+
+// dropJobs deletes the jobs a scenario left queued for its tenant (intake runs
+// with the workers off; monitor runs the steps itself), so that the next
+// scenario's workers do not spend its measurement on them.
+func (s *benchSystem) dropJobs(ctx context.Context, tenantID int64) error {
+	match := `(args->>'tenant_id')::bigint = $1`
+	if s.st.Engine() == store.EngineSQLite {
+		match = `json_extract(args, '$.tenant_id') = $1`
+	}
+	_, err := s.st.DB().ExecContext(ctx, `DELETE FROM river_job WHERE state <> 'running' AND `+match, tenantID)
+	return err
+}
 
 // serveHTTP serves the API as serve does on a loopback port and returns its base URL.
 func (s *benchSystem) serveHTTP() (string, func(), error) {
@@ -462,6 +476,7 @@ func benchIntake(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult,
 		return nil, err
 	}
 	defer w.close()
+	defer sys.dropJobs(context.WithoutCancel(ctx), w.tenant.ID)
 	base, stopHTTP, err := sys.serveHTTP()
 	if err != nil {
 		return nil, err
@@ -650,8 +665,11 @@ func benchMonitor(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult
 		if err != nil {
 			return out, err
 		}
-		res, err := monitorRun(ctx, env, sys, w, clock, r.name, r.pkg, r.orders, r.span, cfg.duration, cfg.seed)
+		res, err := monitorRun(ctx, env, sys, w, clock, r.name, r.pkg, r.orders, r.span, cfg.simBound, cfg.seed)
 		w.close()
+		if derr := sys.dropJobs(context.WithoutCancel(ctx), w.tenant.ID); err == nil {
+			err = derr
+		}
 		out = append(out, res)
 		if err != nil {
 			return out, err
