@@ -92,6 +92,19 @@ func TestBrowser(t *testing.T) {
 		_ = b.q.Stop(ctx)
 	}()
 
+	// A fresh profile, removed by hand: Chromium's helper processes may still write
+	// to it for a moment after the browser exits, which t.TempDir's cleanup fails on.
+	profile, err := os.MkdirTemp("", "watan-chromium-")
+	b.must(err)
+	defer func() {
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove the browser profile %s", profile)
+	}()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -99,7 +112,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 1200),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(b.ctx, opts...)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"watan"
 	"watan/internal/dashboard"
 	"watan/internal/engine"
@@ -110,7 +112,9 @@ func (b *bundle) seedTenant(name, user string) (watan.Tenant, watan.ProviderAcco
 	ctx, st := b.ctx, b.st
 	tn, err := st.CreateTenant(ctx, name)
 	b.must(err)
-	_, err = st.CreateUser(ctx, tn.ID, user, password, "en")
+	// The cheapest bcrypt cost: tests sign in many times, and under -race the
+	// default cost takes a second each time.
+	_, err = st.CreateUserWithCost(ctx, tn.ID, user, password, "en", bcrypt.MinCost)
 	b.must(err)
 	_, err = st.CreateAccount(ctx, tn.ID, watan.NewAccount{Code: customerID, Name: "Customer", Currency: "TRY"})
 	b.must(err)

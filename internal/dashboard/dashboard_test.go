@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -429,7 +430,12 @@ func TestLanguage(t *testing.T) {
 		req.Header.Set("Accept-Language", "ar-SA,ar;q=0.9,en;q=0.5")
 		resp, err := http.DefaultClient.Do(req)
 		b.must(err)
+		raw, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		b.must(err)
+		if !strings.Contains(string(raw), `<html lang="ar" dir="rtl">`) || !strings.Contains(string(raw), "كلمة المرور") {
+			t.Errorf("sign-in page for an Arabic browser:\n%s", raw)
+		}
 	})
 }
 

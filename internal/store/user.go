@@ -68,6 +68,14 @@ var dummyHash = sync.OnceValue(func() []byte {
 // and language ("" means "en"). A name already taken in the tenant is an
 // ECodeConflict error.
 func (s *Store) CreateUser(ctx context.Context, tenantID int64, name, password, lang string) (User, error) {
+	return s.CreateUserWithCost(ctx, tenantID, name, password, lang, bcryptCost)
+}
+
+// CreateUserWithCost is CreateUser with the given bcrypt cost (clamped to bcrypt's
+// range). Sign-in costs what the stored hash says, so tests that sign in often
+// create their users cheaply; everything else should use CreateUser.
+func (s *Store) CreateUserWithCost(ctx context.Context, tenantID int64, name, password, lang string, cost int) (User, error) {
+	cost = min(max(cost, bcrypt.MinCost), bcrypt.MaxCost)
 	name = strings.TrimSpace(name)
 	if lang == "" {
 		lang = "en"
@@ -83,7 +91,7 @@ func (s *Store) CreateUser(ctx context.Context, tenantID int64, name, password, 
 	if _, err := s.FindTenant(ctx, tenantID); err != nil {
 		return User{}, err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {
 		return User{}, fmt.Errorf("store: hash password: %w", err)
 	}
