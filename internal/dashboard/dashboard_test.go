@@ -311,6 +311,12 @@ func TestActions(t *testing.T) {
 		if !strings.Contains(body, "AAAA-1111") || !strings.Contains(body, "Approved.") || !strings.Contains(body, string(who)) {
 			t.Errorf("approved order page:\n%s", body)
 		}
+		// Only the actions the order's state allows are offered.
+		for act, want := range map[string]bool{"approve": false, "reject": false, "redispatch": false, "manual": false, "check": false} {
+			if got := strings.Contains(body, path(`action="/orders/%d/%s"`, ap.ID, act)); got != want {
+				t.Errorf("approved order offers %s: %v", act, got)
+			}
+		}
 		rj := b.order(b.a, pkgManual)
 		if st, _, _ := c.post(path("/orders/%d/reject", rj.ID), url.Values{"note": {"player id is wrong"}}); st != http.StatusSeeOther {
 			t.Fatalf("reject: %d", st)

@@ -134,6 +134,37 @@ type row struct {
 	Age      string
 }
 
+// The Can methods mirror the engine's rules (internal/engine/operator.go) so that the
+// order page offers only the actions that can succeed; the engine still decides,
+// since the order may change between the page and the click.
+
+// CanApprove: pending or rejected.
+func (r row) CanApprove() bool { return r.Status != watan.StatusApproved }
+
+// CanReject: pending only.
+func (r row) CanReject() bool { return r.Status == watan.StatusPending }
+
+// CanRedispatch: no provider may hold the order.
+func (r row) CanRedispatch() bool {
+	switch r.Status {
+	case watan.StatusPending:
+		return stateIn(r.ProviderState, watan.StateNotSent, watan.StateManual, watan.StateNotFound, watan.StateFailed)
+	case watan.StatusRejected:
+		return stateIn(r.ProviderState, watan.StateFailed, watan.StateNotFound)
+	}
+	return false
+}
+
+// CanManual: pending and held by no provider.
+func (r row) CanManual() bool {
+	return r.Status == watan.StatusPending && stateIn(r.ProviderState, watan.StateNotSent, watan.StateNotFound, watan.StateFailed)
+}
+
+// CanCheck: pending at a provider.
+func (r row) CanCheck() bool { return r.Status == watan.StatusPending && r.ProviderState.Dispatched() }
+
+func stateIn(s watan.ProviderState, set ...watan.ProviderState) bool { return slices.Contains(set, s) }
+
 type ordersData struct {
 	Rows      []row
 	Providers []watan.ProviderAccount
