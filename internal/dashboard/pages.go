@@ -477,6 +477,7 @@ type liveOrder struct {
 	SentAt          string `json:"sent_at"`
 	LastCheckedAt   string `json:"last_checked_at"`
 	NextCheckAt     string `json:"next_check_at"`
+	UpdatedAt       string `json:"updated_at"`
 	CompletedAt     string `json:"completed_at"`
 	Deadline        string `json:"deadline"`
 	CheckCount      int    `json:"check_count"`
@@ -555,7 +556,7 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 			ProviderState: string(o.ProviderState), StateLabel: tr(lang, "state."+string(o.ProviderState)), PIN: o.PIN, Message: o.ProviderMessage,
 			Provider: names[o.ProviderAccountID], Referans: o.ProviderReferans, ProviderOrderID: o.ProviderOrderID,
 			SentAt: fmtTime(o.SentAt), LastCheckedAt: fmtTime(o.LastCheckedAt), NextCheckAt: fmtTime(o.NextCheckAt),
-			CompletedAt: fmtTime(o.CompletedAt), Deadline: fmtTime(o.Deadline), CheckCount: o.CheckCount, DispatchCount: o.DispatchCount})
+			UpdatedAt: fmtTime(&o.UpdatedAt), CompletedAt: fmtTime(o.CompletedAt), Deadline: fmtTime(o.Deadline), CheckCount: o.CheckCount, DispatchCount: o.DispatchCount})
 	}
 	if v := q.Get("events"); v != "" {
 		id, _ := strconv.ParseInt(v, 10, 64)

@@ -39,7 +39,7 @@
         });
         set(el, 'provider_state', o.state_label);
         set(el, 'pin', o.pin);
-        ['message', 'provider', 'referans', 'provider_order_id', 'sent_at', 'last_checked_at', 'next_check_at',
+        ['message', 'provider', 'referans', 'provider_order_id', 'sent_at', 'updated_at', 'last_checked_at', 'next_check_at',
           'completed_at', 'deadline', 'check_count', 'dispatch_count'].forEach(function (f) {
           if (o[f] !== undefined) { set(el, f, String(o[f])); }
         });
