@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/dashboard"
 	"watan/internal/demo"
 	"watan/internal/engine"
 	"watan/internal/httpapi"
@@ -21,6 +22,8 @@ import (
 	"watan/internal/providertest"
 	"watan/internal/store"
 	"watan/internal/webhooks"
+
+	"riverqueue.com/riverui"
 )
 
 // workerConfig is what both "serve" and "worker" can be told about running jobs.
@@ -49,6 +52,7 @@ func (c *workerConfig) register(fs *flag.FlagSet) {
 // serveConfig is everything "watan serve" can be told.
 type serveConfig struct {
 	workerConfig
+	secureCookies  bool
 	httpAddr       string
 	demo           bool
 	demoDelay      string
@@ -61,6 +65,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	cfg.register(fs)
 	fs.StringVar(&cfg.httpAddr, "http-addr", defaultHTTPAddr,
 		"address to serve HTTP on; port 0 picks a free port [$WATAN_HTTP_ADDR]")
+	fs.BoolVar(&cfg.secureCookies, "secure-cookies", false,
+		"mark dashboard cookies Secure even on plain HTTP, for a node behind a TLS-terminating proxy [$WATAN_SECURE_COOKIES]")
 	fs.BoolVar(&cfg.demo, "demo", true,
 		"on an empty database, seed a demo tenant, catalog and funded account; run its simulated providers in-process [$WATAN_DEMO]")
 	fs.StringVar(&cfg.demoDelay, "demo-delay", "uniform:2s..8s",
@@ -94,12 +100,16 @@ func cmdWorker(ctx context.Context, env *Env, args []string) error {
 // node is one running process: the store, the queue with its workers, the engine
 // and, for serve, the HTTP server.
 type node struct {
-	st       *store.Store
-	queue    *jobs.Queue
-	engine   *engine.Engine
-	metrics  *metrics.Metrics
-	webhooks *webhooks.Service
-	sims     *demoSims
+	st        *store.Store
+	queue     *jobs.Queue
+	engine    *engine.Engine
+	metrics   *metrics.Metrics
+	webhooks  *webhooks.Service
+	providers *providers.Registry
+	jobsUI    http.Handler // River's UI; nil on worker nodes
+	sims      *demoSims
+
+	secureCookies bool
 }
 
 // runNode starts a node and runs it until ctx ends, then stops it in order: no new
@@ -111,7 +121,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		return err
 	}
 	defer st.Close()
-	n := &node{st: st}
+	n := &node{st: st, secureCookies: cfg.secureCookies}
 
 	var seeded *demo.Result
 	if api && cfg.demo {
@@ -144,13 +154,32 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	}
 	// Every node works webhook jobs: a node without the handler would fail them.
 	n.queue.HandleWebhooks(n.webhooks)
+	n.providers = providers.New(providers.Config{Logger: logger.With("component", "provider"), Wrap: n.metrics.WrapProvider})
 	n.engine, err = engine.New(engine.Config{
 		Store: st, Queue: n.queue, Logger: logger.With("component", "engine"),
-		Observer: n.metrics, Notifier: n.webhooks,
-		Providers: providers.New(providers.Config{Logger: logger.With("component", "provider"), Wrap: n.metrics.WrapProvider}),
+		Observer: n.metrics, Notifier: n.webhooks, Providers: n.providers,
 	})
 	if err != nil {
 		return err
+	}
+
+	// Jobs stop on their own context so that a shutdown lets running jobs finish
+	// instead of cancelling them at once.
+	jobCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopJobs()
+	if api {
+		ui, err := riverui.NewHandler(&riverui.HandlerOpts{
+			Endpoints: riverui.NewEndpoints(n.queue.Client(), nil),
+			Logger:    quieter(logger, slog.LevelWarn).With("component", "riverui"),
+			Prefix:    dashboard.JobsPrefix,
+		})
+		if err != nil {
+			return fmt.Errorf("job UI: %w", err)
+		}
+		if err := ui.Start(jobCtx); err != nil {
+			return fmt.Errorf("job UI: %w", err)
+		}
+		n.jobsUI = ui
 	}
 
 	var srv *http.Server
@@ -172,10 +201,6 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		fmt.Fprintf(env.Stdout, "watan worker running (database: %s)\n", st.Engine())
 	}
 
-	// Jobs stop on their own context so that a shutdown lets running jobs finish
-	// instead of cancelling them at once.
-	jobCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopJobs()
 	if err := n.queue.Start(jobCtx, n.engine); err != nil {
 		return err
 	}
@@ -215,12 +240,33 @@ func (n *node) routes(logger *slog.Logger) http.Handler {
 	if n.metrics != nil {
 		mux.Handle("GET /metrics", n.metrics.Handler())
 	}
+	dash := dashboard.Config{
+		Store: n.st, Operator: n.engine, Logger: logger.With("component", "dashboard"), Secure: n.secureCookies,
+		JobsAccess: n.singleTenant,
+	}
+	if n.providers != nil {
+		dash.Balances = dashboard.ProviderBalances{Accounts: n.st, Providers: n.providers}
+	}
+	if n.jobsUI != nil {
+		dash.Jobs = n.jobsUI
+	}
+	mux.Handle("/", dashboard.New(dash))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", readyHandler(n.st))
 	return mux
+}
+
+// singleTenant lets operators into River's UI only while the installation serves one
+// tenant: the job UI shows and acts on every tenant's jobs, so with several tenants it
+// would cross their boundary.
+func (n *node) singleTenant(store.User) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ts, err := n.st.ListTenants(ctx)
+	return err == nil && len(ts) == 1
 }
 
 // orderIntake creates orders with their dispatch job in the same transaction, so
@@ -326,13 +372,15 @@ func readyHandler(st *store.Store) http.HandlerFunc {
 func printBanner(env *Env, base string, engine store.Engine, seeded *demo.Result) {
 	w := env.Stdout
 	fmt.Fprintf(w, "watan listening on %s (database: %s)\n", base, engine)
+	fmt.Fprintf(w, "  dashboard: %s/  (jobs: %s%s)\n", base, base, dashboard.JobsPrefix)
 	fmt.Fprintf(w, "  API:     %s/api/v1  (OpenAPI: %s/api/v1/openapi.json)\n", base, base)
 	fmt.Fprintf(w, "  health:  %s/healthz  %s/readyz\n", base, base)
 	if seeded == nil {
 		return
 	}
-	fmt.Fprintf(w, "\nDemo tenant %q created (id %d). Its API key, shown only now:\n", seeded.Tenant.Name, seeded.Tenant.ID)
-	fmt.Fprintf(w, "  %s\n", seeded.APIKey)
+	fmt.Fprintf(w, "\nDemo tenant %q created (id %d). Shown only now:\n", seeded.Tenant.Name, seeded.Tenant.ID)
+	fmt.Fprintf(w, "  dashboard sign-in: %s / %s\n", seeded.Operator, seeded.OperatorPassword)
+	fmt.Fprintf(w, "  API key:\n  %s\n", seeded.APIKey)
 	fmt.Fprintf(w, "Demo account %q holds %s %s. Order a PIN:\n", seeded.Account.Code, seeded.Account.Balance, seeded.Account.Currency)
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n", seeded.APIKey)
 	fmt.Fprintf(w, "    -d '{\"package\":\"pubg-60\",\"account\":\"%s\",\"quantity\":1,\"player_id\":\"5123456789\",\"client_order_id\":\"demo-1\"}' \\\n", seeded.Account.Code)

@@ -168,6 +168,17 @@ func TestServeDrivesDemoOrdersToFinalStates(t *testing.T) {
 		if len(ledger.Entries) == 0 || sum != acct.Balance {
 			t.Fatalf("ledger of %d entries sums to %s, balance %s", len(ledger.Entries), sum, acct.Balance)
 		}
+		// The dashboard is served at / and asks for a sign-in first.
+		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		dresp, err := noFollow.Get(s.base + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dresp.Body.Close()
+		if loc := dresp.Header.Get("Location"); dresp.StatusCode/100 != 3 || !strings.Contains(loc, "/signin") {
+			t.Fatalf("GET / signed out: %d to %q, want a redirect to the sign-in page", dresp.StatusCode, loc)
+		}
+
 		// The process's metrics count what it did.
 		resp, err := http.Get(s.base + "/metrics")
 		if err != nil {

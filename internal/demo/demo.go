@@ -9,9 +9,11 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 
 	"watan"
+	"watan/internal/store"
 )
 
 // Names of the seeded rows, stable so that the README's examples work.
@@ -21,6 +23,8 @@ const (
 	Currency    = "TRY"
 	ZnetName    = "demo znet (simulated)"
 	BarakatName = "demo barakat (simulated)"
+	// OperatorName is the demo's dashboard user.
+	OperatorName = "demo"
 )
 
 // Credentials the simulators accept; they are demo values, not secrets.
@@ -35,6 +39,7 @@ type Services interface {
 	watan.TenantService
 	watan.AccountService
 	watan.CatalogService
+	CreateUser(ctx context.Context, tenantID int64, name, password, lang string) (store.User, error)
 }
 
 // Upstreams are the base URLs of the simulated providers.
@@ -49,6 +54,10 @@ type Result struct {
 	APIKey   string // plain text; shown once
 	Account  watan.Account
 	Packages []watan.Package
+	// Operator signs in to the dashboard with OperatorPassword (plain text; shown
+	// once, only its hash is stored).
+	Operator         string
+	OperatorPassword string
 }
 
 const (
@@ -85,6 +94,10 @@ func Seed(ctx context.Context, s Services, up Upstreams, settings watan.Provider
 	}
 	if r.Account, err = s.FindAccount(ctx, tid, AccountCode); err != nil {
 		return r, fmt.Errorf("demo: read account: %w", err)
+	}
+	r.Operator, r.OperatorPassword = OperatorName, rand.Text()
+	if _, err := s.CreateUser(ctx, tid, r.Operator, r.OperatorPassword, "en"); err != nil {
+		return r, fmt.Errorf("demo: create operator: %w", err)
 	}
 
 	zn, err := s.CreateProviderAccount(ctx, watan.ProviderAccount{
