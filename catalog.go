@@ -40,21 +40,33 @@ type PollPolicy string
 
 // Polling policies.
 const (
-	// PollExponential checks after 30 s, 1 m, 2 m, 4 m, 8 m, then every 10 m.
+	// PollSteady checks every ProviderSettings.PollInterval (default 55 s) until the
+	// order has been checked for 10 minutes, then every 10 minutes. Evenly spaced
+	// checks keep the worst detection delay near one interval for the fewest
+	// requests; see the README's monitoring figures.
+	PollSteady PollPolicy = "steady"
+	// PollExponential checks after 30 s, 1 m, 2 m, 4 m, 8 m, then every 10 m (the
+	// system watan replaced, v1).
 	PollExponential PollPolicy = "exponential"
-	// PollFixed checks every ProviderSettings.PollInterval.
+	// PollFixed checks every ProviderSettings.PollInterval (default 30 s) forever
+	// (the system watan replaced, v1.1).
 	PollFixed PollPolicy = "fixed"
 )
+
+// Valid reports whether p is a known policy.
+func (p PollPolicy) Valid() bool { return p == PollSteady || p == PollExponential || p == PollFixed }
 
 // ProviderSettings tune how the engine treats one provider account. The zero value of
 // each field means "use the default" documented on it; see WithDefaults.
 type ProviderSettings struct {
 	// FirstCheckDelay is the wait between sending an order and its first status check.
-	// Default 10 s. A negative value means check at once.
+	// Default 55 s (with the default policy, one interval). A negative value means
+	// check at once.
 	FirstCheckDelay time.Duration `json:"first_check_delay"`
-	// Policy is the schedule of later checks. Default PollExponential.
+	// Policy is the schedule of later checks. Default PollSteady.
 	Policy PollPolicy `json:"poll_policy"`
-	// PollInterval is the fixed policy's interval. Default 30 s.
+	// PollInterval is the steady and fixed policies' interval. Default 55 s for
+	// steady, 30 s for fixed.
 	PollInterval time.Duration `json:"poll_interval"`
 	// MaxInFlight bounds concurrent calls to this account. Default 8.
 	MaxInFlight int `json:"max_in_flight"`
@@ -69,8 +81,9 @@ type ProviderSettings struct {
 
 // Defaults for ProviderSettings.
 const (
-	DefaultFirstCheckDelay = 10 * time.Second
-	DefaultPollInterval    = 30 * time.Second
+	DefaultFirstCheckDelay = 55 * time.Second
+	DefaultSteadyInterval  = 55 * time.Second
+	DefaultPollInterval    = 30 * time.Second // the fixed policy's
 	DefaultMaxInFlight     = 8
 	DefaultConnectTimeout  = 5 * time.Second
 	DefaultDeadline        = 24 * time.Hour
@@ -85,10 +98,13 @@ func (s ProviderSettings) WithDefaults(kind ProviderKind) ProviderSettings {
 		s.FirstCheckDelay = 0
 	}
 	if s.Policy == "" {
-		s.Policy = PollExponential
+		s.Policy = PollSteady
 	}
 	if s.PollInterval <= 0 {
 		s.PollInterval = DefaultPollInterval
+		if s.Policy == PollSteady {
+			s.PollInterval = DefaultSteadyInterval
+		}
 	}
 	if s.MaxInFlight <= 0 {
 		s.MaxInFlight = DefaultMaxInFlight

@@ -628,6 +628,8 @@ type monitorPolicy struct {
 }
 
 var monitorPolicies = []monitorPolicy{
+	// The default: steady checks every 55 s, the first 55 s after sending.
+	{"steady 55 s (default)", watan.ProviderSettings{}},
 	{"exponential (10 s first)", watan.ProviderSettings{FirstCheckDelay: 10 * time.Second, Policy: watan.PollExponential}},
 	{"fixed 10 s", watan.ProviderSettings{FirstCheckDelay: 10 * time.Second, Policy: watan.PollFixed, PollInterval: 10 * time.Second}},
 	// The system watan replaces: first check after 60 s, then the v1 steps.
@@ -658,7 +660,11 @@ func benchMonitor(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult
 	for _, p := range monitorPolicies {
 		runs = append(runs, run{"znet, " + p.name, benchPkgZnet, p.settings, cfg.orders, 24 * time.Hour})
 	}
-	runs = append(runs, run{fmt.Sprintf("barakat batch, %d at once", cfg.pending), benchPkgBarakat, monitorPolicies[0].settings, cfg.pending, 0})
+	runs = append(runs,
+		run{fmt.Sprintf("barakat batch, %d at once, default", cfg.pending), benchPkgBarakat, watan.ProviderSettings{}, cfg.pending, 0},
+		// Batches make frequent checks cheap: one request covers up to 100 orders.
+		run{fmt.Sprintf("barakat batch, %d at once, steady 5 s", cfg.pending), benchPkgBarakat,
+			watan.ProviderSettings{FirstCheckDelay: 5 * time.Second, PollInterval: 5 * time.Second}, cfg.pending, 0})
 	for i, r := range runs {
 		opts := providertest.Options{Seed: cfg.seed + uint64(i), Clock: clock, Delay: delay, CancelRate: 0.05}
 		w, err := sys.newWorld(ctx, fmt.Sprintf("bench-monitor-%d-%d", i, time.Now().UnixNano()), opts, r.settings)

@@ -53,8 +53,8 @@ const (
 type setupOpts struct {
 	znet    providertest.ZnetOptions
 	barakat providertest.BarakatOptions
-	// firstCheckDelay for both provider accounts; 0 means 10 s (the default) and
-	// a negative value checks at once.
+	// firstCheckDelay for both provider accounts; 0 means 10 s and a negative
+	// value checks at once.
 	firstCheckDelay time.Duration
 	// listen gives River a LISTEN/NOTIFY connection on PostgreSQL, as serve does;
 	// without it River polls.
@@ -132,7 +132,12 @@ func (b *bundle) seed(o setupOpts) {
 	b.must(err)
 	_, err = st.TopUp(ctx, tid, "c1", 1000_00, "test balance")
 	b.must(err)
-	settings := watan.ProviderSettings{FirstCheckDelay: o.firstCheckDelay}
+	// The fixtures poll as the replaced system did (10 s, then 30 s, 1 m, ...), which
+	// the tests below step through; the production default is the steady policy.
+	settings := watan.ProviderSettings{FirstCheckDelay: o.firstCheckDelay, Policy: watan.PollExponential}
+	if settings.FirstCheckDelay == 0 {
+		settings.FirstCheckDelay = 10 * time.Second
+	}
 	b.znetAcct, err = st.CreateProviderAccount(ctx, watan.ProviderAccount{
 		TenantID: tid, Name: "znet main", Kind: watan.ProviderZnet, BaseURL: b.znet.URL(), Active: true, Settings: settings,
 		Credentials: map[string]watan.Secret{"kod": providertest.DefaultZnetKod, "sifre": providertest.DefaultZnetSifre},

@@ -31,7 +31,7 @@ func TestZnetHappyPath(t *testing.T) {
 			t.Fatalf("live check jobs = %d, want 1", n)
 		}
 		if want := b.clock.Now().Add(10 * time.Second); !sent.NextCheckAt.Equal(want) {
-			t.Fatalf("first check due %v, want %v (10 s default)", sent.NextCheckAt, want)
+			t.Fatalf("first check due %v, want %v (the fixture's 10 s)", sent.NextCheckAt, want)
 		}
 
 		b.clock.Advance(10 * time.Second)

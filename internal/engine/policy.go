@@ -10,8 +10,12 @@ import (
 // exponentialSteps is the original v1 schedule of checks after the first one.
 var exponentialSteps = [...]time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute}
 
-// exponentialCap is the interval once the steps are used up.
-const exponentialCap = 10 * time.Minute
+// exponentialCap is the interval once the steps are used up, and the steady
+// policy's after steadyFor: an order still pending then is rare and usually stuck.
+const (
+	exponentialCap = 10 * time.Minute
+	steadyFor      = 10 * time.Minute
+)
 
 // nextCheckDelay returns the wait before the next status check of an order that has
 // been checked checks times and is still pending. Jitter of up to ±10 % keeps orders
@@ -21,6 +25,11 @@ func nextCheckDelay(s watan.ProviderSettings, checks int, rng *rand.Rand) time.D
 	switch s.Policy {
 	case watan.PollFixed:
 		d = s.PollInterval
+	case watan.PollSteady:
+		d = s.PollInterval
+		if time.Duration(checks)*s.PollInterval >= steadyFor {
+			d = exponentialCap
+		}
 	default:
 		d = exponentialCap
 		if i := checks - 1; i >= 0 && i < len(exponentialSteps) {

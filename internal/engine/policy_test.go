@@ -9,7 +9,7 @@ import (
 )
 
 func TestNextCheckDelayExponential(t *testing.T) {
-	s := watan.ProviderSettings{}.WithDefaults(watan.ProviderZnet)
+	s := watan.ProviderSettings{Policy: watan.PollExponential}.WithDefaults(watan.ProviderZnet)
 	want := []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 10 * time.Minute, 10 * time.Minute}
 	for i, w := range want {
 		if got := nextCheckDelay(s, i+1, nil); got != w {
@@ -61,5 +61,20 @@ func TestReferansIsNumericUniqueAndUnlikeLegacy(t *testing.T) {
 			}
 			seen[r] = true
 		}
+	}
+}
+
+func TestNextCheckDelaySteadyThenCapped(t *testing.T) {
+	s := watan.ProviderSettings{}.WithDefaults(watan.ProviderZnet)
+	if s.Policy != watan.PollSteady || s.FirstCheckDelay != 55*time.Second || s.PollInterval != 55*time.Second {
+		t.Fatalf("defaults: %+v", s)
+	}
+	for checks := 1; checks <= 10; checks++ {
+		if got := nextCheckDelay(s, checks, nil); got != 55*time.Second {
+			t.Fatalf("after check %d: %v, want 55s", checks, got)
+		}
+	}
+	if got := nextCheckDelay(s, 11, nil); got != 10*time.Minute {
+		t.Fatalf("after 10 minutes of checks: %v, want 10m", got)
 	}
 }

@@ -597,7 +597,7 @@ func TestProviderAccountCredentials(t *testing.T) {
 			"credentials":{"kod":"`+kod+`","sifre":"`+sifre+`"},"settings":{"first_check_delay":"5s","max_in_flight":4}}`, 201, &pa)
 		if pa.Kind != "znet" || !slices.Equal(pa.CredentialKeys, []string{"kod", "sifre"}) ||
 			pa.Settings.FirstCheckDelay != "5s" || pa.Settings.MaxInFlight != 4 ||
-			pa.Settings.PollPolicy != "exponential" || pa.Settings.RequestTimeout != "20s" || pa.Settings.Deadline != "24h0m0s" {
+			pa.Settings.PollPolicy != "steady" || pa.Settings.RequestTimeout != "20s" || pa.Settings.Deadline != "24h0m0s" {
 			t.Errorf("created %+v", pa)
 		}
 		stored := func() map[string]string {

@@ -262,7 +262,7 @@ func (h *Handler) putMapping(w http.ResponseWriter, r *http.Request) error {
 // value (on create: its default).
 type settingsRequest struct {
 	FirstCheckDelay *duration         `json:"first_check_delay" desc:"wait before the first status check; default 10s; negative means at once"`
-	PollPolicy      *watan.PollPolicy `json:"poll_policy" desc:"exponential (default) or fixed"`
+	PollPolicy      *watan.PollPolicy `json:"poll_policy" desc:"steady (default), exponential or fixed"`
 	PollInterval    *duration         `json:"poll_interval" desc:"interval of the fixed policy; default 30s"`
 	MaxInFlight     *int              `json:"max_in_flight" desc:"concurrent calls to this account; default 8"`
 	ConnectTimeout  *duration         `json:"connect_timeout" desc:"default 5s"`

@@ -184,7 +184,7 @@ var fieldDocs = map[string]string{
 var enums = map[reflect.Type][]string{
 	reflect.TypeFor[watan.Status]():       {"pending", "approved", "rejected"},
 	reflect.TypeFor[watan.ProviderKind](): {"znet", "barakat"},
-	reflect.TypeFor[watan.PollPolicy]():   {"exponential", "fixed"},
+	reflect.TypeFor[watan.PollPolicy]():   {"steady", "exponential", "fixed"},
 	reflect.TypeFor[watan.RoutingMode]():  {"manual", "codes", "auto"},
 	reflect.TypeFor[watan.LedgerKind]():   {"topup", "debit", "refund", "redebit"},
 	reflect.TypeFor[watan.ProviderState](): {"not_sent", "sending", "sent", "unknown", "delivered", "failed",

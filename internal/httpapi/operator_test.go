@@ -109,9 +109,9 @@ func (c *client) providers(znetURL, barakatURL string) (znetID, barakatID int64)
 	var z, b struct {
 		ID int64 `json:"id"`
 	}
-	c.call("POST", "/api/v1/provider-accounts", fmt.Sprintf(`{"kind":"znet","name":"znet","base_url":%q,"credentials":{"kod":%q,"sifre":%q}}`,
+	c.call("POST", "/api/v1/provider-accounts", fmt.Sprintf(`{"kind":"znet","name":"znet","base_url":%q,"credentials":{"kod":%q,"sifre":%q},"settings":{"first_check_delay":"10s","poll_policy":"exponential"}}`,
 		znetURL, providertest.DefaultZnetKod, providertest.DefaultZnetSifre), 201, &z)
-	c.call("POST", "/api/v1/provider-accounts", fmt.Sprintf(`{"kind":"barakat","name":"barakat","base_url":%q,"credentials":{"token":%q}}`,
+	c.call("POST", "/api/v1/provider-accounts", fmt.Sprintf(`{"kind":"barakat","name":"barakat","base_url":%q,"credentials":{"token":%q},"settings":{"first_check_delay":"10s","poll_policy":"exponential"}}`,
 		barakatURL, providertest.DefaultBarakatToken), 201, &b)
 	return z.ID, b.ID
 }

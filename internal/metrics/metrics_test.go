@@ -82,6 +82,7 @@ func TestOrderThroughTheEngineShowsInTheScrape(t *testing.T) {
 		must(t, err)
 		acct, err := st.CreateProviderAccount(ctx, watan.ProviderAccount{
 			TenantID: tenant.ID, Name: "znet", Kind: watan.ProviderZnet, BaseURL: znet.URL(), Active: true,
+			Settings:    watan.ProviderSettings{FirstCheckDelay: 10 * time.Second, Policy: watan.PollExponential},
 			Credentials: map[string]watan.Secret{"kod": providertest.DefaultZnetKod, "sifre": providertest.DefaultZnetSifre},
 		})
 		must(t, err)

@@ -129,6 +129,7 @@ func setup(t *testing.T, e store.Engine, o options) *fixture {
 	f.must(err)
 	acct, err := f.st.CreateProviderAccount(ctx, watan.ProviderAccount{
 		TenantID: tid, Name: "znet", Kind: watan.ProviderZnet, BaseURL: f.znet.URL(), Active: true,
+		Settings:    watan.ProviderSettings{FirstCheckDelay: 10 * time.Second, Policy: watan.PollExponential},
 		Credentials: map[string]watan.Secret{"kod": providertest.DefaultZnetKod, "sifre": providertest.DefaultZnetSifre},
 	})
 	f.must(err)
