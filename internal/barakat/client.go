@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,6 +25,7 @@ import (
 
 	"watan"
 	"watan/internal/redact"
+	"watan/internal/upstream"
 )
 
 // Defaults for Config, the values barakat was run with in production.
@@ -91,7 +91,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	base, err := url.Parse(raw)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || base.RawQuery != "" || base.Fragment != "" {
-		return nil, fmt.Errorf("barakat: base URL %q must be an http or https URL such as %s", redactURL(raw), DefaultBaseURL)
+		return nil, fmt.Errorf("barakat: base URL %q must be an http or https URL such as %s", upstream.RedactURL(raw), DefaultBaseURL)
 	}
 	base.User, base.Path, base.RawPath = nil, strings.TrimSuffix(base.Path, "/"), ""
 	token := strings.TrimSpace(cfg.Token.Reveal())
@@ -106,40 +106,9 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.log = c.log.With("provider", "barakat")
-	c.http = noRedirects(cfg.HTTPClient, cfg.ConnectTimeout)
+	c.http = upstream.NewHTTPClient(cfg.HTTPClient, cfg.ConnectTimeout)
 	c.redactor = redact.New(token)
 	return c, nil
-}
-
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		u.RawQuery = ""
-		return u.Redacted()
-	}
-	return "(unparseable)"
-}
-
-// noRedirects returns a copy of hc (or a new client) that returns redirects as
-// answers instead of following them.
-func noRedirects(hc *http.Client, connect time.Duration) *http.Client {
-	if hc == nil {
-		if connect <= 0 {
-			connect = DefaultConnectTimeout
-		}
-		hc = &http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   connect,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   watan.DefaultMaxInFlight, // one per call in flight
-			IdleConnTimeout:       90 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		}}
-	}
-	c := *hc
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
 }
 
 // scrub removes the token from provider text before it reaches a result or a log.
@@ -178,7 +147,7 @@ func (c *Client) get(ctx context.Context, op string, u *url.URL, limit int64) (r
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return reply{}, fail(op, watan.FailInvalid, c.clean(err))
+		return reply{}, upstream.Fail(op, watan.FailInvalid, c.clean(err))
 	}
 	// Set directly, not with Header.Set, so the name goes on the wire as the
 	// protocol spells it ("api-token", not "Api-Token").
@@ -193,12 +162,12 @@ func (c *Client) get(ctx context.Context, op string, u *url.URL, limit int64) (r
 		if errors.As(err, &ue) {
 			err = &url.Error{Op: ue.Op, URL: where.String(), Err: c.clean(ue.Err)}
 		}
-		return reply{}, fail(op, watan.FailTransport, c.clean(err))
+		return reply{}, upstream.Fail(op, watan.FailTransport, c.clean(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return reply{}, fail(op, watan.FailTransport, fmt.Errorf("reading the answer of %s: %w", where.String(), c.clean(err)))
+		return reply{}, upstream.Fail(op, watan.FailTransport, fmt.Errorf("reading the answer of %s: %w", where.String(), c.clean(err)))
 	}
 	if int64(len(body)) > limit {
 		return reply{}, unexpected(op, "answer of %s is larger than %d bytes", where.Path, limit)
@@ -209,8 +178,8 @@ func (c *Client) get(ctx context.Context, op string, u *url.URL, limit int64) (r
 			l.RawQuery, l.User = "", nil
 			loc = l.String()
 		}
-		return reply{status: resp.StatusCode}, fail(op, watan.FailMisconfigured,
-			detailf(ErrHTTPStatus, "%d redirect to %s: wrong base URL", resp.StatusCode, loc))
+		return reply{status: resp.StatusCode}, upstream.Fail(op, watan.FailMisconfigured,
+			upstream.Detailf(ErrHTTPStatus, "%d redirect to %s: wrong base URL", resp.StatusCode, loc))
 	}
 	return reply{status: resp.StatusCode, body: body}, nil
 }
@@ -297,7 +266,7 @@ func (c *Client) Place(ctx context.Context, req watan.PlaceRequest) (watan.Place
 func (c *Client) placeURL(req watan.PlaceRequest) (*url.URL, watan.PlaceResult, error) {
 	if strings.TrimSpace(req.Referans) == "" {
 		return nil, watan.PlaceResult{Outcome: watan.PlaceUnknown},
-			fail(opPlace, watan.FailInvalid, errors.New("referans is empty: order_uuid is required"))
+			upstream.Fail(opPlace, watan.FailInvalid, errors.New("referans is empty: order_uuid is required"))
 	}
 	rejected := func(reason watan.RejectReason, msg string) (*url.URL, watan.PlaceResult, error) {
 		return nil, watan.PlaceResult{Outcome: watan.PlaceRejected, Reason: reason, Message: msg + "; nothing was sent"}, nil
@@ -354,7 +323,7 @@ func (c *Client) Check(ctx context.Context, refs []watan.CheckRef) ([]watan.Chec
 		case strings.TrimSpace(r.Referans) != "":
 			byUUID = append(byUUID, i)
 		default:
-			return nil, fail(opCheck, watan.FailInvalid, fmt.Errorf("reference %d has neither a provider order id nor a referans", i))
+			return nil, upstream.Fail(opCheck, watan.FailInvalid, fmt.Errorf("reference %d has neither a provider order id nor a referans", i))
 		}
 	}
 	for batch := range slices.Chunk(byID, MaxBatch) {
@@ -499,12 +468,12 @@ func (c *Client) cleanErr(err error) error {
 	if !ok {
 		return err
 	}
-	de, ok := pe.Err.(*detailError)
+	de, ok := pe.Err.(*upstream.DetailError)
 	if !ok {
 		return err
 	}
-	if scrubbed := c.scrub(de.detail); scrubbed != de.detail {
-		return fail(pe.Op, pe.Kind, &detailError{err: de.err, detail: scrubbed})
+	if scrubbed := c.scrub(de.Detail); scrubbed != de.Detail {
+		return upstream.Fail(pe.Op, pe.Kind, &upstream.DetailError{Err: de.Err, Detail: scrubbed})
 	}
 	return err
 }

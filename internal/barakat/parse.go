@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"watan"
+	"watan/internal/upstream"
 )
 
 // Explanations of failed calls. The *watan.ProviderError a call returns wraps one
@@ -40,27 +41,8 @@ const (
 // currency of barakat amounts unless the profile names another.
 const currency = "TRY"
 
-func fail(op string, kind watan.FailureKind, err error) *watan.ProviderError {
-	return &watan.ProviderError{Kind: kind, Op: op, Err: err}
-}
-
-// detailError is one of the errors above with the words that explain it, often
-// the provider's own. The words are kept apart so that the client can scrub the
-// token from them without losing what errors.Is matches.
-type detailError struct {
-	err    error
-	detail string
-}
-
-func (e *detailError) Error() string { return e.err.Error() + ": " + e.detail }
-func (e *detailError) Unwrap() error { return e.err }
-
-func detailf(err error, format string, args ...any) *detailError {
-	return &detailError{err: err, detail: fmt.Sprintf(format, args...)}
-}
-
 func unexpected(op string, format string, args ...any) *watan.ProviderError {
-	return fail(op, watan.FailProtocol, detailf(ErrUnexpected, format, args...))
+	return upstream.Fail(op, watan.FailProtocol, upstream.Detailf(ErrUnexpected, format, args...))
 }
 
 var bom = []byte{0xEF, 0xBB, 0xBF}
@@ -88,16 +70,16 @@ func decode(op string, status int, body []byte) (envelope, error) {
 	text := bytes.TrimSpace(bytes.TrimPrefix(body, bom))
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return env, fail(op, watan.FailMisconfigured, detailf(ErrUnauthorized, "HTTP %d%s", status, quoteDetail(text)))
+		return env, upstream.Fail(op, watan.FailMisconfigured, upstream.Detailf(ErrUnauthorized, "HTTP %d%s", status, quoteDetail(text)))
 	case status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout:
-		return env, fail(op, watan.FailTransport,
-			detailf(ErrHTTPStatus, "%d %s: the provider's server failed; try again later", status, http.StatusText(status)))
+		return env, upstream.Fail(op, watan.FailTransport,
+			upstream.Detailf(ErrHTTPStatus, "%d %s: the provider's server failed; try again later", status, http.StatusText(status)))
 	case len(text) > 0 && text[0] == '<':
-		return env, fail(op, watan.FailMisconfigured, ErrHTMLAnswer)
+		return env, upstream.Fail(op, watan.FailMisconfigured, ErrHTMLAnswer)
 	case len(text) == 0 && status >= 200 && status < 300:
-		return env, fail(op, watan.FailProtocol, ErrEmptyAnswer)
+		return env, upstream.Fail(op, watan.FailProtocol, ErrEmptyAnswer)
 	case len(text) == 0 || (status == http.StatusNotFound && !bytes.HasPrefix(text, []byte("{"))):
-		return env, fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "%d %s: wrong base URL", status, http.StatusText(status)))
+		return env, upstream.Fail(op, watan.FailMisconfigured, upstream.Detailf(ErrHTTPStatus, "%d %s: wrong base URL", status, http.StatusText(status)))
 	}
 	ok2xx := status >= 200 && status < 300
 	if text[0] == '[' && ok2xx {
@@ -116,10 +98,10 @@ func decode(op string, status int, body []byte) (envelope, error) {
 		(noData && st == "" && env.text != "")
 	if env.failed && status == http.StatusNotFound && (env.text == "" || fold(env.text) == "not found") {
 		// Laravel's answer for a route it does not have: the base URL is wrong.
-		return env, fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "404 Not Found: wrong base URL"))
+		return env, upstream.Fail(op, watan.FailMisconfigured, upstream.Detailf(ErrHTTPStatus, "404 Not Found: wrong base URL"))
 	}
 	if env.failed && unauthorized(fold(env.text)) {
-		return env, fail(op, watan.FailMisconfigured, detailf(ErrUnauthorized, "%q", truncate(env.text, 200)))
+		return env, upstream.Fail(op, watan.FailMisconfigured, upstream.Detailf(ErrUnauthorized, "%q", truncate(env.text, 200)))
 	}
 	return env, nil
 }
@@ -318,7 +300,7 @@ func parseCheck(status int, body []byte) ([]checkItem, error) {
 		return nil, err
 	}
 	if env.failed {
-		return nil, fail(opCheck, watan.FailProtocol, detailf(ErrRefused, "%q", truncate(env.text, 200)))
+		return nil, upstream.Fail(opCheck, watan.FailProtocol, upstream.Detailf(ErrRefused, "%q", truncate(env.text, 200)))
 	}
 	if st := classify(string(env.Status)); env.Status != "" && st != stateDelivered {
 		return nil, unexpected(opCheck, "status %q", truncate(string(env.Status), 50))
@@ -379,7 +361,7 @@ func parseProfile(status int, body []byte) (watan.Balance, error) {
 		return watan.Balance{}, err
 	}
 	if env.failed {
-		return watan.Balance{}, fail(opBalance, watan.FailProtocol, detailf(ErrRefused, "%q", truncate(env.text, 200)))
+		return watan.Balance{}, upstream.Fail(opBalance, watan.FailProtocol, upstream.Detailf(ErrRefused, "%q", truncate(env.text, 200)))
 	}
 	var p struct {
 		Balance  flexString `json:"balance"`
@@ -426,7 +408,7 @@ func parseProducts(status int, body []byte) ([]watan.Product, error) {
 		return nil, err
 	}
 	if env.failed {
-		return nil, fail(opCatalog, watan.FailProtocol, detailf(ErrRefused, "%q", truncate(env.text, 200)))
+		return nil, upstream.Fail(opCatalog, watan.FailProtocol, upstream.Detailf(ErrRefused, "%q", truncate(env.text, 200)))
 	}
 	raws, err := list(env.Data)
 	if err != nil {

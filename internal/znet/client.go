@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -25,6 +24,7 @@ import (
 
 	"watan"
 	"watan/internal/redact"
+	"watan/internal/upstream"
 )
 
 // Mapping parameters a znet product needs, in watan.Mapping.Params (and so in
@@ -110,7 +110,7 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.log = c.log.With("provider", "znet")
-	c.http = noRedirects(cfg.HTTPClient, cfg.ConnectTimeout)
+	c.http = upstream.NewHTTPClient(cfg.HTTPClient, cfg.ConnectTimeout)
 	c.redactor = redact.New(c.kod.Reveal(), c.sifre.Reveal())
 	return c, nil
 }
@@ -118,48 +118,15 @@ func New(cfg Config) (*Client, error) {
 func parseBaseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("znet: base URL %q must be an http or https URL such as http://bayi.example.com", redactURL(raw))
+		return nil, fmt.Errorf("znet: base URL %q must be an http or https URL such as http://bayi.example.com", upstream.RedactURL(raw))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("znet: base URL %q must not have a query or fragment", redactURL(raw))
+		return nil, fmt.Errorf("znet: base URL %q must not have a query or fragment", upstream.RedactURL(raw))
 	}
 	u.User = nil
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
 	return u, nil
-}
-
-// redactURL is for error messages about a malformed base URL, which may hold
-// anything a user pasted.
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		u.RawQuery = ""
-		return u.Redacted()
-	}
-	return "(unparseable)"
-}
-
-// noRedirects returns a copy of hc (or a new client) that returns redirects as
-// answers instead of following them.
-func noRedirects(hc *http.Client, connect time.Duration) *http.Client {
-	if hc == nil {
-		if connect <= 0 {
-			connect = DefaultConnectTimeout
-		}
-		hc = &http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   connect,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   watan.DefaultMaxInFlight, // one per call in flight
-			IdleConnTimeout:       90 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		}}
-	}
-	c := *hc
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
 }
 
 // scrub removes credentials from provider text before it reaches a result or a log.
@@ -175,12 +142,12 @@ func (c *Client) cleanErr(err error) error {
 	if !ok {
 		return err
 	}
-	de, ok := pe.Err.(*detailError)
+	de, ok := pe.Err.(*upstream.DetailError)
 	if !ok {
 		return err
 	}
-	if scrubbed := c.scrub(de.detail); scrubbed != de.detail {
-		return fail(pe.Op, pe.Kind, &detailError{err: de.err, detail: scrubbed})
+	if scrubbed := c.scrub(de.Detail); scrubbed != de.Detail {
+		return upstream.Fail(pe.Op, pe.Kind, &upstream.DetailError{Err: de.Err, Detail: scrubbed})
 	}
 	return err
 }
@@ -224,7 +191,7 @@ func (c *Client) get(ctx context.Context, op, endpoint string, params url.Values
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return reply{}, fail(op, watan.FailInvalid, c.clean(err))
+		return reply{}, upstream.Fail(op, watan.FailInvalid, c.clean(err))
 	}
 	req.Header.Set("User-Agent", userAgent)
 	resp, err := c.http.Do(req)
@@ -235,16 +202,16 @@ func (c *Client) get(ctx context.Context, op, endpoint string, params url.Values
 		if errors.As(err, &ue) {
 			err = &url.Error{Op: ue.Op, URL: c.endpointURL(endpoint), Err: c.clean(ue.Err)}
 		}
-		return reply{}, fail(op, watan.FailTransport, c.clean(err))
+		return reply{}, upstream.Fail(op, watan.FailTransport, c.clean(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return reply{}, fail(op, watan.FailTransport,
+		return reply{}, upstream.Fail(op, watan.FailTransport,
 			fmt.Errorf("reading the answer of %s: %w", c.endpointURL(endpoint), c.clean(err)))
 	}
 	if int64(len(body)) > limit {
-		return reply{}, fail(op, watan.FailProtocol, detailf(ErrUnexpected, "answer of %s is larger than %d bytes", endpoint, limit))
+		return reply{}, upstream.Fail(op, watan.FailProtocol, upstream.Detailf(ErrUnexpected, "answer of %s is larger than %d bytes", endpoint, limit))
 	}
 	r := reply{status: resp.StatusCode, body: body}
 	if loc, err := resp.Location(); err == nil {
@@ -268,12 +235,12 @@ func statusError(op string, r reply) error {
 	case code >= 200 && code < 300:
 		return nil
 	case code >= 300 && code < 400:
-		return fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "%d redirect to %s: wrong base URL", code, r.location))
+		return upstream.Fail(op, watan.FailMisconfigured, upstream.Detailf(ErrHTTPStatus, "%d redirect to %s: wrong base URL", code, r.location))
 	case code >= 500, code == http.StatusTooManyRequests, code == http.StatusRequestTimeout:
-		return fail(op, watan.FailTransport,
-			detailf(ErrHTTPStatus, "%d %s: the provider's server failed; try again later", code, http.StatusText(code)))
+		return upstream.Fail(op, watan.FailTransport,
+			upstream.Detailf(ErrHTTPStatus, "%d %s: the provider's server failed; try again later", code, http.StatusText(code)))
 	}
-	return fail(op, watan.FailMisconfigured, detailf(ErrHTTPStatus, "%d %s: wrong base URL or blocked IP", code, http.StatusText(code)))
+	return upstream.Fail(op, watan.FailMisconfigured, upstream.Detailf(ErrHTTPStatus, "%d %s: wrong base URL or blocked IP", code, http.StatusText(code)))
 }
 
 // Balance returns the dealer's balance.
@@ -338,7 +305,7 @@ func (c *Client) Place(ctx context.Context, req watan.PlaceRequest) (watan.Place
 func placeQuery(req watan.PlaceRequest) (url.Values, watan.PlaceResult, error) {
 	if !isDigits(req.Referans) {
 		return nil, watan.PlaceResult{Outcome: watan.PlaceUnknown},
-			fail(opPlace, watan.FailInvalid, fmt.Errorf("referans %q is not numeric: znet accepts digits only", req.Referans))
+			upstream.Fail(opPlace, watan.FailInvalid, fmt.Errorf("referans %q is not numeric: znet accepts digits only", req.Referans))
 	}
 	oyun, kupur := strings.TrimSpace(req.Params[ParamOyun]), strings.TrimSpace(req.Params[ParamKupur])
 	if oyun == "" || kupur == "" {
@@ -399,7 +366,7 @@ func (c *Client) Check(ctx context.Context, refs []watan.CheckRef) ([]watan.Chec
 func (c *Client) checkOne(ctx context.Context, ref watan.CheckRef) (watan.CheckResult, error) {
 	start := time.Now()
 	if !isDigits(ref.Referans) {
-		err := fail(opCheck, watan.FailInvalid, fmt.Errorf("referans %q is not numeric: znet accepts digits only", ref.Referans))
+		err := upstream.Fail(opCheck, watan.FailInvalid, fmt.Errorf("referans %q is not numeric: znet accepts digits only", ref.Referans))
 		c.logCall(ctx, opCheck, ref.Referans, 0, start, slog.String("outcome", ""), err)
 		return watan.CheckResult{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"watan"
+	"watan/internal/upstream"
 )
 
 // Explanations of failed calls. The *watan.ProviderError a call returns wraps one
@@ -38,31 +39,12 @@ const (
 // currency of every znet amount.
 const currency = "TRY"
 
-func fail(op string, kind watan.FailureKind, err error) *watan.ProviderError {
-	return &watan.ProviderError{Kind: kind, Op: op, Err: err}
-}
-
-// detailError is one of the errors above with the words that explain it, often
-// the provider's own. The words are kept apart so that the client can scrub
-// credentials from them without losing what errors.Is matches.
-type detailError struct {
-	err    error
-	detail string
-}
-
-func (e *detailError) Error() string { return e.err.Error() + ": " + e.detail }
-func (e *detailError) Unwrap() error { return e.err }
-
-func detailf(err error, format string, args ...any) *detailError {
-	return &detailError{err: err, detail: fmt.Sprintf(format, args...)}
-}
-
 func unexpected(op, text string) *watan.ProviderError {
-	return fail(op, watan.FailProtocol, detailf(ErrUnexpected, "%q", truncate(text, 200)))
+	return upstream.Fail(op, watan.FailProtocol, upstream.Detailf(ErrUnexpected, "%q", truncate(text, 200)))
 }
 
 func refused(op, text string) *watan.ProviderError {
-	return fail(op, watan.FailMisconfigured, detailf(ErrRefused, "%q", truncate(text, 200)))
+	return upstream.Fail(op, watan.FailMisconfigured, upstream.Detailf(ErrRefused, "%q", truncate(text, 200)))
 }
 
 // answerText returns the text of a "|"-separated answer, or the misconfiguration
@@ -71,11 +53,11 @@ func answerText(op string, body []byte) (string, error) {
 	text := normalize(body)
 	switch {
 	case text == "":
-		return "", fail(op, watan.FailMisconfigured, ErrEmptyAnswer)
+		return "", upstream.Fail(op, watan.FailMisconfigured, ErrEmptyAnswer)
 	case strings.HasPrefix(text, "<"):
 		// "<!DOCTYPE html>", "<html>", and PHP's "<br />\n<b>Warning</b>" all mean
 		// the API did not answer.
-		return "", fail(op, watan.FailMisconfigured, ErrHTMLAnswer)
+		return "", upstream.Fail(op, watan.FailMisconfigured, ErrHTMLAnswer)
 	}
 	return text, nil
 }
@@ -249,9 +231,9 @@ func parseCatalog(body []byte) ([]watan.Product, error) {
 	text := normalize(body)
 	switch {
 	case text == "":
-		return nil, fail(opCatalog, watan.FailMisconfigured, ErrEmptyAnswer)
+		return nil, upstream.Fail(opCatalog, watan.FailMisconfigured, ErrEmptyAnswer)
 	case strings.HasPrefix(text, "<"):
-		return nil, fail(opCatalog, watan.FailMisconfigured, ErrHTMLAnswer)
+		return nil, upstream.Fail(opCatalog, watan.FailMisconfigured, ErrHTMLAnswer)
 	case !strings.HasPrefix(text, "{"):
 		// The catalog is the one JSON service: text here is an authentication or
 		// IP refusal such as "8|Bağlantı Hatası…".
@@ -267,7 +249,7 @@ func parseCatalog(body []byte) ([]watan.Product, error) {
 		Error   json.RawMessage `json:"error"`
 	}
 	if err := json.Unmarshal([]byte(text), &answer); err != nil {
-		return nil, fail(opCatalog, watan.FailProtocol, detailf(ErrUnexpected, "%v", err))
+		return nil, upstream.Fail(opCatalog, watan.FailProtocol, upstream.Detailf(ErrUnexpected, "%v", err))
 	}
 	if !answer.Success {
 		return nil, refused(opCatalog, rawText(answer.Error))
@@ -275,7 +257,7 @@ func parseCatalog(body []byte) ([]watan.Product, error) {
 	var items []catalogItem
 	if r := bytes.TrimSpace(answer.Result); len(r) > 0 && !bytes.Equal(r, []byte("null")) {
 		if err := json.Unmarshal(r, &items); err != nil {
-			return nil, fail(opCatalog, watan.FailProtocol, detailf(ErrUnexpected, "result: %v", err))
+			return nil, upstream.Fail(opCatalog, watan.FailProtocol, upstream.Detailf(ErrUnexpected, "result: %v", err))
 		}
 	}
 	products := make([]watan.Product, 0, len(items))

@@ -1,0 +1,73 @@
+// Package upstream holds what the provider clients (znet, barakat) share: an HTTP
+// client that never follows redirects, failure values that keep the provider's
+// words apart from the sentinel errors.Is matches, and URL redaction for messages.
+package upstream
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"watan"
+)
+
+// NewHTTPClient returns a copy of hc, or a new client whose dialer and TLS handshake
+// give up after connect (default watan.DefaultConnectTimeout), that returns
+// redirects as answers instead of following them: a redirect would carry the znet
+// password in its URL, or net/http would forward the barakat api-token header, to
+// wherever it points.
+func NewHTTPClient(hc *http.Client, connect time.Duration) *http.Client {
+	if hc == nil {
+		if connect <= 0 {
+			connect = watan.DefaultConnectTimeout
+		}
+		hc = &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   connect,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			MaxIdleConnsPerHost:   watan.DefaultMaxInFlight, // one per call in flight
+			IdleConnTimeout:       90 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		}}
+	}
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// RedactURL is for messages about a malformed base URL, which may hold anything a
+// user pasted: it drops the query and any password.
+func RedactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		u.RawQuery = ""
+		return u.Redacted()
+	}
+	return "(unparseable)"
+}
+
+// Fail is a failed call of operation op.
+func Fail(op string, kind watan.FailureKind, err error) *watan.ProviderError {
+	return &watan.ProviderError{Kind: kind, Op: op, Err: err}
+}
+
+// DetailError is a sentinel error with the words that explain it, often the
+// provider's own. The words are kept apart so that a client can scrub credentials
+// from them without losing what errors.Is matches.
+type DetailError struct {
+	Err    error
+	Detail string
+}
+
+func (e *DetailError) Error() string { return e.Err.Error() + ": " + e.Detail }
+
+// Unwrap returns the sentinel.
+func (e *DetailError) Unwrap() error { return e.Err }
+
+// Detailf is a DetailError with formatted words.
+func Detailf(err error, format string, args ...any) *DetailError {
+	return &DetailError{Err: err, Detail: fmt.Sprintf(format, args...)}
+}
