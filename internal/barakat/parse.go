@@ -87,7 +87,7 @@ func decode(op string, status int, body []byte) (envelope, error) {
 		return env, nil
 	}
 	if text[0] != '{' || json.Unmarshal(text, &env) != nil {
-		return env, unexpected(op, "HTTP %d, not a JSON object: %q", status, truncate(string(text), 200))
+		return env, unexpected(op, "HTTP %d, not a JSON object: %q", status, upstream.Truncate(string(text), 200))
 	}
 	env.raw = text
 	env.text = joinText(rawText(env.Message), rawText(env.Error))
@@ -101,7 +101,7 @@ func decode(op string, status int, body []byte) (envelope, error) {
 		return env, upstream.Fail(op, watan.FailMisconfigured, upstream.Detailf(ErrHTTPStatus, "404 Not Found: wrong base URL"))
 	}
 	if env.failed && unauthorized(fold(env.text)) {
-		return env, upstream.Fail(op, watan.FailMisconfigured, upstream.Detailf(ErrUnauthorized, "%q", truncate(env.text, 200)))
+		return env, upstream.Fail(op, watan.FailMisconfigured, upstream.Detailf(ErrUnauthorized, "%q", upstream.Truncate(env.text, 200)))
 	}
 	return env, nil
 }
@@ -117,7 +117,7 @@ func quoteDetail(text []byte) string {
 	var env envelope
 	if json.Unmarshal(text, &env) == nil {
 		if t := joinText(rawText(env.Message), rawText(env.Error)); t != "" {
-			return fmt.Sprintf(" %q", truncate(t, 200))
+			return fmt.Sprintf(" %q", upstream.Truncate(t, 200))
 		}
 	}
 	return ""
@@ -240,7 +240,7 @@ func parsePlace(status int, body []byte) (placeAnswer, error) {
 		word = string(env.Status)
 	}
 	if word == "" && it.OrderID == "" {
-		return unknown, unexpected(opPlace, "no order in %q", truncate(string(env.raw), 200))
+		return unknown, unexpected(opPlace, "no order in %q", upstream.Truncate(string(env.raw), 200))
 	}
 	res := placeAnswer{PlaceResult: watan.PlaceResult{
 		ProviderOrderID: string(it.OrderID), Cost: string(it.Price), Message: it.note(),
@@ -300,10 +300,10 @@ func parseCheck(status int, body []byte) ([]checkItem, error) {
 		return nil, err
 	}
 	if env.failed {
-		return nil, upstream.Fail(opCheck, watan.FailProtocol, upstream.Detailf(ErrRefused, "%q", truncate(env.text, 200)))
+		return nil, upstream.Fail(opCheck, watan.FailProtocol, upstream.Detailf(ErrRefused, "%q", upstream.Truncate(env.text, 200)))
 	}
 	if st := classify(string(env.Status)); env.Status != "" && st != stateDelivered {
-		return nil, unexpected(opCheck, "status %q", truncate(string(env.Status), 50))
+		return nil, unexpected(opCheck, "status %q", upstream.Truncate(string(env.Status), 50))
 	}
 	raws, err := list(env.Data)
 	if err != nil {
@@ -361,7 +361,7 @@ func parseProfile(status int, body []byte) (watan.Balance, error) {
 		return watan.Balance{}, err
 	}
 	if env.failed {
-		return watan.Balance{}, upstream.Fail(opBalance, watan.FailProtocol, upstream.Detailf(ErrRefused, "%q", truncate(env.text, 200)))
+		return watan.Balance{}, upstream.Fail(opBalance, watan.FailProtocol, upstream.Detailf(ErrRefused, "%q", upstream.Truncate(env.text, 200)))
 	}
 	var p struct {
 		Balance  flexString `json:"balance"`
@@ -372,7 +372,7 @@ func parseProfile(status int, body []byte) (watan.Balance, error) {
 		src = env.Data
 	}
 	if err := json.Unmarshal(src, &p); err != nil || !isNumber(string(p.Balance)) {
-		return watan.Balance{}, unexpected(opBalance, "no balance in %q", truncate(string(env.raw), 200))
+		return watan.Balance{}, unexpected(opBalance, "no balance in %q", upstream.Truncate(string(env.raw), 200))
 	}
 	b := watan.Balance{Amount: string(p.Balance), Currency: string(p.Currency)}
 	if b.Currency == "" {
@@ -408,7 +408,7 @@ func parseProducts(status int, body []byte) ([]watan.Product, error) {
 		return nil, err
 	}
 	if env.failed {
-		return nil, upstream.Fail(opCatalog, watan.FailProtocol, upstream.Detailf(ErrRefused, "%q", truncate(env.text, 200)))
+		return nil, upstream.Fail(opCatalog, watan.FailProtocol, upstream.Detailf(ErrRefused, "%q", upstream.Truncate(env.text, 200)))
 	}
 	raws, err := list(env.Data)
 	if err != nil {

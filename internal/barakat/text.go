@@ -3,12 +3,12 @@ package barakat
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"watan/internal/upstream"
 )
 
 // turkishFold maps Turkish letters to ASCII, since barakat's messages mix English
@@ -114,40 +114,8 @@ func isPlaceholderPIN(pin string) bool {
 	return false
 }
 
-// truncate shortens provider text quoted in errors.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// flexString decodes a JSON string, number or boolean as text; stores differ in
-// which they send.
-type flexString string
-
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*f = ""
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexString(strings.TrimSpace(s))
-	case len(b) > 0 && (b[0] == '[' || b[0] == '{'):
-		return fmt.Errorf("want a string, got %.20s", b)
-	default:
-		*f = flexString(b)
-	}
-	return nil
-}
+// flexString decodes a JSON string, number or boolean as text.
+type flexString = upstream.FlexString
 
 // codes decodes a PIN field: a string or number, or a list of them (an order of
 // several units may carry several codes), joined by newlines.

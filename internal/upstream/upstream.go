@@ -4,11 +4,15 @@
 package upstream
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"watan"
 )
@@ -70,4 +74,41 @@ func (e *DetailError) Unwrap() error { return e.Err }
 // Detailf is a DetailError with formatted words.
 func Detailf(err error, format string, args ...any) *DetailError {
 	return &DetailError{Err: err, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Truncate shortens provider text quoted in errors and events, on a rune boundary,
+// so that a whole HTML page never lands in an order's timeline.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// FlexString decodes a JSON string, number or boolean as text: providers' PHP and
+// Laravel backends are not consistent about which they send.
+type FlexString string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *FlexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		*f = ""
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = FlexString(strings.TrimSpace(s))
+	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
+		return fmt.Errorf("want a string, got %.20s", b)
+	default:
+		*f = FlexString(b)
+	}
+	return nil
 }

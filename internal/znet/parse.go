@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 
 	"watan"
@@ -40,11 +39,11 @@ const (
 const currency = "TRY"
 
 func unexpected(op, text string) *watan.ProviderError {
-	return upstream.Fail(op, watan.FailProtocol, upstream.Detailf(ErrUnexpected, "%q", truncate(text, 200)))
+	return upstream.Fail(op, watan.FailProtocol, upstream.Detailf(ErrUnexpected, "%q", upstream.Truncate(text, 200)))
 }
 
 func refused(op, text string) *watan.ProviderError {
-	return upstream.Fail(op, watan.FailMisconfigured, upstream.Detailf(ErrRefused, "%q", truncate(text, 200)))
+	return upstream.Fail(op, watan.FailMisconfigured, upstream.Detailf(ErrRefused, "%q", upstream.Truncate(text, 200)))
 }
 
 // answerText returns the text of a "|"-separated answer, or the misconfiguration
@@ -291,28 +290,8 @@ func rawText(raw json.RawMessage) string {
 	return "no reason given"
 }
 
-// flexString decodes a JSON string, number or boolean as text, because PHP panels
-// are not consistent about which they send.
-type flexString string
-
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*f = ""
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexString(strings.TrimSpace(s))
-	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
-		return fmt.Errorf("want a string, got %.20s", b)
-	default:
-		*f = flexString(b)
-	}
-	return nil
-}
+// flexString decodes a JSON string, number or boolean as text.
+type flexString = upstream.FlexString
 
 // flexBool decodes true, 1, "true" or "1" as true.
 type flexBool bool

@@ -128,16 +128,3 @@ func isPlaceholderPIN(pin string) bool {
 	}
 	return false
 }
-
-// truncate shortens provider text quoted in errors, so that a whole HTML page never
-// lands in an order's timeline.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
