@@ -463,20 +463,7 @@ func isDigits(s string) bool {
 }
 
 // cleanErr scrubs the token from the provider's words an error quotes.
-func (c *Client) cleanErr(err error) error {
-	pe, ok := errors.AsType[*watan.ProviderError](err)
-	if !ok {
-		return err
-	}
-	de, ok := pe.Err.(*upstream.DetailError)
-	if !ok {
-		return err
-	}
-	if scrubbed := c.scrub(de.Detail); scrubbed != de.Detail {
-		return upstream.Fail(pe.Op, pe.Kind, &upstream.DetailError{Err: de.Err, Detail: scrubbed})
-	}
-	return err
-}
+func (c *Client) cleanErr(err error) error { return upstream.ScrubDetail(err, c.scrub) }
 
 // logCall writes the one line a call produces: debug when it succeeded, a warning
 // when it failed.

@@ -6,6 +6,7 @@ package upstream
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -111,4 +112,22 @@ func (f *FlexString) UnmarshalJSON(b []byte) error {
 		*f = FlexString(b)
 	}
 	return nil
+}
+
+// ScrubDetail returns err with scrub applied to the provider's words it quotes (the
+// Detail of a *DetailError inside a *watan.ProviderError), keeping the sentinel and
+// the failure kind; any other error is returned as it is.
+func ScrubDetail(err error, scrub func(string) string) error {
+	pe, ok := errors.AsType[*watan.ProviderError](err)
+	if !ok {
+		return err
+	}
+	de, ok := pe.Err.(*DetailError)
+	if !ok {
+		return err
+	}
+	if scrubbed := scrub(de.Detail); scrubbed != de.Detail {
+		return Fail(pe.Op, pe.Kind, &DetailError{Err: de.Err, Detail: scrubbed})
+	}
+	return err
 }

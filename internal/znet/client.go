@@ -137,20 +137,7 @@ func (c *Client) scrub(s string) string { return c.redactor.Text(s) }
 func (c *Client) clean(err error) error { return c.redactor.Error(err) }
 
 // cleanErr scrubs credentials from the provider's words an error quotes.
-func (c *Client) cleanErr(err error) error {
-	pe, ok := errors.AsType[*watan.ProviderError](err)
-	if !ok {
-		return err
-	}
-	de, ok := pe.Err.(*upstream.DetailError)
-	if !ok {
-		return err
-	}
-	if scrubbed := c.scrub(de.Detail); scrubbed != de.Detail {
-		return upstream.Fail(pe.Op, pe.Kind, &upstream.DetailError{Err: de.Err, Detail: scrubbed})
-	}
-	return err
-}
+func (c *Client) cleanErr(err error) error { return upstream.ScrubDetail(err, c.scrub) }
 
 // String and GoString describe the client without its credentials: fmt cannot call
 // watan.Secret's methods on unexported fields, so printing the struct would show
