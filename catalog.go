@@ -74,8 +74,10 @@ type ProviderSettings struct {
 	ConnectTimeout time.Duration `json:"connect_timeout"`
 	// RequestTimeout bounds a whole call. Default 20 s for znet, 30 s for barakat.
 	RequestTimeout time.Duration `json:"request_timeout"`
-	// Deadline is how long after sending an order may stay pending before it is
-	// rejected and refunded. Default 24 h.
+	// Deadline is how long after its creation an order may stay pending at this
+	// account before it is rejected and refunded: it is never placed past it, and it
+	// expires when the provider has not answered finally by then. An operator's
+	// re-dispatch starts the clock again. Default 24 h.
 	Deadline time.Duration `json:"deadline"`
 }
 

@@ -2,6 +2,7 @@ package watan
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -41,8 +42,12 @@ const (
 
 // Valid reports whether s is a known provider state.
 func (s ProviderState) Valid() bool {
-	_, ok := providerTransitions[s]
-	return ok
+	switch s {
+	case StateNotSent, StateSending, StateSent, StateUnknown, StateDelivered, StateFailed,
+		StateNotFound, StateManual, StateExpired:
+		return true
+	}
+	return false
 }
 
 // Dispatched reports whether a provider may hold an order in this state, so that
@@ -51,30 +56,124 @@ func (s ProviderState) Dispatched() bool {
 	return s == StateSending || s == StateSent || s == StateUnknown
 }
 
-// providerTransitions lists, for each provider state, the states it may move to.
-// Final states may move again only through an operator's re-dispatch (back to
-// not_sent) or hand-over (manual); StatusTransition governs the status side.
-var providerTransitions = map[ProviderState][]ProviderState{
-	StateNotSent:   {StateSending, StateDelivered, StateManual, StateFailed},
-	StateSending:   {StateSent, StateDelivered, StateFailed, StateUnknown, StateNotFound, StateExpired, StateSending},
-	StateSent:      {StateDelivered, StateFailed, StateUnknown, StateNotFound, StateExpired},
-	StateUnknown:   {StateSent, StateDelivered, StateFailed, StateNotFound, StateExpired, StateUnknown, StateSending},
-	StateNotFound:  {StateSending, StateManual, StateFailed, StateExpired, StateNotSent},
-	StateFailed:    {StateSending, StateManual, StateNotSent},
-	StateManual:    {StateSending, StateDelivered, StateFailed, StateNotSent},
-	StateDelivered: {StateSending, StateManual},
-	StateExpired:   {StateSending, StateManual},
+// A Transition is one kind of change to the provider side of an order. Every change
+// the engine or an operator makes names one, and is applied as a compare-and-set: it
+// takes effect only if the order is still in one of From (and, for the engine, still
+// pending and at the placement generation the change is about); otherwise nothing
+// changes. The table below is the whole state machine: a change that is not in it
+// cannot be made.
+type Transition struct {
+	Name string
+	// From lists the states the order must be in. Nil means any state (operator
+	// decisions, which StatusTransition governs instead).
+	From []ProviderState
+	// To is the state the order ends in; empty keeps the state it was in.
+	To ProviderState
+	// NewGeneration starts a new placement generation: answers about earlier
+	// generations no longer apply.
+	NewGeneration bool
+	// Operator marks an operator's action. It applies to the order as it is now,
+	// also to a decided one; the engine's transitions apply only to pending orders.
+	Operator bool
+	// StatusAnswer marks a status check's answer. It never applies while a
+	// placement of the generation may still be on the wire (Order.PlacementInFlight):
+	// only the placement's own answer speaks for it then.
+	StatusAnswer bool
 }
 
-// ProviderTransition returns an ECodeInvalidTransition error unless an order may move
-// from provider state from to to.
-func ProviderTransition(from, to ProviderState) error {
-	for _, s := range providerTransitions[from] {
-		if s == to {
-			return nil
-		}
+// The engine's transitions. "Answer" transitions carry a provider's status answer
+// about one generation; an answer that finds the order elsewhere (another
+// generation, decided, or a state the answer does not apply to) is recorded as an
+// event and changes nothing.
+var (
+	// TrPlace stores a new generation, the reference and a lease, and commits,
+	// before the placement call.
+	TrPlace = Transition{Name: "place", From: []ProviderState{StateNotSent, StateNotFound}, To: StateSending, NewGeneration: true}
+	// TrAccepted: the provider accepted the placement and works on it.
+	TrAccepted = Transition{Name: "accepted", From: []ProviderState{StateSending}, To: StateSent}
+	// TrDeliveredAtPlacement: the placement answer already carries the delivery.
+	TrDeliveredAtPlacement = Transition{Name: "delivered_at_placement", From: []ProviderState{StateSending}, To: StateDelivered}
+	// TrRefused: the provider refused the order; no order exists there.
+	TrRefused = Transition{Name: "refused", From: []ProviderState{StateSending}, To: StateFailed}
+	// TrOutcomeUnknown: nobody knows whether the placement landed.
+	TrOutcomeUnknown = Transition{Name: "outcome_unknown", From: []ProviderState{StateSending}, To: StateUnknown}
+	// TrFallback binds an order no provider holds to the fallback account, to be
+	// placed there under a new reference.
+	TrFallback = Transition{Name: "fallback", From: []ProviderState{StateSending, StateNotSent, StateNotFound}, To: StateNotSent}
+	// TrAnswerPending: the provider holds the order and is working on it.
+	TrAnswerPending = Transition{Name: "answer_pending", From: []ProviderState{StateSending, StateUnknown, StateSent}, To: StateSent, StatusAnswer: true}
+	// TrAnswerDelivered: the provider delivered.
+	TrAnswerDelivered = Transition{Name: "answer_delivered", From: []ProviderState{StateSending, StateUnknown, StateSent}, To: StateDelivered, StatusAnswer: true}
+	// TrAnswerFailed: the provider reports a final failure.
+	TrAnswerFailed = Transition{Name: "answer_failed", From: []ProviderState{StateSending, StateUnknown, StateSent}, To: StateFailed, StatusAnswer: true}
+	// TrAnswerNotFound: the provider has no order under the reference, and no
+	// placement of this generation can still be on the wire.
+	TrAnswerNotFound = Transition{Name: "answer_not_found", From: []ProviderState{StateSending, StateUnknown}, To: StateNotFound, StatusAnswer: true}
+	// TrCheckFailed records a status call that failed; the state stays. (An order
+	// left in "sending" by a placement whose lease ran out is as unknown as one in
+	// "unknown", and is treated alike.)
+	TrCheckFailed = Transition{Name: "check_failed", From: []ProviderState{StateSending, StateUnknown, StateSent}}
+	// TrWatch schedules the next check of a dispatched order (the sweeper's repair).
+	TrWatch = Transition{Name: "watch", From: []ProviderState{StateSending, StateUnknown, StateSent}}
+	// TrRestoreDispatch gives an order no provider holds its lost dispatch job.
+	TrRestoreDispatch = Transition{Name: "restore_dispatch", From: []ProviderState{StateNotSent, StateNotFound}}
+	// TrExpire rejects and refunds an order whose deadline passed: one a provider
+	// may hold, or one never placed (then without a call).
+	TrExpire = Transition{Name: "expire", From: []ProviderState{StateSending, StateUnknown, StateSent, StateNotSent, StateNotFound}, To: StateExpired}
+	// TrToManual leaves an order no provider holds to an operator.
+	TrToManual = Transition{Name: "to_manual", From: []ProviderState{StateNotSent, StateNotFound}, To: StateManual}
+	// TrCodeDelivered hands the order a code from the stock.
+	TrCodeDelivered = Transition{Name: "code_delivered", From: []ProviderState{StateNotSent}, To: StateDelivered}
+	// TrWaiting notes that an order waits for a paused provider account.
+	TrWaiting = Transition{Name: "waiting", From: []ProviderState{StateNotSent, StateNotFound}}
+)
+
+// Operators' transitions.
+var (
+	// TrOpApprove approves the order as its provider side stands (with a PIN the
+	// operator delivered, if any).
+	TrOpApprove = Transition{Name: "operator_approve", Operator: true}
+	// TrOpDeliver approves a manual order with the PIN the operator delivered.
+	TrOpDeliver = Transition{Name: "operator_deliver", From: []ProviderState{StateManual}, To: StateDelivered, Operator: true}
+	// TrOpReject rejects the order as its provider side stands.
+	TrOpReject = Transition{Name: "operator_reject", Operator: true}
+	// TrOpRedispatch sends an order no provider holds to a provider account of the
+	// operator's choosing, as a new generation: whatever an earlier job chose for
+	// the old one no longer applies.
+	TrOpRedispatch = Transition{Name: "operator_redispatch", From: []ProviderState{StateNotSent, StateManual, StateNotFound, StateFailed}, To: StateNotSent, NewGeneration: true, Operator: true}
+	// TrOpManual hands an order no provider holds to operators.
+	TrOpManual = Transition{Name: "operator_manual", From: []ProviderState{StateNotSent, StateNotFound, StateFailed}, To: StateManual, Operator: true}
+	// TrOpNote records an operator's action that changes no field (check now).
+	TrOpNote = Transition{Name: "operator_note", Operator: true}
+)
+
+// Transitions lists every transition, for tests and documentation.
+var Transitions = []Transition{
+	TrPlace, TrAccepted, TrDeliveredAtPlacement, TrRefused, TrOutcomeUnknown, TrFallback,
+	TrAnswerPending, TrAnswerDelivered, TrAnswerFailed, TrAnswerNotFound, TrCheckFailed, TrWatch, TrRestoreDispatch,
+	TrExpire, TrToManual, TrCodeDelivered, TrWaiting,
+	TrOpApprove, TrOpDeliver, TrOpReject, TrOpRedispatch, TrOpManual, TrOpNote,
+}
+
+// Allows reports whether the transition may start from state s.
+func (t Transition) Allows(s ProviderState) bool {
+	if t.From == nil {
+		return true
 	}
-	return Errorf(ECodeInvalidTransition, "provider state cannot change from %s to %s", from, to)
+	return slices.Contains(t.From, s)
+}
+
+// Check returns an ECodeInvalidTransition error unless the transition may move an
+// order from provider state from to to.
+func (t Transition) Check(from, to ProviderState) error {
+	want := t.To
+	if want == "" {
+		want = from
+	}
+	if !t.Allows(from) || to != want {
+		return Errorf(ECodeInvalidTransition, "%s cannot move an order from %s to %s", t.Name, from, to)
+	}
+	return nil
 }
 
 // MoneyEffect is what a status change does to the customer's balance.
@@ -168,6 +267,22 @@ type Order struct {
 	// DispatchCount counts placements attempted under distinct references; it makes
 	// each new reference unique by construction.
 	DispatchCount int `json:"dispatch_count"`
+	// Generation numbers the order's placements (and operators' re-dispatches). Every
+	// placement, status answer and job carries the generation it is about, and a
+	// change applies only while the order is still at it, so a late or stale answer
+	// can never undo a newer placement.
+	Generation int `json:"generation"`
+	// LeaseUntil is set while a placement of the current generation may be on the
+	// wire: until then no status answer may conclude that the provider has no such
+	// order. LeaseOwner names the process that holds it.
+	LeaseUntil *time.Time `json:"lease_until,omitempty"`
+	LeaseOwner string     `json:"lease_owner,omitempty"`
+}
+
+// PlacementInFlight reports whether a placement of the order may still be on the
+// wire at now: it is "sending" under a lease that has not run out.
+func (o Order) PlacementInFlight(now time.Time) bool {
+	return o.ProviderState == StateSending && o.LeaseUntil != nil && now.Before(*o.LeaseUntil)
 }
 
 // NewOrder is the input to CreateOrder.

@@ -2,6 +2,7 @@ package watan_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,10 +66,10 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-// TestProviderTransition checks every pair of provider states against the table
-// below, which is the specification: a change to the domain's table must change it
-// too, on purpose.
-func TestProviderTransition(t *testing.T) {
+// TestTransitionTable checks the edges the engine's transitions allow against the
+// table below, which is the specification: a change to the domain's table must
+// change it too, on purpose.
+func TestTransitionTable(t *testing.T) {
 	const (
 		notSent   = watan.StateNotSent
 		sending   = watan.StateSending
@@ -81,45 +82,58 @@ func TestProviderTransition(t *testing.T) {
 		expired   = watan.StateExpired
 	)
 	allowed := map[watan.ProviderState][]watan.ProviderState{
-		notSent:   {sending, delivered, manual, failed},
-		sending:   {sent, delivered, failed, unknown, notFound, expired, sending},
-		sent:      {delivered, failed, unknown, notFound, expired},
-		unknown:   {sent, delivered, failed, notFound, expired, unknown, sending},
-		notFound:  {sending, manual, failed, expired, notSent},
-		failed:    {sending, manual, notSent},
-		manual:    {sending, delivered, failed, notSent},
-		delivered: {sending, manual},
-		expired:   {sending, manual},
+		notSent:  {sending, delivered, manual, expired, notSent},
+		sending:  {sent, delivered, failed, unknown, notFound, expired, notSent, sending},
+		sent:     {sent, delivered, failed, expired},
+		unknown:  {sent, delivered, failed, notFound, expired, unknown},
+		notFound: {sending, manual, expired, notSent, notFound},
 	}
-	all := []watan.ProviderState{notSent, sending, sent, unknown, delivered, failed, notFound, manual, expired, "bogus", ""}
-	for _, from := range all {
-		ok := map[watan.ProviderState]bool{}
-		for _, to := range allowed[from] {
-			ok[to] = true
+	all := []watan.ProviderState{notSent, sending, sent, unknown, delivered, failed, notFound, manual, expired}
+	engineEdge := func(from, to watan.ProviderState) bool {
+		for _, tr := range watan.Transitions {
+			if !tr.Operator && tr.Check(from, to) == nil {
+				return true
+			}
 		}
+		return false
+	}
+	for _, from := range all {
 		for _, to := range all {
-			err := watan.ProviderTransition(from, to)
-			switch {
-			case ok[to] && err != nil:
-				t.Errorf("%s → %s refused: %v", from, to, err)
-			case !ok[to] && watan.ErrorCode(err) != watan.ECodeInvalidTransition:
-				t.Errorf("%s → %s = %v, want an invalid_transition error", from, to, err)
+			want := slices.Contains(allowed[from], to)
+			if got := engineEdge(from, to); got != want {
+				t.Errorf("engine %s → %s: allowed %v, want %v", from, to, got, want)
 			}
 		}
 	}
-	// Examples of what must never happen, spelled out.
+	// What must never happen, by the engine or by an operator.
 	for _, c := range [][2]watan.ProviderState{
 		{sent, sending},     // re-placing an order the provider holds would place it twice
 		{sent, notSent},     // forgetting an order the provider holds
 		{sent, manual},      // handing to an operator what the provider may still deliver
+		{sent, notFound},    // "not found" about an order the provider accepted is no evidence
 		{unknown, notSent},  // forgetting an order whose placement may have happened
 		{unknown, manual},   // same, before the reference was checked
-		{delivered, failed}, // undoing a delivery automatically
+		{unknown, sending},  // placing again before asking about the same reference
+		{delivered, failed}, // undoing a delivery
 		{notSent, sent},     // skipping the stored reference
 		{expired, delivered},
 	} {
-		if watan.ProviderTransition(c[0], c[1]) == nil {
-			t.Errorf("%s → %s allowed", c[0], c[1])
+		for _, tr := range watan.Transitions {
+			if tr.From != nil && tr.Check(c[0], c[1]) == nil {
+				t.Errorf("%s allows %s → %s", tr.Name, c[0], c[1])
+			}
+		}
+	}
+	// Operators decide without moving the provider side, except these.
+	if err := watan.TrOpApprove.Check(sent, sent); err != nil {
+		t.Error(err)
+	}
+	if watan.TrOpApprove.Check(sent, delivered) == nil {
+		t.Error("an operator's approval rewrote the provider state")
+	}
+	for _, tr := range watan.Transitions {
+		if tr.NewGeneration != (tr.Name == "place" || tr.Name == "operator_redispatch") {
+			t.Errorf("%s: NewGeneration %v", tr.Name, tr.NewGeneration)
 		}
 	}
 }

@@ -11,16 +11,29 @@ import (
 
 // checkOutcome is what applying one status answer decided.
 type checkOutcome struct {
-	final   bool          // the order reached a final state (or is out of our hands)
+	final   bool          // nothing more to check for this generation
 	after   time.Duration // pending: check again after this
 	replace bool          // the provider has no such order: place again, same reference
 }
 
-// Check asks the order's provider about it (with other due orders of the same
-// account when the provider answers in batches) and acts on the answers. A pending
-// answer asks to run again later without using an attempt; a failed call returns an
-// error so the queue retries with backoff; the deadline rejects and refunds.
+// Check asks the order's provider about the order's current placement generation.
+// It is CheckGeneration for whatever generation the order is at.
 func (e *Engine) Check(ctx context.Context, tenantID, orderID int64) (Next, error) {
+	return e.CheckGeneration(ctx, tenantID, orderID, 0)
+}
+
+// CheckGeneration asks the order's provider about placement generation gen of the
+// order (with other due orders of the same account when the provider answers in
+// batches) and acts on the answers. A check job belongs to one generation: once the
+// order has moved on, the new generation has a job of its own and this one ends.
+// Zero means the current generation (jobs enqueued before generations existed).
+//
+// A pending answer asks to run again later without using an attempt; a failed call
+// returns an error so the queue retries with backoff; the deadline rejects and
+// refunds. While a placement of the generation may still be on the wire, nobody
+// is asked: the answer is "pending, placement in flight" and the job comes back
+// when the placement's lease has run out.
+func (e *Engine) CheckGeneration(ctx context.Context, tenantID, orderID int64, gen int) (Next, error) {
 	o, err := e.store.FindOrder(ctx, tenantID, orderID)
 	if err != nil {
 		if watan.IsNotFound(err) {
@@ -28,12 +41,58 @@ func (e *Engine) Check(ctx context.Context, tenantID, orderID int64) (Next, erro
 		}
 		return done, err
 	}
+	if gen == 0 {
+		gen = o.Generation
+	}
+	next, err := e.check(ctx, o, gen)
+	if err != nil || next != done {
+		return next, err
+	}
+	// Before the job ends, look at the order once more. Another actor may have
+	// made this generation need watching while the job ran (a concurrent answer
+	// that the provider holds the order) and found this job live, so it enqueued
+	// none. The job may end only once the generation needs no watching, which,
+	// once true, stays true: no transition makes a generation dispatched again.
+	return e.stillWatching(ctx, tenantID, orderID, gen)
+}
+
+// stillWatching tells a check job of generation gen whether to run again.
+func (e *Engine) stillWatching(ctx context.Context, tenantID, orderID int64, gen int) (Next, error) {
+	o, err := e.store.FindOrder(ctx, tenantID, orderID)
+	if err != nil {
+		if watan.IsNotFound(err) {
+			return done, nil
+		}
+		return done, err
+	}
+	if o.Generation != gen || o.Status != watan.StatusPending || !o.ProviderState.Dispatched() {
+		return done, nil
+	}
+	now := e.now()
+	switch {
+	case o.PlacementInFlight(now):
+		return later(o.LeaseUntil.Sub(now)), nil
+	case o.NextCheckAt != nil && o.NextCheckAt.After(now):
+		return later(o.NextCheckAt.Sub(now)), nil
+	}
+	return later(RetryDelay(1)), nil
+}
+
+func (e *Engine) check(ctx context.Context, o watan.Order, gen int) (Next, error) {
 	st := e.steps(o, "check")
-	if o.Status != watan.StatusPending || !o.ProviderState.Dispatched() {
+	switch {
+	case o.Generation != gen:
+		st.log(ctx, "skip", "old_generation", "job_generation", gen, "generation", o.Generation)
+		return done, nil
+	case o.Status != watan.StatusPending || !o.ProviderState.Dispatched():
 		st.log(ctx, "skip", "not_dispatched", "status", o.Status, "provider_state", o.ProviderState)
 		return done, nil
 	}
 	now := e.now()
+	if o.PlacementInFlight(now) {
+		st.log(ctx, "skip", "placement_in_flight", "lease_until", o.LeaseUntil)
+		return later(o.LeaseUntil.Sub(now)), nil
+	}
 	if o.Deadline != nil && !now.Before(*o.Deadline) {
 		return done, e.expire(ctx, st, o)
 	}
@@ -55,7 +114,8 @@ func (e *Engine) Check(ctx context.Context, tenantID, orderID int64) (Next, erro
 }
 
 // checkWith calls the provider about o (and, if batch is set and the protocol
-// allows, other due orders of the same account) and applies the answers.
+// allows, other due orders of the same account) and applies the answers, each to
+// the generation it was asked about.
 func (e *Engine) checkWith(ctx context.Context, st *step, o watan.Order, acct watan.ProviderAccount, client watan.Provider, batch bool) (Next, error) {
 	orders := []watan.Order{o}
 	if caps := client.Capabilities(); batch && caps.BatchCheck && caps.MaxBatch > 1 {
@@ -89,7 +149,9 @@ func (e *Engine) checkWith(ctx context.Context, st *step, o watan.Order, acct wa
 		if watan.IsMisconfigured(callErr) {
 			e.pause(ctx, acct, callErr.Error())
 		}
-		e.recordCheckFailure(ctx, o, callErr)
+		if err := e.recordCheckFailure(ctx, o, callErr, 0); err != nil {
+			e.log.Error("record check failure", "order_id", o.ID, "err", err)
+		}
 		return done, fmt.Errorf("check order %d: %w", o.ID, callErr)
 	}
 	var mine checkOutcome
@@ -104,38 +166,35 @@ func (e *Engine) checkWith(ctx context.Context, st *step, o watan.Order, acct wa
 			st.log(ctx, "check", string(r.Outcome), "provider_account_id", acct.ID, "batch", len(refs), "next_in", out.after)
 		}
 	}
-	if mine.replace {
-		return done, nil // applyCheck enqueued a dispatch job to place again
-	}
-	if mine.final {
-		return done, nil
+	if mine.final || mine.replace {
+		return done, nil // a replacement has its dispatch job, enqueued by applyCheck
 	}
 	return later(mine.after), nil
 }
 
-// recordCheckFailure notes a failed check call on the order.
-func (e *Engine) recordCheckFailure(ctx context.Context, o watan.Order, callErr error) {
-	_, _, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
+// recordCheckFailure notes a failed check call on the order. With a positive
+// retry it also makes sure the order's check job exists, due after retry: the
+// dispatch job hands an order whose outcome it could not resolve to the check job.
+func (e *Engine) recordCheckFailure(ctx context.Context, o watan.Order, callErr error, retry time.Duration) error {
+	_, _, err := e.apply(ctx, o, watan.TrCheckFailed, nil, func(tx *sql.Tx, cur *watan.Order) error {
 		now := e.now()
 		cur.LastCheckedAt = &now
 		cur.CheckCount++
 		cur.ProviderMessage = "check failed: " + callErr.Error()
-		return nil
+		if retry <= 0 {
+			return nil
+		}
+		at := now.Add(retry)
+		cur.NextCheckAt = &at
+		return e.queue.EnqueueCheckTx(ctx, tx, *cur, retry)
 	})
-	if err != nil {
-		e.log.Error("record check failure", "order_id", o.ID, "err", err)
-	}
+	return err
 }
 
-// applyCheck records one status answer about o.
+// applyCheck records one status answer about generation o.Generation of o.
 func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.ProviderAccount, r watan.CheckResult) (checkOutcome, error) {
-	var out checkOutcome
-	_, _, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-		out = checkOutcome{}
-		if cur.ProviderReferans != o.ProviderReferans || cur.ProviderAccountID != acct.ID {
-			out.final = true // re-dispatched meanwhile: this answer is about an old placement
-			return errUnchanged
-		}
+	ans := &answer{what: fmt.Sprintf("%s to a status check of reference %s (%s)", r.Outcome, o.ProviderReferans, orDash(r.Message))}
+	seen := func(cur *watan.Order) {
 		now := e.now()
 		cur.LastCheckedAt = &now
 		cur.CheckCount++
@@ -145,78 +204,95 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 		if r.Message != "" {
 			cur.ProviderMessage = r.Message
 		}
-		switch r.Outcome {
-		case watan.CheckDelivered:
-			out.final = true
-			if cur.ProviderState == watan.StateDelivered {
-				return errUnchanged
-			}
-			cur.ProviderState, cur.PIN, cur.NextCheckAt = watan.StateDelivered, r.PIN, nil
-			if cur.SentAt == nil {
-				cur.SentAt = &now
-			}
+		if cur.SentAt == nil {
+			cur.SentAt = &now
+		}
+	}
+	final := checkOutcome{final: true}
+	switch outcome := r.Outcome; {
+	case outcome == watan.CheckDelivered:
+		ans.data = map[string]string{"pin": r.PIN}
+		_, _, err := e.apply(ctx, o, watan.TrAnswerDelivered, ans, func(tx *sql.Tx, cur *watan.Order) error {
+			seen(cur)
+			cur.ProviderState, cur.PIN = watan.StateDelivered, r.PIN
 			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered, "delivered by provider: %s", orDash(r.Message))); err != nil {
 				return err
 			}
 			return e.finish(ctx, tx, cur, watan.StatusApproved, "delivered by provider")
+		})
+		return final, err
 
-		case watan.CheckFailed:
-			out.final = true
-			if cur.ProviderState == watan.StateFailed {
-				return errUnchanged
-			}
-			cur.ProviderState, cur.NextCheckAt = watan.StateFailed, nil
+	case outcome == watan.CheckFailed:
+		_, _, err := e.apply(ctx, o, watan.TrAnswerFailed, ans, func(tx *sql.Tx, cur *watan.Order) error {
+			seen(cur)
+			cur.ProviderState = watan.StateFailed
 			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFailed, "provider reports failure: %s", orDash(r.Message))); err != nil {
 				return err
 			}
 			return e.finish(ctx, tx, cur, watan.StatusRejected, "provider cancelled: "+orDash(r.Message))
+		})
+		return final, err
 
-		case watan.CheckNotFound:
-			if cur.Status == watan.StatusPending && (cur.ProviderState == watan.StateSending || cur.ProviderState == watan.StateUnknown) {
-				// The call never reached the provider: placing again under the same
-				// reference cannot make a second order.
-				out.replace, out.final = true, true
+	case outcome == watan.CheckNotFound && o.ProviderState != watan.StateSent:
+		// The placement never reached the provider, and none of this generation is
+		// on the wire: placing again under the same reference cannot make a second
+		// order, unless the deadline has passed, when nothing is placed any more.
+		if e.now().Before(placementDeadline(o, acct)) {
+			_, changed, err := e.apply(ctx, o, watan.TrAnswerNotFound, ans, func(tx *sql.Tx, cur *watan.Order) error {
+				seen(cur)
 				cur.ProviderState, cur.NextCheckAt = watan.StateNotFound, nil
 				if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck,
 					"provider has no order %s: placing again with the same reference", cur.ProviderReferans)); err != nil {
 					return err
 				}
 				return e.queue.EnqueueDispatchTx(ctx, tx, *cur)
+			})
+			return checkOutcome{final: true, replace: changed}, err
+		}
+		_, _, err := e.apply(ctx, o, watan.TrExpire, ans, func(tx *sql.Tx, cur *watan.Order) error {
+			seen(cur)
+			cur.ProviderState, cur.NextCheckAt = watan.StateExpired, nil
+			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventTimeout,
+				"provider has no order %s and the deadline %s has passed: rejected and refunded without placing again",
+				cur.ProviderReferans, placementDeadline(*cur, acct).Format(time.RFC3339))); err != nil {
+				return err
 			}
-			// The provider accepted this order before; "not found" now is not
-			// evidence of anything final. Keep watching until the deadline.
-			fallthrough
+			return e.finish(ctx, tx, cur, watan.StatusRejected, "timeout: not at the provider when the deadline passed")
+		})
+		return final, err
 
-		default: // pending or unclassified
-			if cur.Status != watan.StatusPending || !cur.ProviderState.Dispatched() {
-				out.final = true
-				return errUnchanged
-			}
+	default:
+		// Pending, unclassified, or "not found" about an order the provider
+		// accepted before, which is no evidence of anything final: keep watching
+		// until the deadline.
+		var out checkOutcome
+		_, changed, err := e.apply(ctx, o, watan.TrAnswerPending, ans, func(tx *sql.Tx, cur *watan.Order) error {
+			seen(cur)
 			if cur.ProviderState != watan.StateSent {
 				if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck,
 					"provider has order %s (%s): watching it", cur.ProviderReferans, r.Outcome)); err != nil {
 					return err
 				}
 				cur.ProviderState = watan.StateSent
-				if cur.SentAt == nil {
-					cur.SentAt = &now
-				}
 			}
 			out.after = e.jitteredNext(acct.Settings, cur.CheckCount)
-			next := now.Add(out.after)
+			next := e.now().Add(out.after)
 			cur.NextCheckAt = &next
-			// Make sure a job watches the order; a no-op when one exists.
+			// Make sure a job watches this generation; a no-op when one exists.
 			return e.queue.EnqueueCheckTx(ctx, tx, *cur, out.after)
+		})
+		if !changed {
+			return final, err
 		}
-	})
-	return out, err
+		return out, err
+	}
 }
 
 // expire rejects and refunds an order whose deadline passed while its provider was
-// still working on it.
+// still working on it (or might have been).
 func (e *Engine) expire(ctx context.Context, st *step, o watan.Order) error {
-	_, changed, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-		if cur.Status != watan.StatusPending || !cur.ProviderState.Dispatched() || cur.Deadline == nil || e.now().Before(*cur.Deadline) {
+	_, changed, err := e.apply(ctx, o, watan.TrExpire, nil, func(tx *sql.Tx, cur *watan.Order) error {
+		if !cur.ProviderState.Dispatched() || cur.Deadline == nil || e.now().Before(*cur.Deadline) || cur.PlacementInFlight(e.now()) {
 			return errUnchanged
 		}
 		cur.ProviderState, cur.NextCheckAt = watan.StateExpired, nil
@@ -227,5 +303,23 @@ func (e *Engine) expire(ctx context.Context, st *step, o watan.Order) error {
 		return e.finish(ctx, tx, cur, watan.StatusRejected, "timeout: no final answer from the provider before the deadline")
 	})
 	st.log(ctx, "deadline", map[bool]string{true: "expired", false: "skip"}[changed], "err", err)
+	return err
+}
+
+// expireUnplaced rejects and refunds, without a call, an order no provider holds
+// whose deadline passed before it could be placed (it waited for a paused account,
+// say).
+func (e *Engine) expireUnplaced(ctx context.Context, o watan.Order, deadline time.Time) error {
+	_, _, err := e.apply(ctx, o, watan.TrExpire, nil, func(tx *sql.Tx, cur *watan.Order) error {
+		if cur.ProviderState != watan.StateNotSent && cur.ProviderState != watan.StateNotFound {
+			return errUnchanged
+		}
+		cur.ProviderState, cur.NextCheckAt, cur.Deadline = watan.StateExpired, nil, &deadline
+		if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventTimeout,
+			"deadline %s passed before the order could be placed: rejected and refunded without a call", deadline.Format(time.RFC3339))); err != nil {
+			return err
+		}
+		return e.finish(ctx, tx, cur, watan.StatusRejected, "timeout: not placed before the deadline")
+	})
 	return err
 }

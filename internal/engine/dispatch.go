@@ -9,58 +9,60 @@ import (
 	"watan"
 )
 
-// maxPlacementsPerRun bounds how often one dispatch run may place again after the
-// provider said it has no such order, so a provider that keeps losing orders makes
-// the job back off instead of spinning.
-const maxPlacementsPerRun = 3
+// maxRounds bounds how often one dispatch run goes round again (a fallback, a
+// placement again after "not found", a change that lost a race), so that a
+// provider that keeps losing orders makes the job back off instead of spinning.
+const maxRounds = 5
+
+// leaseMargin is added to a provider account's request timeout to make the lease of
+// a placement: a call cannot outlive its timeout, so once the lease has run out the
+// placement is no longer on the wire.
+const leaseMargin = 10 * time.Second
 
 // Dispatch sends a pending order on its way according to its package's routing. It
-// is idempotent: run again on an order already sent, it does nothing; run on an
-// order whose last call has an unknown outcome, it asks the provider about the same
-// reference before anything else.
+// is idempotent and acts on the order as it is now: run on an order already sent,
+// it does nothing; on an order whose placement is on the wire elsewhere, it comes
+// back when that placement's lease has run out; on an order whose last call has an
+// unknown outcome, it asks the provider about the same reference before anything
+// else.
 func (e *Engine) Dispatch(ctx context.Context, tenantID, orderID int64) (Next, error) {
-	o, err := e.store.FindOrder(ctx, tenantID, orderID)
-	if err != nil {
-		if watan.IsNotFound(err) {
+	for range maxRounds {
+		o, err := e.store.FindOrder(ctx, tenantID, orderID)
+		if err != nil {
+			if watan.IsNotFound(err) {
+				return done, nil
+			}
+			return done, err
+		}
+		st := e.steps(o, "dispatch")
+		if o.Status != watan.StatusPending {
+			st.log(ctx, "skip", "final", "status", o.Status)
 			return done, nil
 		}
-		return done, err
-	}
-	st := e.steps(o, "dispatch")
-	if o.Status != watan.StatusPending {
-		st.log(ctx, "skip", "final", "status", o.Status)
-		return done, nil
-	}
-	for range maxPlacementsPerRun {
-		switch o.ProviderState {
-		case watan.StateNotSent, watan.StateNotFound:
-		case watan.StateSending, watan.StateUnknown:
+		var next Next
+		again := false
+		switch now := e.now(); {
+		case o.PlacementInFlight(now):
+			st.log(ctx, "skip", "placement_in_flight", "lease_until", o.LeaseUntil, "lease_owner", o.LeaseOwner)
+			return later(o.LeaseUntil.Sub(now)), nil
+		case o.ProviderState == watan.StateSending, o.ProviderState == watan.StateUnknown:
 			// A previous run may have reached the provider: ask before placing.
-			next, again, err := e.resolve(ctx, st, o)
-			if err != nil || !again {
-				return next, err
+			next, again, err = e.resolve(ctx, st, o)
+		case o.ProviderState == watan.StateNotSent, o.ProviderState == watan.StateNotFound:
+			var pkg watan.Package
+			if pkg, err = e.catalog.pkg(ctx, tenantID, o.PackageCode); err != nil {
+				return done, fmt.Errorf("dispatch order %d: %w", o.ID, err)
 			}
-			if o, err = e.store.FindOrder(ctx, tenantID, orderID); err != nil {
-				return done, err
-			}
-			continue
+			next, again, err = e.route(ctx, st, o, pkg)
 		default:
 			st.log(ctx, "skip", "already_dispatched", "provider_state", o.ProviderState)
 			return done, nil
 		}
-		pkg, err := e.catalog.pkg(ctx, tenantID, o.PackageCode)
-		if err != nil {
-			return done, fmt.Errorf("dispatch order %d: %w", o.ID, err)
-		}
-		next, again, err := e.route(ctx, st, o, pkg)
 		if err != nil || !again {
 			return next, err
 		}
-		if o, err = e.store.FindOrder(ctx, tenantID, orderID); err != nil {
-			return done, err
-		}
 	}
-	return done, fmt.Errorf("dispatch order %d: provider keeps losing the order; backing off", orderID)
+	return done, fmt.Errorf("dispatch order %d: gone round %d times (the provider keeps losing the order, or others keep changing it); backing off", orderID, maxRounds)
 }
 
 // route follows the package's routing for an order not yet at a provider. again
@@ -90,10 +92,7 @@ func (e *Engine) route(ctx context.Context, st *step, o watan.Order, pkg watan.P
 
 // toManual leaves the order to an operator.
 func (e *Engine) toManual(ctx context.Context, o watan.Order, why string) error {
-	_, _, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-		if cur.Status != watan.StatusPending || cur.ProviderState == watan.StateManual {
-			return errUnchanged
-		}
+	_, _, err := e.apply(ctx, o, watan.TrToManual, nil, func(tx *sql.Tx, cur *watan.Order) error {
 		cur.ProviderState = watan.StateManual
 		cur.ProviderMessage = why
 		return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventManual, "%s", why))
@@ -104,9 +103,9 @@ func (e *Engine) toManual(ctx context.Context, o watan.Order, why string) error 
 // dispatchCodes hands out one stored code, or falls back when the stock is empty.
 func (e *Engine) dispatchCodes(ctx context.Context, st *step, o watan.Order, pkg watan.Package) (Next, bool, error) {
 	empty := false
-	_, _, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-		if cur.Status != watan.StatusPending || cur.ProviderState != watan.StateNotSent {
-			return errUnchanged
+	_, changed, err := e.apply(ctx, o, watan.TrCodeDelivered, nil, func(tx *sql.Tx, cur *watan.Order) error {
+		if cur.ProviderAccountID != o.ProviderAccountID {
+			return errUnchanged // bound to a provider meanwhile
 		}
 		pin, err := e.store.TakeCodeTx(ctx, tx, cur.TenantID, pkg.Routing.CodeGroupID, cur.ID)
 		if watan.IsNotFound(err) {
@@ -127,14 +126,17 @@ func (e *Engine) dispatchCodes(ctx context.Context, st *step, o watan.Order, pkg
 		st.log(ctx, "take_code", "error", "err", err)
 		return done, false, err
 	}
-	if !empty {
+	if changed {
 		st.log(ctx, "take_code", "delivered", "code_group_id", pkg.Routing.CodeGroupID)
 		return done, false, nil
 	}
+	if !empty {
+		return done, true, nil // the order changed meanwhile: look again
+	}
 	if fb := pkg.Routing.FallbackProviderID; fb != 0 && !o.FallbackUsed {
 		st.log(ctx, "take_code", "empty_fallback", "provider_account_id", fb)
-		_, _, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-			if cur.ProviderState != watan.StateNotSent || cur.ProviderAccountID != 0 {
+		_, _, err := e.apply(ctx, o, watan.TrFallback, nil, func(tx *sql.Tx, cur *watan.Order) error {
+			if cur.ProviderAccountID != 0 || cur.FallbackUsed {
 				return errUnchanged
 			}
 			cur.ProviderAccountID, cur.FallbackUsed = fb, true
@@ -146,9 +148,11 @@ func (e *Engine) dispatchCodes(ctx context.Context, st *step, o watan.Order, pkg
 	return done, false, e.toManual(ctx, o, "code stock is empty: waiting for an operator")
 }
 
-// placeAuto places the order at provider account acctID: it stores the reference and
-// the state "sending" and commits before calling, so that a crash or a lost reply
-// can always be resolved by asking about that same reference.
+// placeAuto places the order at provider account acctID. It takes a slot of the
+// account's concurrency limit first, then stores a new generation, the reference,
+// the state "sending" and a lease, and commits, before calling: a crash or a lost
+// reply can always be resolved by asking about that same reference, and no status
+// check concludes "not found" while the call may still land.
 func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg watan.Package, acctID int64) (Next, bool, error) {
 	acct, client, err := e.provider(ctx, o.TenantID, acctID)
 	if err != nil {
@@ -158,6 +162,12 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 		}
 		return done, false, err
 	}
+	if deadline := placementDeadline(o, acct); !e.now().Before(deadline) {
+		// Never place an order past its deadline: nobody holds it, so it is
+		// rejected and refunded without a call.
+		st.log(ctx, "deadline", "expired_unplaced", "deadline", deadline)
+		return done, false, e.expireUnplaced(ctx, o, deadline)
+	}
 	if !acct.Active {
 		st.log(ctx, "provider", "inactive", "provider_account_id", acctID)
 		return done, false, e.toManual(ctx, o, fmt.Sprintf("provider account %q is inactive: waiting for an operator", acct.Name))
@@ -165,11 +175,11 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 	if acct.Paused {
 		if fb := pkg.Routing.FallbackProviderID; fb != 0 && fb != acct.ID && !o.FallbackUsed {
 			st.log(ctx, "provider", "paused_fallback", "provider_account_id", acctID, "fallback_id", fb)
-			_, changed, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-				if cur.Status != watan.StatusPending || !oneOf(cur.ProviderState, watan.StateNotSent, watan.StateNotFound) || cur.FallbackUsed {
+			_, changed, err := e.apply(ctx, o, watan.TrFallback, nil, func(tx *sql.Tx, cur *watan.Order) error {
+				if cur.FallbackUsed || cur.ProviderAccountID != o.ProviderAccountID {
 					return errUnchanged
 				}
-				cur.ProviderAccountID, cur.FallbackUsed, cur.ProviderReferans = fb, true, ""
+				cur.ProviderState, cur.ProviderAccountID, cur.FallbackUsed, cur.ProviderReferans = watan.StateNotSent, fb, true, ""
 				return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFallback,
 					"provider account %q is paused (%s): trying fallback provider account %d", acct.Name, acct.PausedReason, fb))
 			})
@@ -187,53 +197,53 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 		return done, false, err
 	}
 
-	// Step 1: persist the reference and "sending", and commit, before any call.
-	o, changed, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-		if cur.Status != watan.StatusPending {
-			return errUnchanged
-		}
-		switch cur.ProviderState {
-		case watan.StateNotSent:
-			cur.DispatchCount++
-			cur.ProviderReferans = referans(cur.ID, cur.DispatchCount)
-		case watan.StateNotFound:
-			// The provider has no order under the stored reference, so placing again
-			// under it cannot make a second one; moves to another account clear it.
-			if cur.ProviderReferans == "" {
-				cur.DispatchCount++
-				cur.ProviderReferans = referans(cur.ID, cur.DispatchCount)
-			}
-		default:
-			return errUnchanged
-		}
-		cur.ProviderState, cur.ProviderAccountID = watan.StateSending, acct.ID
-		cur.ProviderOrderID, cur.PIN = "", ""
-		if cur.Deadline == nil {
-			d := e.now().Add(acct.Settings.Deadline)
-			cur.Deadline = &d
-		}
-		return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDispatch,
-			"sending to provider account %q (%s) with reference %s", acct.Name, acct.Kind, cur.ProviderReferans))
-	})
-	if err != nil {
-		st.log(ctx, "persist_referans", "error", "err", err)
-		return done, false, err
-	}
-	if !changed {
-		st.log(ctx, "persist_referans", "skip", "provider_state", o.ProviderState)
-		return done, false, nil
-	}
-	st.log(ctx, "persist_referans", "sending", "provider_account_id", acct.ID, "referans", o.ProviderReferans)
-
-	// Step 2: call the provider, within the account's concurrency limit.
+	// Step 1: a slot of the account's limit, so that the lease below covers the
+	// call alone and not the wait for a slot.
 	release, err := e.limits.acquire(ctx, acct.ID, acct.Settings.MaxInFlight)
 	if err != nil {
 		return done, false, err
 	}
-	res, callErr := client.Place(ctx, watan.PlaceRequest{
+
+	// Step 2: a new generation, the reference, "sending" and the lease, committed
+	// before any call.
+	o, changed, err := e.apply(ctx, o, watan.TrPlace, nil, func(tx *sql.Tx, cur *watan.Order) error {
+		if cur.ProviderAccountID != o.ProviderAccountID {
+			return errUnchanged // bound elsewhere meanwhile: route again
+		}
+		if cur.ProviderState == watan.StateNotSent || cur.ProviderReferans == "" {
+			cur.DispatchCount++
+			cur.ProviderReferans = referans(cur.ID, cur.DispatchCount)
+		}
+		// After "not found" the reference stays: the provider has no order under
+		// it, so placing again under it cannot make a second one, and if the first
+		// call lands after all the provider answers "already sent".
+		now := e.now()
+		lease := now.Add(acct.Settings.RequestTimeout + leaseMargin)
+		deadline := placementDeadline(*cur, acct)
+		cur.ProviderState, cur.ProviderAccountID = watan.StateSending, acct.ID
+		cur.ProviderOrderID, cur.PIN, cur.NextCheckAt = "", "", nil
+		cur.LeaseUntil, cur.LeaseOwner, cur.Deadline = &lease, e.cfg.Node, &deadline
+		return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDispatch,
+			"sending to provider account %q (%s) with reference %s (placement generation %d)", acct.Name, acct.Kind, cur.ProviderReferans, cur.Generation))
+	})
+	if err != nil || !changed {
+		release()
+		if err != nil {
+			st.log(ctx, "persist_referans", "error", "err", err)
+			return done, false, err
+		}
+		st.log(ctx, "persist_referans", "changed_meanwhile", "provider_state", o.ProviderState)
+		return done, true, nil
+	}
+	st.log(ctx, "persist_referans", "sending", "provider_account_id", acct.ID, "referans", o.ProviderReferans, "generation", o.Generation)
+
+	// Step 3: call the provider, no longer than the lease allows.
+	callCtx, cancel := context.WithTimeout(ctx, acct.Settings.RequestTimeout)
+	res, callErr := client.Place(callCtx, watan.PlaceRequest{
 		Referans: o.ProviderReferans, ProductID: mapping.ProductID, Params: mapping.Params,
 		Quantity: o.Quantity, PlayerID: o.PlayerID, Extra: o.Extra,
 	})
+	cancel()
 	release()
 	if callErr != nil {
 		e.observer.Placed(acct.Kind, acct.ID, "error")
@@ -246,20 +256,28 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 	st.log(ctx, "place", string(res.Outcome), "provider_account_id", acct.ID, "referans", o.ProviderReferans,
 		"provider_order_id", res.ProviderOrderID, "reason", res.Reason, "err", callErr)
 
-	// Step 3: record what the provider said.
+	// Step 4: record what the provider said about this generation.
 	return e.applyPlace(ctx, st, o, pkg, acct, res, callErr)
 }
 
+// placementDeadline is when o must have reached a final state at acct: set at its
+// first placement from its creation time, or by an operator's re-dispatch.
+func placementDeadline(o watan.Order, acct watan.ProviderAccount) time.Time {
+	if o.Deadline != nil {
+		return *o.Deadline
+	}
+	return o.CreatedAt.Add(acct.Settings.Deadline)
+}
+
+// applyPlace records the answer to the placement of generation o.Generation.
 func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg watan.Package, acct watan.ProviderAccount, res watan.PlaceResult, callErr error) (Next, bool, error) {
 	if watan.IsMisconfigured(callErr) || (res.Outcome == watan.PlaceRejected && res.Reason == watan.ReasonMisconfigured) {
 		e.pause(ctx, acct, describe(res, callErr))
 	}
+	ans := &answer{what: fmt.Sprintf("%s to the placement with reference %s (%s)", res.Outcome, o.ProviderReferans, describe(res, callErr))}
 	switch res.Outcome {
 	case watan.PlaceAccepted:
-		_, _, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-			if cur.ProviderState != watan.StateSending || cur.ProviderReferans != o.ProviderReferans {
-				return errUnchanged
-			}
+		_, _, err := e.apply(ctx, o, watan.TrAccepted, ans, func(tx *sql.Tx, cur *watan.Order) error {
 			now := e.now()
 			cur.ProviderState, cur.SentAt = watan.StateSent, &now
 			cur.ProviderOrderID, cur.ProviderMessage = res.ProviderOrderID, res.Message
@@ -274,10 +292,8 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 		return done, false, err
 
 	case watan.PlaceDelivered:
-		_, _, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-			if cur.ProviderState != watan.StateSending || cur.ProviderReferans != o.ProviderReferans {
-				return errUnchanged
-			}
+		ans.data = map[string]string{"pin": res.PIN}
+		_, _, err := e.apply(ctx, o, watan.TrDeliveredAtPlacement, ans, func(tx *sql.Tx, cur *watan.Order) error {
 			now := e.now()
 			cur.ProviderState, cur.SentAt = watan.StateDelivered, &now
 			cur.ProviderOrderID, cur.ProviderMessage, cur.PIN = res.ProviderOrderID, res.Message, res.PIN
@@ -290,20 +306,20 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 
 	case watan.PlaceRejected:
 		fb := pkg.Routing.FallbackProviderID
-		useFallback := res.Reason.Fallbackable() && fb != 0 && fb != acct.ID && !o.FallbackUsed
-		_, _, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-			if cur.ProviderState != watan.StateSending || cur.ProviderReferans != o.ProviderReferans {
-				return errUnchanged
-			}
-			cur.ProviderMessage = res.Message
-			if useFallback {
-				// The refusal means no order exists at acct, so the order may go
-				// elsewhere under a new reference.
-				cur.ProviderState, cur.ProviderAccountID, cur.FallbackUsed = watan.StateNotFound, fb, true
+		if res.Reason.Fallbackable() && fb != 0 && fb != acct.ID && !o.FallbackUsed {
+			// The refusal means no order exists at acct, so the order may go
+			// elsewhere under a new reference.
+			_, changed, err := e.apply(ctx, o, watan.TrFallback, ans, func(tx *sql.Tx, cur *watan.Order) error {
+				cur.ProviderMessage = res.Message
+				cur.ProviderState, cur.ProviderAccountID, cur.FallbackUsed = watan.StateNotSent, fb, true
 				cur.ProviderReferans = ""
 				return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFallback,
 					"refused by provider account %q (%s: %s): trying fallback provider account %d", acct.Name, res.Reason, res.Message, fb))
-			}
+			})
+			return done, changed, err
+		}
+		_, _, err := e.apply(ctx, o, watan.TrRefused, ans, func(tx *sql.Tx, cur *watan.Order) error {
+			cur.ProviderMessage = res.Message
 			cur.ProviderState = watan.StateFailed
 			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFailed,
 				"refused by provider account %q (%s): %s", acct.Name, res.Reason, res.Message)); err != nil {
@@ -311,32 +327,30 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 			}
 			return e.finish(ctx, tx, cur, watan.StatusRejected, fmt.Sprintf("refused by provider: %s", orDash(res.Message)))
 		})
-		return done, useFallback && err == nil, err
+		return done, false, err
 
 	default: // unknown: the order may exist; ask about the same reference.
-		cur, _, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-			if cur.ProviderState != watan.StateSending || cur.ProviderReferans != o.ProviderReferans {
-				return errUnchanged
-			}
+		cur, changed, err := e.apply(ctx, o, watan.TrOutcomeUnknown, ans, func(tx *sql.Tx, cur *watan.Order) error {
 			cur.ProviderState = watan.StateUnknown
 			cur.ProviderMessage = describe(res, callErr)
 			return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventUnknown,
 				"outcome unknown (%s): checking reference %s before anything else", describe(res, callErr), cur.ProviderReferans))
 		})
-		if err != nil {
+		if err != nil || !changed {
 			return done, false, err
-		}
-		if cur.ProviderState != watan.StateUnknown {
-			return done, false, nil
 		}
 		return e.resolve(ctx, st, cur)
 	}
 }
 
 // resolve asks the provider about an order whose placement outcome is unknown
-// (state sending or unknown) and acts on the answer. again asks the caller to place
-// again: the provider has no such order.
+// (state unknown, or sending under a lease that ran out) and acts on the answer.
+// again asks the caller to look at the order once more: the provider has no such
+// order, so it may be placed again.
 func (e *Engine) resolve(ctx context.Context, st *step, o watan.Order) (Next, bool, error) {
+	if now := e.now(); o.PlacementInFlight(now) {
+		return later(o.LeaseUntil.Sub(now)), false, nil
+	}
 	acct, client, err := e.provider(ctx, o.TenantID, o.ProviderAccountID)
 	if err != nil {
 		return done, false, err
@@ -349,39 +363,26 @@ func (e *Engine) resolve(ctx context.Context, st *step, o watan.Order) (Next, bo
 	}
 	results, callErr := client.Check(ctx, []watan.CheckRef{{Referans: o.ProviderReferans, ProviderOrderID: o.ProviderOrderID}})
 	release()
-	if callErr != nil || len(results) != 1 {
+	if callErr == nil && len(results) != 1 {
+		callErr = fmt.Errorf("provider answered %d results for one reference", len(results))
+	}
+	if callErr != nil {
 		e.observer.Checked(acct.Kind, acct.ID, "error")
 		st.log(ctx, "resolve_check", "error", "err", callErr)
 		if watan.IsMisconfigured(callErr) {
 			e.pause(ctx, acct, callErr.Error())
 		}
 		// Leave it to the check job, which retries with backoff.
-		return done, false, e.scheduleCheck(ctx, o, RetryDelay(1))
+		return done, false, e.recordCheckFailure(ctx, o, callErr, RetryDelay(1))
 	}
 	r := results[0]
 	e.observer.Checked(acct.Kind, acct.ID, string(r.Outcome))
-	st.log(ctx, "resolve_check", string(r.Outcome), "referans", o.ProviderReferans)
+	st.log(ctx, "resolve_check", string(r.Outcome), "referans", o.ProviderReferans, "generation", o.Generation)
 	out, err := e.applyCheck(ctx, o, acct, r)
 	if err != nil {
 		return done, false, err
 	}
 	return done, out.replace, nil
-}
-
-// scheduleCheck makes sure the order's check job exists, due after d.
-func (e *Engine) scheduleCheck(ctx context.Context, o watan.Order, d time.Duration) error {
-	_, _, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-		if cur.Status != watan.StatusPending || !cur.ProviderState.Dispatched() {
-			return errUnchanged
-		}
-		if cur.ProviderState == watan.StateSending {
-			cur.ProviderState = watan.StateUnknown
-		}
-		at := e.now().Add(d)
-		cur.NextCheckAt = &at
-		return e.queue.EnqueueCheckTx(ctx, tx, *cur, d)
-	})
-	return err
 }
 
 // noteWaiting records, once, that the order waits for a paused provider account.
@@ -390,7 +391,7 @@ func (e *Engine) noteWaiting(ctx context.Context, o watan.Order, acct watan.Prov
 	if o.ProviderMessage == msg {
 		return nil
 	}
-	_, _, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
+	_, _, err := e.apply(ctx, o, watan.TrWaiting, nil, func(tx *sql.Tx, cur *watan.Order) error {
 		if cur.ProviderMessage == msg {
 			return errUnchanged
 		}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 
@@ -54,6 +55,9 @@ type Config struct {
 	// Notifier is told, inside the transaction of the change, of every order that
 	// was sent to a provider or changed status, for webhooks. Default none.
 	Notifier Notifier
+	// Node names this process in the leases of the placements it makes, so that
+	// operators can tell who holds one. Default host name and process id.
+	Node string
 }
 
 // Engine dispatches and monitors orders. It is safe for concurrent use.
@@ -101,6 +105,10 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
+	}
+	if cfg.Node == "" {
+		host, _ := os.Hostname()
+		cfg.Node = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
 	return &Engine{
 		store:     cfg.Store,
@@ -204,7 +212,8 @@ const (
 	EventWaiting      watan.EventKind = "waiting"
 	EventManual       watan.EventKind = "manual"
 	EventTimeout      watan.EventKind = "timeout"
-	EventLateAnswer   watan.EventKind = "late_answer"
+	EventLateAnswer   watan.EventKind = "late_answer"  // about an order already decided
+	EventStaleAnswer  watan.EventKind = "stale_answer" // about an older placement generation
 	EventProviderHold watan.EventKind = "provider_paused"
 	EventOperator     watan.EventKind = "operator"
 )

@@ -193,8 +193,11 @@ func (b *bundle) crashAfterSending(o watan.Order, acct watan.ProviderAccount, re
 			return err
 		}
 		dl := b.clock.Now().Add(24 * time.Hour)
+		// River rescues the job only after the placement's lease has run out.
+		lease := b.clock.Now()
 		cur.ProviderState, cur.ProviderAccountID, cur.ProviderReferans, cur.DispatchCount, cur.Deadline = watan.StateSending, acct.ID, ref, 1, &dl
-		return b.st.SaveOrderProviderTx(b.ctx, tx, cur)
+		cur.Generation, cur.LeaseUntil, cur.LeaseOwner = 1, &lease, "dead-node"
+		return b.st.SaveOrderProviderTx(b.ctx, tx, cur, 0)
 	}))
 }
 

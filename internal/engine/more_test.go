@@ -77,7 +77,16 @@ func TestWorkerCancelledDuringPlacementNeverPlacesTwice(t *testing.T) {
 			t.Fatalf("after the cancelled call the order is %s, want sending or unknown", got.ProviderState)
 		}
 
-		b.dispatch(o.ID) // River runs the job again
+		// While the placement's lease lasts, nobody asks the provider about it.
+		checks := countOps(b.znet.Requests(), providertest.OpCheck)
+		if next := b.dispatch(o.ID); next.After <= 0 {
+			t.Fatalf("dispatch during the lease = %+v, want to come back later", next)
+		}
+		if countOps(b.znet.Requests(), providertest.OpCheck) != checks {
+			t.Fatal("a check was sent while the placement was on the wire")
+		}
+		b.clock.Advance(time.Minute) // River rescues the job after the lease has run out
+		b.dispatch(o.ID)
 		got := b.want(o.ID, watan.StatusPending, watan.StateSent)
 		if n := len(b.znet.Orders()); n != 1 || b.znet.Orders()[0].Ref != got.ProviderReferans {
 			t.Fatalf("provider holds %d orders, want one under %s", n, got.ProviderReferans)

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"time"
 
 	"watan"
 )
@@ -16,11 +18,19 @@ import (
 // Approve marks the order approved, optionally with a PIN the operator delivered.
 // Approving a rejected order debits its price again, within the overdraft limit.
 func (e *Engine) Approve(ctx context.Context, tenantID, orderID int64, actor watan.Actor, pin, note string) (watan.Order, error) {
-	o, _, err := e.mutate(ctx, tenantID, orderID, func(tx *sql.Tx, cur *watan.Order) error {
+	o, err := e.store.FindOrder(ctx, tenantID, orderID)
+	if err != nil {
+		return o, err
+	}
+	tr := watan.TrOpApprove
+	if pin != "" && o.ProviderState == watan.StateManual {
+		tr = watan.TrOpDeliver
+	}
+	o, _, err = e.apply(ctx, o, tr, nil, func(tx *sql.Tx, cur *watan.Order) error {
 		if pin != "" {
 			cur.PIN = pin
-			if cur.ProviderState == watan.StateManual {
-				cur.ProviderState = watan.StateDelivered
+			if tr.To != "" {
+				cur.ProviderState = tr.To
 			}
 		}
 		now := e.now()
@@ -34,7 +44,7 @@ func (e *Engine) Approve(ctx context.Context, tenantID, orderID int64, actor wat
 // (its PIN may already be with the customer) is refused with ECodeInvalidTransition
 // rather than reversed: an operator racing a provider's delivery must look again.
 func (e *Engine) Reject(ctx context.Context, tenantID, orderID int64, actor watan.Actor, note string) (watan.Order, error) {
-	o, _, err := e.mutate(ctx, tenantID, orderID, func(tx *sql.Tx, cur *watan.Order) error {
+	o, _, err := e.apply(ctx, watan.Order{TenantID: tenantID, ID: orderID}, watan.TrOpReject, nil, func(tx *sql.Tx, cur *watan.Order) error {
 		if cur.Status != watan.StatusPending {
 			return watan.Errorf(watan.ECodeInvalidTransition, "order is %s: only a pending order can be rejected", cur.Status)
 		}
@@ -54,10 +64,13 @@ func (e *Engine) decide(ctx context.Context, tx *sql.Tx, cur *watan.Order, to wa
 	return nil
 }
 
-// Redispatch sends the order to the given provider account under a new reference.
-// It is allowed only where no provider can be holding the order: never sent (also
+// Redispatch sends the order to the given provider account under a new reference,
+// as a new placement generation: a dispatch job queued earlier for the order acts
+// on the order as it is then, so the operator's choice wins over the job's. It is
+// allowed only where no provider can be holding the order: never sent (also
 // waiting for an operator), or its provider reported it failed or not found. A
-// rejected order becomes pending again and its price is debited again.
+// rejected order becomes pending again and its price is debited again. The
+// deadline starts again from now.
 func (e *Engine) Redispatch(ctx context.Context, tenantID, orderID, providerAccountID int64, actor watan.Actor, note string) (watan.Order, error) {
 	acct, err := e.store.FindProviderAccount(ctx, tenantID, providerAccountID)
 	if err != nil {
@@ -66,6 +79,7 @@ func (e *Engine) Redispatch(ctx context.Context, tenantID, orderID, providerAcco
 	if !acct.Active {
 		return watan.Order{}, watan.Errorf(watan.ECodeValidation, "provider account %q is inactive", acct.Name)
 	}
+	acct.Settings = acct.Settings.WithDefaults(acct.Kind)
 	o, err := e.store.FindOrder(ctx, tenantID, orderID)
 	if err != nil {
 		return o, err
@@ -76,9 +90,9 @@ func (e *Engine) Redispatch(ctx context.Context, tenantID, orderID, providerAcco
 		}
 		return o, err
 	}
-	o, _, err = e.mutate(ctx, tenantID, orderID, func(tx *sql.Tx, cur *watan.Order) error {
+	o, _, err = e.apply(ctx, o, watan.TrOpRedispatch, nil, func(tx *sql.Tx, cur *watan.Order) error {
 		switch {
-		case cur.Status == watan.StatusPending && oneOf(cur.ProviderState, watan.StateNotSent, watan.StateManual, watan.StateNotFound, watan.StateFailed):
+		case cur.Status == watan.StatusPending:
 		case cur.Status == watan.StatusRejected && oneOf(cur.ProviderState, watan.StateFailed, watan.StateNotFound):
 			if err := e.decide(ctx, tx, cur, watan.StatusPending, actor, "re-dispatch: "+note); err != nil {
 				return err
@@ -88,9 +102,10 @@ func (e *Engine) Redispatch(ctx context.Context, tenantID, orderID, providerAcco
 			return watan.Errorf(watan.ECodeInvalidTransition,
 				"order is %s with provider state %s: re-dispatch needs an order never sent, or failed or not found at its provider", cur.Status, cur.ProviderState)
 		}
+		deadline := e.now().Add(acct.Settings.Deadline)
 		cur.ProviderState, cur.ProviderAccountID, cur.FallbackUsed = watan.StateNotSent, acct.ID, true
-		cur.ProviderOrderID, cur.PIN, cur.Deadline, cur.NextCheckAt = "", "", nil, nil
-		if err := e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(*cur, actor, "re-dispatch to provider account %q: %s", acct.Name, note)); err != nil {
+		cur.ProviderOrderID, cur.PIN, cur.Deadline, cur.NextCheckAt = "", "", &deadline, nil
+		if err := e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(*cur, actor, "re-dispatch to provider account %q (placement generation %d): %s", acct.Name, cur.Generation, note)); err != nil {
 			return err
 		}
 		return e.queue.EnqueueDispatchTx(ctx, tx, *cur)
@@ -101,10 +116,10 @@ func (e *Engine) Redispatch(ctx context.Context, tenantID, orderID, providerAcco
 // SetManual hands a pending order to operators. It is refused while a provider may be
 // working on the order, since it could still deliver.
 func (e *Engine) SetManual(ctx context.Context, tenantID, orderID int64, actor watan.Actor, note string) (watan.Order, error) {
-	o, _, err := e.mutate(ctx, tenantID, orderID, func(tx *sql.Tx, cur *watan.Order) error {
-		if cur.Status != watan.StatusPending || !oneOf(cur.ProviderState, watan.StateNotSent, watan.StateNotFound, watan.StateFailed) {
+	o, _, err := e.apply(ctx, watan.Order{TenantID: tenantID, ID: orderID}, watan.TrOpManual, nil, func(tx *sql.Tx, cur *watan.Order) error {
+		if cur.Status != watan.StatusPending {
 			return watan.Errorf(watan.ECodeInvalidTransition,
-				"order is %s with provider state %s: only a pending order no provider holds can be set manual", cur.Status, cur.ProviderState)
+				"order is %s: only a pending order no provider holds can be set manual", cur.Status)
 		}
 		cur.ProviderState = watan.StateManual
 		cur.ProviderMessage = "set manual by " + string(actor)
@@ -113,7 +128,9 @@ func (e *Engine) SetManual(ctx context.Context, tenantID, orderID int64, actor w
 	return o, err
 }
 
-// CheckNow asks the provider about a dispatched order at once and applies the answer.
+// CheckNow asks the provider about a dispatched order at once and applies the
+// answer. While a placement of the order is on the wire nobody is asked: the
+// placement's own answer is due within its lease.
 func (e *Engine) CheckNow(ctx context.Context, tenantID, orderID int64, actor watan.Actor) (watan.Order, error) {
 	o, err := e.store.FindOrder(ctx, tenantID, orderID)
 	if err != nil {
@@ -122,10 +139,18 @@ func (e *Engine) CheckNow(ctx context.Context, tenantID, orderID int64, actor wa
 	if o.Status != watan.StatusPending || !o.ProviderState.Dispatched() {
 		return o, watan.Errorf(watan.ECodeInvalidTransition, "order is %s with provider state %s: there is nothing to check", o.Status, o.ProviderState)
 	}
-	if err := e.inTx(ctx, func(tx *sql.Tx) error {
-		return e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(o, actor, "status check requested"))
+	inFlight := o.PlacementInFlight(e.now())
+	if _, _, err := e.apply(ctx, o, watan.TrOpNote, nil, func(tx *sql.Tx, cur *watan.Order) error {
+		msg := "status check requested"
+		if inFlight {
+			msg += fmt.Sprintf("; a placement is on the wire until %s: its answer comes first", o.LeaseUntil.Format(time.RFC3339))
+		}
+		return e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(*cur, actor, "%s", msg))
 	}); err != nil {
 		return o, err
+	}
+	if inFlight {
+		return e.store.FindOrder(ctx, tenantID, orderID)
 	}
 	acct, client, err := e.provider(ctx, tenantID, o.ProviderAccountID)
 	if err != nil {

@@ -21,10 +21,11 @@ type Store interface {
 
 	// LockOrderTx reads an order and keeps other writers off it until tx ends.
 	LockOrderTx(ctx context.Context, tx *sql.Tx, tenantID, id int64) (watan.Order, error)
-	// SaveOrderProviderTx writes the provider-side fields of o: provider state,
+	// SaveOrderProviderTx writes the provider-side fields of o (provider state,
 	// account, order id, referans, PIN, message, fallback flag, sent, checked and
-	// completed times, deadline, next check, check and dispatch counts.
-	SaveOrderProviderTx(ctx context.Context, tx *sql.Tx, o watan.Order) error
+	// completed times, deadline, next check, check and dispatch counts, generation
+	// and lease) if the order is still at generation fromGeneration.
+	SaveOrderProviderTx(ctx context.Context, tx *sql.Tx, o watan.Order, fromGeneration int) error
 	// SetOrderStatusTx moves o to status to as actor, applying the money effect that
 	// watan.StatusTransition prescribes (ledger refund or re-debit, the latter within
 	// the overdraft limit), stamping the completion time, and writing the status and
@@ -42,9 +43,10 @@ type Store interface {
 	// state whose next check is due by now, soonest first, for batch checks.
 	DueChecks(ctx context.Context, tenantID, providerAccountID int64, now time.Time, excludeOrderID int64, limit int) ([]watan.Order, error)
 	// OrdersWithoutJob lists pending orders in one of states, last updated before
-	// updatedBefore, that have no live job of
-	// the given kind (a job whose args carry "order_id"), oldest first.
-	OrdersWithoutJob(ctx context.Context, kind string, states []watan.ProviderState, updatedBefore time.Time, limit int) ([]watan.Order, error)
+	// updatedBefore, that have no live job of the given kind (a job whose args carry
+	// "order_id", and with sameGeneration the order's current "generation"), oldest
+	// first.
+	OrdersWithoutJob(ctx context.Context, kind string, states []watan.ProviderState, updatedBefore time.Time, limit int, sameGeneration bool) ([]watan.Order, error)
 	// OrdersPastDeadline lists pending orders whose deadline is before now.
 	OrdersPastDeadline(ctx context.Context, now time.Time, limit int) ([]watan.Order, error)
 }
@@ -52,10 +54,14 @@ type Store interface {
 // Queue schedules the engine's jobs inside the caller's transaction.
 type Queue interface {
 	EnqueueDispatchTx(ctx context.Context, tx *sql.Tx, o watan.Order) error
-	// EnqueueCheckTx schedules the order's check job to run after delay (at once for
-	// zero). A delay rather than a time keeps the queue on its own clock when the
-	// engine's is injected. An order has at most one live check job; a second
-	// enqueue is a no-op.
+	// EnqueueDispatchTx schedules a dispatch job for the order. Jobs are unique per
+	// order and generation while live: a second enqueue for the same generation is
+	// a no-op, one for a new generation is a new job.
+	//
+	// EnqueueCheckTx schedules the check job of the order's current generation to
+	// run after delay (at once for zero). A delay rather than a time keeps the queue
+	// on its own clock when the engine's is injected. A generation has at most one
+	// live check job; a second enqueue is a no-op.
 	EnqueueCheckTx(ctx context.Context, tx *sql.Tx, o watan.Order, delay time.Duration) error
 }
 

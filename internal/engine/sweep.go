@@ -47,15 +47,12 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 
 	grace := now.Add(-e.cfg.SendingGrace)
 	lost, err := e.store.OrdersWithoutJob(ctx, KindCheck,
-		[]watan.ProviderState{watan.StateSending, watan.StateSent, watan.StateUnknown}, grace, e.cfg.SweepLimit)
+		[]watan.ProviderState{watan.StateSending, watan.StateSent, watan.StateUnknown}, grace, e.cfg.SweepLimit, true)
 	if err != nil {
 		return rep, fmt.Errorf("sweep: %w", err)
 	}
 	for _, o := range lost {
-		_, changed, err := e.mutate(ctx, o.TenantID, o.ID, func(tx *sql.Tx, cur *watan.Order) error {
-			if cur.Status != watan.StatusPending || !cur.ProviderState.Dispatched() {
-				return errUnchanged
-			}
+		_, changed, err := e.apply(ctx, o, watan.TrWatch, nil, func(tx *sql.Tx, cur *watan.Order) error {
 			cur.NextCheckAt = &now
 			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck, "sweeper: order had no check job (state %s); checking it", cur.ProviderState)); err != nil {
 				return err
@@ -70,29 +67,20 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 	}
 
 	unsent, err := e.store.OrdersWithoutJob(ctx, KindDispatch,
-		[]watan.ProviderState{watan.StateNotSent, watan.StateNotFound}, grace, e.cfg.SweepLimit)
+		[]watan.ProviderState{watan.StateNotSent, watan.StateNotFound}, grace, e.cfg.SweepLimit, false)
 	if err != nil {
 		return rep, fmt.Errorf("sweep: %w", err)
 	}
 	for _, o := range unsent {
-		err := e.inTx(ctx, func(tx *sql.Tx) error {
-			cur, err := e.store.LockOrderTx(ctx, tx, o.TenantID, o.ID)
-			if err != nil {
+		_, changed, err := e.apply(ctx, o, watan.TrRestoreDispatch, nil, func(tx *sql.Tx, cur *watan.Order) error {
+			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDispatch, "sweeper: order had no dispatch job; dispatching it")); err != nil {
 				return err
 			}
-			if cur.Status != watan.StatusPending || (cur.ProviderState != watan.StateNotSent && cur.ProviderState != watan.StateNotFound) {
-				return errUnchanged
-			}
-			if err := e.store.AddOrderEventTx(ctx, tx, e.event(cur, EventDispatch, "sweeper: order had no dispatch job; dispatching it")); err != nil {
-				return err
-			}
-			return e.queue.EnqueueDispatchTx(ctx, tx, cur)
+			return e.queue.EnqueueDispatchTx(ctx, tx, *cur)
 		})
-		switch {
-		case errors.Is(err, errUnchanged):
-		case err != nil:
+		if err != nil {
 			errs = append(errs, err)
-		default:
+		} else if changed {
 			rep.DispatchesRestored++
 		}
 	}

@@ -38,7 +38,7 @@ const (
 // Runner is the work the jobs carry out; *engine.Engine implements it.
 type Runner interface {
 	Dispatch(ctx context.Context, tenantID, orderID int64) (engine.Next, error)
-	Check(ctx context.Context, tenantID, orderID int64) (engine.Next, error)
+	CheckGeneration(ctx context.Context, tenantID, orderID int64, generation int) (engine.Next, error)
 	Sweep(ctx context.Context) (engine.SweepReport, error)
 	Probe(ctx context.Context) (int, error)
 }
@@ -94,30 +94,39 @@ var liveStates = []rivertype.JobState{
 	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 }
 
-// DispatchArgs is the dispatch job of one order.
+// DispatchArgs is a dispatch job of one order. Generation is the order's placement
+// generation when the job was enqueued: it only makes the job unique, so that a job
+// needed after a new generation began is enqueued even while an older one still
+// runs. The job acts on the order as it is when it runs.
 type DispatchArgs struct {
-	TenantID int64 `json:"tenant_id"`
-	OrderID  int64 `json:"order_id"`
+	TenantID   int64 `json:"tenant_id"`
+	OrderID    int64 `json:"order_id"`
+	Generation int   `json:"generation"`
 }
 
 // Kind implements river.JobArgs.
 func (DispatchArgs) Kind() string { return engine.KindDispatch }
 
-// InsertOpts makes the job unique per order while it is live.
+// InsertOpts makes the job unique per order and generation while it is live.
 func (DispatchArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueDispatch, MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates}}
 }
 
-// CheckArgs is the status-check job of one order.
+// CheckArgs is the status-check job of one placement generation of an order. It
+// ends once the order has moved past that generation; the next generation gets a
+// job of its own, so a check still running for an old one never makes the new
+// one's enqueue a no-op. Generation 0 (jobs from before generations existed)
+// means the order's current generation.
 type CheckArgs struct {
-	TenantID int64 `json:"tenant_id"`
-	OrderID  int64 `json:"order_id"`
+	TenantID   int64 `json:"tenant_id"`
+	OrderID    int64 `json:"order_id"`
+	Generation int   `json:"generation"`
 }
 
 // Kind implements river.JobArgs.
 func (CheckArgs) Kind() string { return engine.KindCheck }
 
-// InsertOpts makes the job unique per order while it is live. Pending answers
+// InsertOpts makes the job unique per order and generation while it is live. Pending answers
 // snooze without using attempts; failed calls use them, and an order whose check
 // job runs out of attempts is picked up again by the sweeper.
 func (CheckArgs) InsertOpts() river.InsertOpts {
@@ -266,7 +275,7 @@ func (q *Queue) Client() *river.Client[*sql.Tx] { return q.client }
 
 // EnqueueDispatchTx implements engine.Queue.
 func (q *Queue) EnqueueDispatchTx(ctx context.Context, tx *sql.Tx, o watan.Order) error {
-	if _, err := q.client.InsertTx(ctx, tx, DispatchArgs{TenantID: o.TenantID, OrderID: o.ID}, nil); err != nil {
+	if _, err := q.client.InsertTx(ctx, tx, DispatchArgs{TenantID: o.TenantID, OrderID: o.ID, Generation: o.Generation}, nil); err != nil {
 		return fmt.Errorf("enqueue dispatch of order %d: %w", o.ID, err)
 	}
 	return nil
@@ -280,7 +289,7 @@ func (q *Queue) EnqueueCheckTx(ctx context.Context, tx *sql.Tx, o watan.Order, d
 	if delay > 0 {
 		opts = &river.InsertOpts{ScheduledAt: time.Now().Add(delay)}
 	}
-	if _, err := q.client.InsertTx(ctx, tx, CheckArgs{TenantID: o.TenantID, OrderID: o.ID}, opts); err != nil {
+	if _, err := q.client.InsertTx(ctx, tx, CheckArgs{TenantID: o.TenantID, OrderID: o.ID, Generation: o.Generation}, opts); err != nil {
 		return fmt.Errorf("enqueue check of order %d: %w", o.ID, err)
 	}
 	return nil
@@ -330,7 +339,7 @@ func (w *checkWorker) Work(ctx context.Context, job *river.Job[CheckArgs]) error
 	if err != nil {
 		return err
 	}
-	return result(r.Check(ctx, job.Args.TenantID, job.Args.OrderID))
+	return result(r.CheckGeneration(ctx, job.Args.TenantID, job.Args.OrderID, job.Args.Generation))
 }
 
 type sweepWorker struct {

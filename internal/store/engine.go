@@ -33,26 +33,29 @@ func (s *Store) LockOrderTx(ctx context.Context, tx *sql.Tx, tenantID, id int64)
 	return o, nil
 }
 
-// SaveOrderProviderTx writes the provider-side fields of o. Status and money change
-// only through SetOrderStatusTx.
-func (s *Store) SaveOrderProviderTx(ctx context.Context, tx *sql.Tx, o watan.Order) error {
+// SaveOrderProviderTx writes the provider-side fields of o, as a compare-and-set on
+// the order's generation: the row must still be at generation fromGeneration (the
+// caller holds its lock, so this only guards against a caller that mixed up
+// orders). Status and money change only through SetOrderStatusTx.
+func (s *Store) SaveOrderProviderTx(ctx context.Context, tx *sql.Tx, o watan.Order, fromGeneration int) error {
 	if !o.ProviderState.Valid() {
 		return fmt.Errorf("store: save order %d: invalid provider state %q", o.ID, o.ProviderState)
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE orders SET provider_state = $1, provider_account_id = $2,
 		provider_order_id = $3, provider_referans = $4, pin = $5, provider_message = $6, fallback_used = $7,
 		sent_at = $8, last_checked_at = $9, completed_at = $10, deadline = $11, next_check_at = $12,
-		check_count = $13, dispatch_count = $14, updated_at = $15
-		WHERE tenant_id = $16 AND id = $17`,
+		check_count = $13, dispatch_count = $14, updated_at = $15, generation = $16, lease_until = $17,
+		lease_owner = $18
+		WHERE tenant_id = $19 AND id = $20 AND generation = $21`,
 		string(o.ProviderState), nullID(o.ProviderAccountID), o.ProviderOrderID, nullString(o.ProviderReferans),
 		o.PIN, truncate(o.ProviderMessage, 1000), o.FallbackUsed, s.nts(o.SentAt), s.nts(o.LastCheckedAt),
 		s.nts(o.CompletedAt), s.nts(o.Deadline), s.nts(o.NextCheckAt), o.CheckCount, o.DispatchCount,
-		s.ts(s.now()), o.TenantID, o.ID)
+		s.ts(s.now()), o.Generation, s.nts(o.LeaseUntil), o.LeaseOwner, o.TenantID, o.ID, fromGeneration)
 	if err != nil {
 		return fmt.Errorf("store: save order %d: %w", o.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return errNotFound("order", o.ID)
+		return fmt.Errorf("store: save order %d: not at generation %d", o.ID, fromGeneration)
 	}
 	return nil
 }
@@ -208,8 +211,11 @@ func (s *Store) DueChecks(ctx context.Context, tenantID, providerAccountID int64
 
 // OrdersWithoutJob lists pending orders, across tenants, in one of states and last
 // updated before updatedBefore, that have no live River job of the given kind for
-// them (jobs carry the order in args.order_id), oldest first.
-func (s *Store) OrdersWithoutJob(ctx context.Context, kind string, states []watan.ProviderState, updatedBefore time.Time, limit int) ([]watan.Order, error) {
+// them (jobs carry the order in args.order_id and its generation in
+// args.generation), oldest first. With sameGeneration only a job of the order's
+// current generation counts; a job from before migration 0006 carries none, which
+// counts as generation 0.
+func (s *Store) OrdersWithoutJob(ctx context.Context, kind string, states []watan.ProviderState, updatedBefore time.Time, limit int, sameGeneration bool) ([]watan.Order, error) {
 	if len(states) == 0 {
 		return nil, nil
 	}
@@ -220,8 +226,13 @@ func (s *Store) OrdersWithoutJob(ctx context.Context, kind string, states []wata
 		marks[i] = fmt.Sprintf("$%d", len(args))
 	}
 	match := `j.args @> jsonb_build_object('order_id', o.id)`
+	gen := `COALESCE((j.args->>'generation')::integer, 0) = o.generation`
 	if s.engine == EngineSQLite {
 		match = `json_extract(j.args, '$.order_id') = o.id`
+		gen = `COALESCE(json_extract(j.args, '$.generation'), 0) = o.generation`
+	}
+	if sameGeneration {
+		match += ` AND ` + gen
 	}
 	return list(ctx, s.db, "orders without job", scanOrder, `SELECT `+orderColumns+orderFrom+`
 		WHERE o.status = 'pending' AND o.provider_state IN (`+strings.Join(marks, ", ")+`) AND o.updated_at < $1

@@ -19,7 +19,8 @@ const orderColumns = `o.id, o.tenant_id, o.number, o.account_id, a.code, o.packa
 	o.player_id, o.extra, COALESCE(o.client_order_id, ''), o.unit_price, o.price, o.currency, o.status,
 	o.provider_state, COALESCE(o.provider_account_id, 0), o.provider_order_id, COALESCE(o.provider_referans, ''),
 	o.pin, o.provider_message, o.fallback_used, o.created_at, o.updated_at, o.sent_at, o.last_checked_at,
-	o.completed_at, o.deadline, o.check_count, o.next_check_at, o.dispatch_count`
+	o.completed_at, o.deadline, o.check_count, o.next_check_at, o.dispatch_count, o.generation,
+	o.lease_until, o.lease_owner`
 
 const orderFrom = ` FROM orders o JOIN accounts a ON a.id = o.account_id JOIN packages p ON p.id = o.package_id`
 
@@ -30,7 +31,8 @@ func scanOrder(r rowScanner) (watan.Order, error) {
 		&o.ProviderState, &o.ProviderAccountID, &o.ProviderOrderID, &o.ProviderReferans,
 		&o.PIN, &o.ProviderMessage, &o.FallbackUsed, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt},
 		nullTimeCol{&o.SentAt}, nullTimeCol{&o.LastCheckedAt}, nullTimeCol{&o.CompletedAt},
-		nullTimeCol{&o.Deadline}, &o.CheckCount, nullTimeCol{&o.NextCheckAt}, &o.DispatchCount)
+		nullTimeCol{&o.Deadline}, &o.CheckCount, nullTimeCol{&o.NextCheckAt}, &o.DispatchCount, &o.Generation,
+		nullTimeCol{&o.LeaseUntil}, &o.LeaseOwner)
 	return o, err
 }
 

@@ -342,13 +342,16 @@ func TestOrderReadsEveryField(t *testing.T) {
 		o.ProviderState, o.ProviderAccountID, o.ProviderOrderID, o.ProviderReferans = watan.StateDelivered, prov.ID, "po-1", "9001"
 		o.PIN, o.ProviderMessage, o.FallbackUsed = "PIN-1", "ok", true
 		o.SentAt, o.LastCheckedAt, o.CompletedAt, o.Deadline, o.NextCheckAt = at(time.Second), at(2*time.Second), at(3*time.Second), at(24*time.Hour), at(time.Minute)
-		o.CheckCount, o.DispatchCount = 4, 2
+		o.CheckCount, o.DispatchCount, o.Generation, o.LeaseUntil, o.LeaseOwner = 4, 2, 3, at(30*time.Second), "node-1"
 		err := b.s.InTx(b.ctx, func(tx *sql.Tx) error {
 			locked, err := b.s.LockOrderTx(b.ctx, tx, b.tenant.ID, o.ID)
 			if err != nil || locked.ID != o.ID {
 				t.Errorf("LockOrderTx = %+v, %v", locked, err)
 			}
-			if err := b.s.SaveOrderProviderTx(b.ctx, tx, o); err != nil {
+			if err := b.s.SaveOrderProviderTx(b.ctx, tx, o, 1); err == nil {
+				t.Error("SaveOrderProviderTx saved an order that is not at the generation it was read at")
+			}
+			if err := b.s.SaveOrderProviderTx(b.ctx, tx, o, 0); err != nil {
 				return err
 			}
 			_, err = tx.ExecContext(b.ctx, `UPDATE orders SET status = 'approved' WHERE id = $1`, o.ID)

@@ -1,0 +1,431 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"watan"
+	"watan/internal/engine"
+	"watan/internal/jobs"
+	"watan/internal/providertest"
+	"watan/internal/store"
+	"watan/internal/store/storetest"
+	"watan/internal/webhooks"
+)
+
+// The interleaving explorer runs the real engine and store (both engines) with a
+// scripted upstream whose calls yield, and explores schedules of two or three
+// concurrent actors on one or two orders: dispatch and check jobs, batch checks,
+// the sweeper, the deadline, operators' check now, re-dispatch, approve and reject,
+// and a process that dies at a yield point and whose job is later rescued. Every
+// scenario is explored depth-first up to a bound, then by seeded random sampling.
+// After each schedule it checks that no pending order is left without a live job,
+// runs every job to quiescence without the sweeper, and checks the invariants.
+//
+// WATAN_EXPLORE=long explores far more schedules (minutes); the default is bounded
+// for CI.
+
+// scenario is a starting point and the actors that race from it.
+type scenario struct {
+	name string
+	// fates scripts the upstream's answers to placements, per account ("a", "b").
+	fates map[string][]placeFate
+	// setup brings the world to the starting point, one step at a time.
+	setup func(w *world)
+	// actors race from there.
+	actors func(w *world) []*actor
+	// failChecks makes an account's next status calls fail in transit.
+	failChecks map[string]int
+	// end is what the upstream does with its pending orders once the actors are done.
+	end watan.CheckOutcome
+	// check adds the scenario's own expectations to the invariants.
+	check func(w *world) []string
+}
+
+// Actors.
+
+func (w *world) worker(name, kind string, order int, mortal bool) *actor {
+	eng := w.engine()
+	return newActor(name, mortal, func(ctx context.Context) { w.work(ctx, eng, kind, w.orders[order].ID) })
+}
+
+func (w *world) sweeper(name string) *actor {
+	eng := w.engine()
+	return newActor(name, false, func(ctx context.Context) {
+		if _, err := eng.Sweep(ctx); err != nil {
+			w.problem("sweep: %v", err)
+		}
+	})
+}
+
+// operator runs one or more of an operator's actions on order 0 in turn.
+func (w *world) operator(name string, actions ...string) *actor {
+	eng := w.engine()
+	who := watan.OperatorActor("op")
+	return newActor(name, false, func(ctx context.Context) {
+		tid, id := w.tenant.ID, w.orders[0].ID
+		for _, act := range actions {
+			var err error
+			switch act {
+			case "check":
+				_, err = eng.CheckNow(ctx, tid, id, who)
+			case "approve":
+				_, err = eng.Approve(ctx, tid, id, who, "OP-PIN", "explorer")
+			case "reject":
+				_, err = eng.Reject(ctx, tid, id, who, "explorer")
+			case "redispatch-a":
+				_, err = eng.Redispatch(ctx, tid, id, w.a.ID, who, "explorer")
+			case "redispatch-b":
+				_, err = eng.Redispatch(ctx, tid, id, w.b.ID, who, "explorer")
+			default:
+				panic("unknown operator action " + act)
+			}
+			w.operatorErr(act, err)
+		}
+	})
+}
+
+// provider finishes the upstream's pending orders of order i.
+func (w *world) provider(name string, i int, outcome watan.CheckOutcome) *actor {
+	return newActor(name, false, func(ctx context.Context) { w.up.complete(w.orders[i].ID, outcome) })
+}
+
+// tick lets time pass.
+func (w *world) tick(name string, d time.Duration) *actor {
+	return newActor(name, false, func(ctx context.Context) { w.x.clock.Advance(d) })
+}
+
+// runAll runs every waiting job of the world once, one after another (setup).
+func (w *world) runAll() {
+	eng := w.engine()
+	for _, j := range w.liveJobs(waitingStates, 0) {
+		w.runJob(w.x.ctx, eng, j)
+	}
+}
+
+func (w *world) pause(acct watan.ProviderAccount) {
+	if err := w.x.st.SetProviderPaused(w.x.ctx, w.tenant.ID, acct.ID, true, "explorer"); err != nil {
+		w.x.t.Fatal(err)
+	}
+}
+
+const (
+	dispatchJob = engine.KindDispatch
+	checkJob    = engine.KindCheck
+)
+
+// scenarios are the explorer's starting points.
+var scenarios = []scenario{
+	{
+		name:  "placement racing check-now, re-dispatch and a dying worker",
+		setup: func(w *world) { w.order(routeA) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("D", dispatchJob, 0, true), w.operator("O", "check", "redispatch-b")}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name:  "lost reply resolved by the dispatch job, a check-now and a dying worker",
+		fates: map[string][]placeFate{"a": {fateLostReply}},
+		setup: func(w *world) { w.order(routeA) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("D", dispatchJob, 0, true), w.operator("O", "check")}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name:  "lost request: stale not-found racing the re-placement",
+		fates: map[string][]placeFate{"a": {fateLostRequest, fateAccept}},
+		setup: func(w *world) { w.order(routeA) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("D", dispatchJob, 0, false), w.operator("O", "check", "check"), w.tick("T", time.Minute)}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name:  "refusal and fallback racing an operator's re-dispatch",
+		fates: map[string][]placeFate{"a": {fateRefuse}},
+		setup: func(w *world) { w.order(routeAB) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("D", dispatchJob, 0, true), w.operator("O", "redispatch-a")}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name:  "paused account: queued dispatch racing re-dispatch and the deadline",
+		setup: func(w *world) { w.order(routeA); w.pause(w.a); w.runAll() },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("D", dispatchJob, 0, false), w.operator("O", "redispatch-b"), w.tick("T", 25*time.Hour)}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name:  "delivery racing an operator's approval",
+		setup: func(w *world) { w.order(routeA); w.runAll(); w.x.clock.Advance(15 * time.Second) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("C", checkJob, 0, true), w.operator("O", "approve"), w.provider("P", 0, watan.CheckDelivered)}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name:  "cancellation racing an operator's rejection and re-dispatch",
+		setup: func(w *world) { w.order(routeA); w.runAll(); w.x.clock.Advance(15 * time.Second) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("C", checkJob, 0, false), w.operator("O", "reject", "redispatch-b"), w.provider("P", 0, watan.CheckFailed)}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name: "batch check of two orders racing one order's own check",
+		setup: func(w *world) {
+			w.order(routeB)
+			w.order(routeB)
+			w.runAll()
+			w.x.clock.Advance(15 * time.Second)
+		},
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("C0", checkJob, 0, false), w.worker("C1", checkJob, 1, true), w.provider("P", 1, watan.CheckDelivered)}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name:  "deadline racing a check and the sweeper",
+		fates: map[string][]placeFate{"a": {fateLostReply}},
+		setup: func(w *world) { w.order(routeA) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("D", dispatchJob, 0, true), w.tick("T", 25*time.Hour), w.sweeper("S")}
+		},
+		end: watan.CheckDelivered,
+	},
+}
+
+// exploreBudget is how many schedules each scenario gets: depth-first first,
+// then random.
+func exploreBudget() (exhaustive, random int) {
+	if os.Getenv("WATAN_EXPLORE") == "long" {
+		return 20000, 5000
+	}
+	if raceEnabled {
+		return 150, 40
+	}
+	return 600, 150
+}
+
+func newExplorer(t *testing.T, kind store.Engine) *explorer {
+	clock := providertest.NewManualClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	st := storetest.OpenWith(t, storetest.Options{Engine: kind, Clock: clock})
+	q, err := jobs.New(context.Background(), jobs.Config{DB: st.DB(), Postgres: kind == store.EnginePostgres})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks, err := webhooks.New(webhooks.Config{Store: st, Queue: q, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &explorer{t: t, ctx: context.Background(), st: st, q: q, hooks: hooks, clock: clock, kind: kind}
+}
+
+// play runs one schedule of sc and returns what went wrong, if anything.
+func (x *explorer) play(sc scenario, s *scheduler) (w *world, bad []string) {
+	w = x.newWorld()
+	acctID := func(name string) int64 {
+		if name == "b" {
+			return w.b.ID
+		}
+		return w.a.ID
+	}
+	for acct, fs := range sc.fates {
+		w.up.fates[acctID(acct)] = append([]placeFate(nil), fs...)
+	}
+	for acct, n := range sc.failChecks {
+		w.up.failChecks[acctID(acct)] = n
+	}
+	sc.setup(w)
+	s.run(x.ctx, sc.actors(w))
+	bad = w.checkLive()
+	w.quiesce(sc.end)
+	bad = append(bad, w.checkInvariants()...)
+	if sc.check != nil {
+		bad = append(bad, sc.check(w)...)
+	}
+	return w, bad
+}
+
+func TestExploreInterleavings(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, kind store.Engine) {
+		x := newExplorer(t, kind)
+		exhaustive, random := exploreBudget()
+		total := 0
+		for _, sc := range scenarios {
+			ran, complete := 0, false
+			var prefix []int
+			for ran < exhaustive {
+				s := &scheduler{prefix: prefix}
+				x.report(t, sc, s)
+				ran++
+				next, ok := s.next()
+				if !ok {
+					complete = true
+					break
+				}
+				prefix = next
+			}
+			sampled := 0
+			if !complete {
+				rng := rand.New(rand.NewPCG(uint64(len(sc.name)), 42))
+				for range random {
+					x.report(t, sc, &scheduler{rng: rng})
+					sampled++
+				}
+			}
+			total += ran + sampled
+			t.Logf("%s: %d schedules depth-first (all of them: %v), %d sampled", sc.name, ran, complete, sampled)
+		}
+		t.Logf("%s: %d schedules explored in all", kind, total)
+	})
+}
+
+// report plays one schedule and fails the test with its story if it broke an
+// invariant.
+func (x *explorer) report(t *testing.T, sc scenario, s *scheduler) *world {
+	t.Helper()
+	w, bad := x.play(sc, s)
+	if len(bad) > 0 {
+		t.Fatalf("%s: schedule %v broke invariants:\n  %s\nschedule:\n  %s\ntimeline:\n%s", sc.name, s.trace,
+			strings.Join(bad, "\n  "), s, w.timelines())
+	}
+	return w
+}
+
+// The six interleavings of issue 9, each as the exact schedule that broke the
+// engine before placements had generations and leases. Each runs its script, then
+// quiescence, then the invariants.
+
+func runScript(t *testing.T, sc scenario, script ...string) {
+	storetest.RunEngines(t, func(t *testing.T, kind store.Engine) {
+		x := newExplorer(t, kind)
+		s := &scheduler{script: script}
+		w := x.report(t, sc, s)
+		t.Logf("schedule:\n  %s\ntimeline:\n%s", s, w.timelines())
+	})
+}
+
+// 1. A check (check-now) while the placement is on the wire found "not found" and
+// let an operator re-dispatch the order to a second provider: placed twice.
+func TestInterleavingCheckDuringPlacement(t *testing.T) {
+	runScript(t, scenario{
+		setup: func(w *world) { w.order(routeA) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("D", dispatchJob, 0, false), w.operator("O", "check", "redispatch-b")}
+		},
+		end: watan.CheckDelivered,
+	}, "D:placement request on the wire", "O*", "D*")
+}
+
+// 2. A "not found" computed before a re-placement under the same reference was
+// applied to the new placement and lost it.
+func TestInterleavingStaleNotFoundAfterReplacement(t *testing.T) {
+	runScript(t, scenario{
+		fates: map[string][]placeFate{"a": {fateLostRequest, fateAccept}},
+		setup: func(w *world) { w.order(routeA) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("D", dispatchJob, 0, false), w.operator("O", "check")}
+		},
+		end: watan.CheckDelivered,
+	},
+		"D:placement reply on the wire", "D:status request on the wire", // D's call failed; D asks about it
+		"O:status reply on the wire", // O asks too and hears "not found"
+		"D:placement request on the wire", // D hears "not found" and places again, same reference
+		"O*", "D*")
+}
+
+// 3. An order that waited in "not found" for a paused account past its deadline
+// was placed when the account resumed, then expired and refunded while the
+// provider delivered.
+func TestInterleavingPlacedAfterDeadline(t *testing.T) {
+	runScript(t, scenario{
+		fates:      map[string][]placeFate{"a": {fateLostRequest}},
+		failChecks: map[string]int{"a": 1},
+		setup: func(w *world) {
+			w.order(routeA)
+			w.runAll() // placement lost, its check fails: the check job takes over
+			w.runAll() // "not found": a dispatch job to place again
+			w.pause(w.a)
+			w.runAll() // waits for the paused account
+			w.x.clock.Advance(25 * time.Hour)
+			if err := w.x.st.SetProviderPaused(w.x.ctx, w.tenant.ID, w.a.ID, false, ""); err != nil {
+				w.x.t.Fatal(err)
+			}
+		},
+		actors: func(w *world) []*actor { return []*actor{w.worker("D", dispatchJob, 0, false)} },
+		end:    watan.CheckDelivered,
+		check: func(w *world) []string {
+			if n := w.up.created[w.orders[0].ID]; n != 0 {
+				return []string{fmt.Sprintf("order placed %d times after its deadline", n)}
+			}
+			return nil
+		},
+	}, "D*")
+}
+
+// 4. A provider's late answer rewrote an operator-approved order's PIN and state.
+func TestInterleavingLateAnswerAfterOperatorDecision(t *testing.T) {
+	runScript(t, scenario{
+		setup: func(w *world) { w.order(routeA); w.runAll(); w.x.clock.Advance(15 * time.Second) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.provider("P", 0, watan.CheckDelivered), w.worker("C", checkJob, 0, false), w.operator("O", "approve")}
+		},
+		end: watan.CheckDelivered,
+	}, "P*", "C:status reply on the wire", "O*", "C*")
+}
+
+// 5. After a re-placement the new check job was not enqueued because the previous
+// one was still running, and the order sat until the sweeper.
+func TestInterleavingCheckJobLostToUniqueness(t *testing.T) {
+	runScript(t, scenario{
+		fates:      map[string][]placeFate{"a": {fateLostRequest, fateAccept}},
+		failChecks: map[string]int{"a": 1},
+		setup: func(w *world) {
+			w.order(routeA)
+			w.runAll() // placement lost, its check fails: the check job takes over
+		},
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("C", checkJob, 0, false), w.worker("D", dispatchJob, 0, false)}
+		},
+		end: watan.CheckDelivered,
+	}, "C:before the job's result is recorded", "D*", "C*")
+}
+
+// 6. A dispatch job that read the order before an operator re-dispatched it to
+// account b wrote its own choice, a, back.
+func TestInterleavingRedispatchOverridesQueuedJob(t *testing.T) {
+	runScript(t, scenario{
+		fates:      map[string][]placeFate{"a": {fateLostRequest}},
+		failChecks: map[string]int{"a": 1},
+		setup: func(w *world) {
+			w.order(routeA)
+			w.runAll() // placement lost, its check fails: the check job takes over
+			w.runAll() // "not found": a dispatch job to place again at a
+		},
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("D", dispatchJob, 0, false), w.operator("O", "redispatch-b")}
+		},
+		end: watan.CheckDelivered,
+		check: func(w *world) []string {
+			o, err := w.x.st.FindOrder(w.x.ctx, w.tenant.ID, w.orders[0].ID)
+			if err != nil {
+				w.x.t.Fatal(err)
+			}
+			if o.ProviderAccountID != w.b.ID {
+				return []string{fmt.Sprintf("order went to account %d, the operator chose %d", o.ProviderAccountID, w.b.ID)}
+			}
+			return nil
+		},
+	}, "D:before a transaction", "O*", "D*")
+}
+var _ = fmt.Sprint
