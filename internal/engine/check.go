@@ -94,7 +94,7 @@ func (e *Engine) check(ctx context.Context, o watan.Order, gen int) (Next, error
 		return later(o.LeaseUntil.Sub(now)), nil
 	}
 	if o.Deadline != nil && !now.Before(*o.Deadline) {
-		return done, e.expire(ctx, st, o)
+		return done, e.settleDeadline(ctx, st, o)
 	}
 	if o.NextCheckAt != nil && o.NextCheckAt.After(now) && o.ProviderState == watan.StateSent {
 		// Checked meanwhile (a batch, an operator): wait for the next due time.
@@ -286,6 +286,29 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 		}
 		return out, err
 	}
+}
+
+// settleDeadline settles a dispatched order whose deadline has passed. The
+// provider is asked once more first, so that an order it delivered (or cancelled)
+// in the meantime ends as it did there; only an answer that is not final, or no
+// answer, expires it.
+func (e *Engine) settleDeadline(ctx context.Context, st *step, o watan.Order) error {
+	if acct, client, err := e.provider(ctx, o.TenantID, o.ProviderAccountID); err == nil {
+		if release, err := e.limits.acquire(ctx, acct.ID, acct.Settings.MaxInFlight); err == nil {
+			results, callErr := client.Check(ctx, []watan.CheckRef{{Referans: o.ProviderReferans, ProviderOrderID: o.ProviderOrderID}})
+			release()
+			if callErr == nil && len(results) == 1 {
+				r := results[0]
+				e.observer.Checked(acct.Kind, acct.ID, string(r.Outcome))
+				st.log(ctx, "deadline_check", string(r.Outcome), "referans", o.ProviderReferans)
+				if r.Outcome == watan.CheckDelivered || r.Outcome == watan.CheckFailed {
+					_, err := e.applyCheck(ctx, o, acct, r)
+					return err
+				}
+			}
+		}
+	}
+	return e.expire(ctx, st, o)
 }
 
 // expire rejects and refunds an order whose deadline passed while its provider was

@@ -41,12 +41,15 @@ type upOrder struct {
 	sale    int64
 	outcome watan.CheckOutcome // pending, delivered or failed
 	pin     string
+	// afterDecision: delivered when the order was already decided in watan
+	// (an operator or the deadline got there first).
+	afterDecision bool
 }
 
 // upstream is the provider side of every account of one schedule.
 type upstream struct {
 	mu      sync.Mutex
-	orders  map[string]*upOrder  // by account and reference
+	orders  map[string]*upOrder   // by account and reference
 	fates   map[int64][]placeFate // per account, consumed in order; then accept
 	created map[int64]int         // provider orders created per sale, over all accounts
 	// failChecks is how many of an account's next status calls fail in transit.
@@ -66,13 +69,14 @@ func saleOf(ref string) int64 {
 	return id
 }
 
-// complete finishes every pending upstream order of the sale with outcome.
-func (u *upstream) complete(sale int64, outcome watan.CheckOutcome) {
+// complete finishes every pending upstream order of the sale with outcome;
+// decided says whether watan had already decided the order.
+func (u *upstream) complete(sale int64, outcome watan.CheckOutcome, decided bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, o := range u.orders {
 		if o.sale == sale && o.outcome == watan.CheckPending {
-			o.outcome = outcome
+			o.outcome, o.afterDecision = outcome, decided
 			if outcome == watan.CheckDelivered {
 				o.pin = fmt.Sprintf("PIN-%d-%s", o.acct, o.ref)
 			}
@@ -292,6 +296,16 @@ func (w *world) order(route string) watan.Order {
 	return o
 }
 
+// complete lets the upstream finish the sale's pending orders, noting whether watan
+// had decided the order by then.
+func (w *world) complete(sale int64, outcome watan.CheckOutcome) {
+	o, err := w.x.st.FindOrder(w.x.ctx, w.tenant.ID, sale)
+	if err != nil {
+		w.x.t.Fatal(err)
+	}
+	w.up.complete(sale, outcome, o.Status != watan.StatusPending)
+}
+
 func (w *world) problem(format string, args ...any) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -414,11 +428,11 @@ func (w *world) quiesce(outcome watan.CheckOutcome) {
 	for _, j := range w.liveJobs(`'running'`, 0) {
 		w.setJobState(j.id, "available")
 	}
-	for _, o := range w.orders {
-		w.up.complete(o.ID, outcome)
-	}
 	eng := w.engine()
 	for range 120 {
+		for _, o := range w.orders {
+			w.complete(o.ID, outcome)
+		}
 		js := w.liveJobs(waitingStates, 0)
 		if len(js) == 0 {
 			return
@@ -464,9 +478,18 @@ func (w *world) checkInvariants() []string {
 		if err != nil {
 			w.x.t.Fatal(err)
 		}
-		// Never placed twice.
-		if n := w.up.created[o.ID]; n > 1 {
-			bad = append(bad, fmt.Sprintf("order %d was placed %d times", o.ID, n))
+		// Never placed twice: at most one provider order per sale that its
+		// provider did not cancel (an operator may re-dispatch a cancelled one).
+		live := 0
+		w.up.mu.Lock()
+		for _, u := range w.up.orders {
+			if u.sale == o.ID && u.outcome != watan.CheckFailed {
+				live++
+			}
+		}
+		w.up.mu.Unlock()
+		if live > 1 {
+			bad = append(bad, fmt.Sprintf("order %d is held by %d provider orders", o.ID, live))
 		}
 		// Every order reaches a final state, or waits for an operator.
 		if o.Status == watan.StatusPending && o.ProviderState != watan.StateManual {
@@ -474,11 +497,11 @@ func (w *world) checkInvariants() []string {
 		}
 		// Final only on evidence; a delivered order is approved unless an operator
 		// or the deadline decided first, which the timeline shows.
-		delivered := ""
+		delivered, afterDecision := "", false
 		w.up.mu.Lock()
 		for _, u := range w.up.orders {
 			if u.sale == o.ID && u.outcome == watan.CheckDelivered {
-				delivered = u.pin
+				delivered, afterDecision = u.pin, u.afterDecision
 			}
 		}
 		w.up.mu.Unlock()
@@ -494,8 +517,8 @@ func (w *world) checkInvariants() []string {
 			}
 		}
 		switch {
-		case delivered != "" && o.Status != watan.StatusApproved && !(late && (byOperator || byTimeout)):
-			bad = append(bad, fmt.Sprintf("order %d was delivered by its provider but is %s/%s without a late answer and an operator's or the deadline's decision", o.ID, o.Status, o.ProviderState))
+		case delivered != "" && o.Status != watan.StatusApproved && !afterDecision && !(late && (byOperator || byTimeout)):
+			bad = append(bad, fmt.Sprintf("order %d was delivered by its provider before watan decided it, but is %s/%s without a late answer and an operator's or the deadline's decision", o.ID, o.Status, o.ProviderState))
 		case delivered == "" && o.Status == watan.StatusApproved && !byOperator:
 			bad = append(bad, fmt.Sprintf("order %d is approved by the system but no provider delivered it", o.ID))
 		case delivered != "" && o.Status == watan.StatusApproved && !byOperator && o.PIN != delivered:

@@ -38,7 +38,7 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 	}
 	var errs []error
 	for _, o := range expired {
-		if err := e.expire(ctx, e.steps(o, "sweep"), o); err != nil {
+		if err := e.settleDeadline(ctx, e.steps(o, "sweep"), o); err != nil {
 			errs = append(errs, err)
 			continue
 		}
