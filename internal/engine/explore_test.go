@@ -208,17 +208,17 @@ var scenarios = []scenario{
 // first, then random. PostgreSQL commits cost milliseconds each, so its bounded
 // run is smaller; the logic under test is the same, its locking is what differs.
 func exploreBudget(kind store.Engine) (exhaustive, random int) {
-	if os.Getenv("WATAN_EXPLORE") == "long" {
-		return 20000, 5000
+	switch {
+	case os.Getenv("WATAN_EXPLORE") == "long":
+		return 5000, 2000
+	case raceEnabled && kind == store.EnginePostgres:
+		return 30, 8
+	case raceEnabled:
+		return 60, 15
+	case kind == store.EnginePostgres:
+		return 150, 40
 	}
-	exhaustive, random = 600, 150
-	if raceEnabled {
-		exhaustive, random = 150, 40
-	}
-	if kind == store.EnginePostgres {
-		exhaustive, random = exhaustive/4, random/4
-	}
-	return exhaustive, random
+	return 600, 150
 }
 
 func newExplorer(t *testing.T, kind store.Engine) *explorer {

@@ -200,6 +200,8 @@ type explorer struct {
 	hooks *webhooks.Service
 	clock *providertest.ManualClock
 	kind  store.Engine
+	// worlds counts the schedules played, naming each one's tenant.
+	worlds int
 }
 
 // world is one schedule's tenant, orders, upstream and engines.
@@ -222,11 +224,9 @@ const (
 	routeMan = "man" // manual
 )
 
-var worldSeq int
-
 func (x *explorer) newWorld() *world {
 	ctx, st := x.ctx, x.st
-	worldSeq++
+	x.worlds++
 	w := &world{x: x, up: newUpstream(), pkgs: map[string]string{}}
 	var err error
 	must := func(err error) {
@@ -234,7 +234,7 @@ func (x *explorer) newWorld() *world {
 			x.t.Fatal(err)
 		}
 	}
-	w.tenant, err = st.CreateTenant(ctx, fmt.Sprintf("explore-%d", worldSeq))
+	w.tenant, err = st.CreateTenant(ctx, fmt.Sprintf("explore-%d", x.worlds))
 	must(err)
 	tid := w.tenant.ID
 	_, err = st.CreateAccount(ctx, tid, watan.NewAccount{Code: "c1", Name: "Customer", Currency: "TRY"})
