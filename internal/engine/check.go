@@ -34,11 +34,8 @@ func (e *Engine) Check(ctx context.Context, tenantID, orderID int64) (Next, erro
 // is asked: the answer is "pending, placement in flight" and the job comes back
 // when the placement's lease has run out.
 func (e *Engine) CheckGeneration(ctx context.Context, tenantID, orderID int64, gen int) (Next, error) {
-	o, err := e.store.FindOrder(ctx, tenantID, orderID)
-	if err != nil {
-		if watan.IsNotFound(err) {
-			return done, nil
-		}
+	o, found, err := e.findLive(ctx, tenantID, orderID)
+	if !found {
 		return done, err
 	}
 	if gen == 0 {
@@ -58,11 +55,8 @@ func (e *Engine) CheckGeneration(ctx context.Context, tenantID, orderID int64, g
 
 // stillWatching tells a check job of generation gen whether to run again.
 func (e *Engine) stillWatching(ctx context.Context, tenantID, orderID int64, gen int) (Next, error) {
-	o, err := e.store.FindOrder(ctx, tenantID, orderID)
-	if err != nil {
-		if watan.IsNotFound(err) {
-			return done, nil
-		}
+	o, found, err := e.findLive(ctx, tenantID, orderID)
+	if !found {
 		return done, err
 	}
 	if o.Generation != gen || o.Status != watan.StatusPending || !o.ProviderState.Dispatched() {
@@ -294,17 +288,11 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 // answer, expires it.
 func (e *Engine) settleDeadline(ctx context.Context, st *step, o watan.Order) error {
 	if acct, client, err := e.provider(ctx, o.TenantID, o.ProviderAccountID); err == nil {
-		if release, err := e.limits.acquire(ctx, acct.ID, acct.Settings.MaxInFlight); err == nil {
-			results, callErr := client.Check(ctx, []watan.CheckRef{{Referans: o.ProviderReferans, ProviderOrderID: o.ProviderOrderID}})
-			release()
-			if callErr == nil && len(results) == 1 {
-				r := results[0]
-				e.observer.Checked(acct.Kind, acct.ID, string(r.Outcome))
-				st.log(ctx, "deadline_check", string(r.Outcome), "referans", o.ProviderReferans)
-				if r.Outcome == watan.CheckDelivered || r.Outcome == watan.CheckFailed {
-					_, err := e.applyCheck(ctx, o, acct, r)
-					return err
-				}
+		if r, err := e.askOne(ctx, acct, client, o); err == nil {
+			st.log(ctx, "deadline_check", string(r.Outcome), "referans", o.ProviderReferans)
+			if r.Outcome == watan.CheckDelivered || r.Outcome == watan.CheckFailed {
+				_, err := e.applyCheck(ctx, o, acct, r)
+				return err
 			}
 		}
 	}

@@ -27,11 +27,8 @@ const leaseMargin = 10 * time.Second
 // else.
 func (e *Engine) Dispatch(ctx context.Context, tenantID, orderID int64) (Next, error) {
 	for range maxRounds {
-		o, err := e.store.FindOrder(ctx, tenantID, orderID)
-		if err != nil {
-			if watan.IsNotFound(err) {
-				return done, nil
-			}
+		o, found, err := e.findLive(ctx, tenantID, orderID)
+		if !found {
 			return done, err
 		}
 		st := e.steps(o, "dispatch")
@@ -357,17 +354,11 @@ func (e *Engine) resolve(ctx context.Context, st *step, o watan.Order) (Next, bo
 	}
 	// A paused account still gets this check: only the provider can say whether the
 	// order exists, and nothing may happen to the order before it does.
-	release, err := e.limits.acquire(ctx, acct.ID, acct.Settings.MaxInFlight)
-	if err != nil {
-		return done, false, err
-	}
-	results, callErr := client.Check(ctx, []watan.CheckRef{{Referans: o.ProviderReferans, ProviderOrderID: o.ProviderOrderID}})
-	release()
-	if callErr == nil && len(results) != 1 {
-		callErr = fmt.Errorf("provider answered %d results for one reference", len(results))
-	}
+	r, callErr := e.askOne(ctx, acct, client, o)
 	if callErr != nil {
-		e.observer.Checked(acct.Kind, acct.ID, "error")
+		if ctx.Err() != nil {
+			return done, false, callErr
+		}
 		st.log(ctx, "resolve_check", "error", "err", callErr)
 		if watan.IsMisconfigured(callErr) {
 			e.pause(ctx, acct, callErr.Error())
@@ -375,14 +366,42 @@ func (e *Engine) resolve(ctx context.Context, st *step, o watan.Order) (Next, bo
 		// Leave it to the check job, which retries with backoff.
 		return done, false, e.recordCheckFailure(ctx, o, callErr, RetryDelay(1))
 	}
-	r := results[0]
-	e.observer.Checked(acct.Kind, acct.ID, string(r.Outcome))
 	st.log(ctx, "resolve_check", string(r.Outcome), "referans", o.ProviderReferans, "generation", o.Generation)
 	out, err := e.applyCheck(ctx, o, acct, r)
 	if err != nil {
 		return done, false, err
 	}
 	return done, out.replace, nil
+}
+
+// askOne asks o's provider about o's reference alone, within the account's
+// concurrency limit, and reports the outcome to the observer.
+func (e *Engine) askOne(ctx context.Context, acct watan.ProviderAccount, client watan.Provider, o watan.Order) (watan.CheckResult, error) {
+	release, err := e.limits.acquire(ctx, acct.ID, acct.Settings.MaxInFlight)
+	if err != nil {
+		return watan.CheckResult{}, err
+	}
+	results, err := client.Check(ctx, []watan.CheckRef{{Referans: o.ProviderReferans, ProviderOrderID: o.ProviderOrderID}})
+	release()
+	if err == nil && len(results) != 1 {
+		err = fmt.Errorf("provider answered %d results for one reference", len(results))
+	}
+	if err != nil {
+		e.observer.Checked(acct.Kind, acct.ID, "error")
+		return watan.CheckResult{}, err
+	}
+	e.observer.Checked(acct.Kind, acct.ID, string(results[0].Outcome))
+	return results[0], nil
+}
+
+// findLive reads the order; found is false, with no error, if it no longer exists
+// (its tenant was deleted), which ends the job asking.
+func (e *Engine) findLive(ctx context.Context, tenantID, orderID int64) (o watan.Order, found bool, err error) {
+	o, err = e.store.FindOrder(ctx, tenantID, orderID)
+	if watan.IsNotFound(err) {
+		return o, false, nil
+	}
+	return o, err == nil, err
 }
 
 // noteWaiting records, once, that the order waits for a paused provider account.

@@ -439,5 +439,3 @@ func TestInterleavingRedispatchOverridesQueuedJob(t *testing.T) {
 		},
 	}, "D:before a transaction", "O*", "D*")
 }
-
-var _ = fmt.Sprint
