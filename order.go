@@ -56,6 +56,13 @@ func (s ProviderState) Dispatched() bool {
 	return s == StateSending || s == StateSent || s == StateUnknown
 }
 
+// UnderAfterCare reports whether o is decided but still watched for a provider's
+// late answer: a provider may hold it (its state is dispatched, or it expired
+// while the provider was pending) and its next check is set.
+func (o Order) UnderAfterCare() bool {
+	return o.Status != StatusPending && o.NextCheckAt != nil && TrAfterCare.Allows(o.ProviderState)
+}
+
 // A Transition is one kind of change to the provider side of an order. Every change
 // the engine or an operator makes names one, and is applied as a compare-and-set: it
 // takes effect only if the order is still in one of From (and, for the engine, still
@@ -79,6 +86,10 @@ type Transition struct {
 	// placement of the generation may still be on the wire (Order.PlacementInFlight):
 	// only the placement's own answer speaks for it then.
 	StatusAnswer bool
+	// AfterDecision marks the engine's watch over an order already decided (by an
+	// operator or the deadline) that a provider may still hold: it applies only to
+	// decided orders, and changes nothing but when the order is next checked.
+	AfterDecision bool
 }
 
 // The engine's transitions. "Answer" transitions carry a provider's status answer
@@ -126,6 +137,9 @@ var (
 	TrCodeDelivered = Transition{Name: "code_delivered", From: []ProviderState{StateNotSent}, To: StateDelivered}
 	// TrWaiting notes that an order waits for a paused provider account.
 	TrWaiting = Transition{Name: "waiting", From: []ProviderState{StateNotSent, StateNotFound}}
+	// TrAfterCare keeps asking the provider about a decided order it may still hold,
+	// so that a late delivery or cancellation reaches the timeline (late_answer).
+	TrAfterCare = Transition{Name: "after_care", From: []ProviderState{StateSending, StateUnknown, StateSent, StateExpired}, AfterDecision: true}
 )
 
 // Operators' transitions.
@@ -151,7 +165,7 @@ var (
 var Transitions = []Transition{
 	TrPlace, TrAccepted, TrDeliveredAtPlacement, TrRefused, TrOutcomeUnknown, TrFallback,
 	TrAnswerPending, TrAnswerDelivered, TrAnswerFailed, TrAnswerNotFound, TrCheckFailed, TrWatch, TrRestoreDispatch,
-	TrExpire, TrToManual, TrCodeDelivered, TrWaiting,
+	TrExpire, TrToManual, TrCodeDelivered, TrWaiting, TrAfterCare,
 	TrOpApprove, TrOpDeliver, TrOpReject, TrOpRedispatch, TrOpManual, TrOpNote,
 }
 

@@ -87,6 +87,7 @@ func TestTransitionTable(t *testing.T) {
 		sent:     {sent, delivered, failed, expired},
 		unknown:  {sent, delivered, failed, notFound, expired, unknown},
 		notFound: {sending, manual, expired, notSent, notFound},
+		expired:  {expired}, // after-care: watched, never moved
 	}
 	all := []watan.ProviderState{notSent, sending, sent, unknown, delivered, failed, notFound, manual, expired}
 	engineEdge := func(from, to watan.ProviderState) bool {

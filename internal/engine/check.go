@@ -59,7 +59,8 @@ func (e *Engine) stillWatching(ctx context.Context, tenantID, orderID int64, gen
 	if !found {
 		return done, err
 	}
-	if o.Generation != gen || o.Status != watan.StatusPending || !o.ProviderState.Dispatched() {
+	watched := o.Status == watan.StatusPending && o.ProviderState.Dispatched() || o.UnderAfterCare()
+	if o.Generation != gen || !watched {
 		return done, nil
 	}
 	now := e.now()
@@ -78,6 +79,8 @@ func (e *Engine) check(ctx context.Context, o watan.Order, gen int) (Next, error
 	case o.Generation != gen:
 		st.log(ctx, "skip", "old_generation", "job_generation", gen, "generation", o.Generation)
 		return done, nil
+	case o.UnderAfterCare():
+		return e.afterCare(ctx, st, o)
 	case o.Status != watan.StatusPending || !o.ProviderState.Dispatched():
 		st.log(ctx, "skip", "not_dispatched", "status", o.Status, "provider_state", o.ProviderState)
 		return done, nil
@@ -308,10 +311,13 @@ func (e *Engine) expire(ctx context.Context, st *step, o watan.Order) error {
 		}
 		cur.ProviderState, cur.NextCheckAt = watan.StateExpired, nil
 		if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventTimeout,
-			"deadline %s passed without a final answer from the provider: rejected and refunded", cur.Deadline.Format(time.RFC3339))); err != nil {
+			"deadline %s passed without a final answer from the provider: rejected and refunded; still watching it for a late answer", cur.Deadline.Format(time.RFC3339))); err != nil {
 			return err
 		}
-		return e.finish(ctx, tx, cur, watan.StatusRejected, "timeout: no final answer from the provider before the deadline")
+		if err := e.finish(ctx, tx, cur, watan.StatusRejected, "timeout: no final answer from the provider before the deadline"); err != nil {
+			return err
+		}
+		return e.watchAfterDecision(ctx, tx, cur)
 	})
 	st.log(ctx, "deadline", map[bool]string{true: "expired", false: "skip"}[changed], "err", err)
 	return err

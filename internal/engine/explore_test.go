@@ -92,7 +92,7 @@ func (w *world) operator(name string, actions ...string) *actor {
 
 // provider finishes the upstream's pending orders of order i.
 func (w *world) provider(name string, i int, outcome watan.CheckOutcome) *actor {
-	return newActor(name, false, func(ctx context.Context) { w.complete(w.orders[i].ID, outcome) })
+	return newActor(name, false, func(ctx context.Context) { w.up.complete(w.orders[i].ID, outcome) })
 }
 
 // tick lets time pass.
@@ -438,4 +438,41 @@ func TestInterleavingRedispatchOverridesQueuedJob(t *testing.T) {
 			return nil
 		},
 	}, "D:before a transaction", "O*", "D*")
+}
+
+// An order an operator rejected while its provider still held it stays watched:
+// the provider's later delivery reaches the timeline with its PIN, and nothing else
+// about the order changes.
+func TestAfterCareRecordsLateDelivery(t *testing.T) {
+	runScript(t, scenario{
+		setup: func(w *world) { w.order(routeA); w.runAll() },
+		actors: func(w *world) []*actor {
+			return []*actor{w.operator("O", "reject")}
+		},
+		end: watan.CheckDelivered,
+		check: func(w *world) []string {
+			o, err := w.x.st.FindOrder(w.x.ctx, w.tenant.ID, w.orders[0].ID)
+			if err != nil {
+				w.x.t.Fatal(err)
+			}
+			var bad []string
+			if o.Status != watan.StatusRejected || o.PIN != "" || o.ProviderState != watan.StateSent || o.NextCheckAt != nil {
+				bad = append(bad, fmt.Sprintf("after the late delivery the order is %s/%s with PIN %q, next check %v", o.Status, o.ProviderState, o.PIN, o.NextCheckAt))
+			}
+			evs, err := w.x.st.OrderEvents(w.x.ctx, w.tenant.ID, o.ID)
+			if err != nil {
+				w.x.t.Fatal(err)
+			}
+			late := 0
+			for _, e := range evs {
+				if e.Kind == engine.EventLateAnswer && e.Data["pin"] == fmt.Sprintf("PIN-%d-%s", w.a.ID, o.ProviderReferans) {
+					late++
+				}
+			}
+			if late != 1 {
+				bad = append(bad, fmt.Sprintf("%d late answers carry the provider's PIN, want 1", late))
+			}
+			return bad
+		},
+	}, "O*")
 }

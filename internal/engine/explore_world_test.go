@@ -41,9 +41,6 @@ type upOrder struct {
 	sale    int64
 	outcome watan.CheckOutcome // pending, delivered or failed
 	pin     string
-	// afterDecision: delivered when the order was already decided in watan
-	// (an operator or the deadline got there first).
-	afterDecision bool
 }
 
 // upstream is the provider side of every account of one schedule.
@@ -69,14 +66,13 @@ func saleOf(ref string) int64 {
 	return id
 }
 
-// complete finishes every pending upstream order of the sale with outcome;
-// decided says whether watan had already decided the order.
-func (u *upstream) complete(sale int64, outcome watan.CheckOutcome, decided bool) {
+// complete finishes every pending upstream order of the sale with outcome.
+func (u *upstream) complete(sale int64, outcome watan.CheckOutcome) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, o := range u.orders {
 		if o.sale == sale && o.outcome == watan.CheckPending {
-			o.outcome, o.afterDecision = outcome, decided
+			o.outcome = outcome
 			if outcome == watan.CheckDelivered {
 				o.pin = fmt.Sprintf("PIN-%d-%s", o.acct, o.ref)
 			}
@@ -296,16 +292,6 @@ func (w *world) order(route string) watan.Order {
 	return o
 }
 
-// complete lets the upstream finish the sale's pending orders, noting whether watan
-// had decided the order by then.
-func (w *world) complete(sale int64, outcome watan.CheckOutcome) {
-	o, err := w.x.st.FindOrder(w.x.ctx, w.tenant.ID, sale)
-	if err != nil {
-		w.x.t.Fatal(err)
-	}
-	w.up.complete(sale, outcome, o.Status != watan.StatusPending)
-}
-
 func (w *world) problem(format string, args ...any) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -431,7 +417,7 @@ func (w *world) quiesce(outcome watan.CheckOutcome) {
 	eng := w.engine()
 	for range 120 {
 		for _, o := range w.orders {
-			w.complete(o.ID, outcome)
+			w.up.complete(o.ID, outcome)
 		}
 		js := w.liveJobs(waitingStates, 0)
 		if len(js) == 0 {
@@ -497,11 +483,11 @@ func (w *world) checkInvariants() []string {
 		}
 		// Final only on evidence; a delivered order is approved unless an operator
 		// or the deadline decided first, which the timeline shows.
-		delivered, afterDecision := "", false
+		delivered := ""
 		w.up.mu.Lock()
 		for _, u := range w.up.orders {
 			if u.sale == o.ID && u.outcome == watan.CheckDelivered {
-				delivered, afterDecision = u.pin, u.afterDecision
+				delivered = u.pin
 			}
 		}
 		w.up.mu.Unlock()
@@ -517,8 +503,8 @@ func (w *world) checkInvariants() []string {
 			}
 		}
 		switch {
-		case delivered != "" && o.Status != watan.StatusApproved && !afterDecision && !(late && (byOperator || byTimeout)):
-			bad = append(bad, fmt.Sprintf("order %d was delivered by its provider before watan decided it, but is %s/%s without a late answer and an operator's or the deadline's decision", o.ID, o.Status, o.ProviderState))
+		case delivered != "" && o.Status != watan.StatusApproved && !(late && (byOperator || byTimeout)):
+			bad = append(bad, fmt.Sprintf("order %d was delivered by its provider but is %s/%s without a late answer and an operator's or the deadline's decision", o.ID, o.Status, o.ProviderState))
 		case delivered == "" && o.Status == watan.StatusApproved && !byOperator:
 			bad = append(bad, fmt.Sprintf("order %d is approved by the system but no provider delivered it", o.ID))
 		case delivered != "" && o.Status == watan.StatusApproved && !byOperator && o.PIN != delivered:

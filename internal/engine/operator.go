@@ -34,8 +34,11 @@ func (e *Engine) Approve(ctx context.Context, tenantID, orderID int64, actor wat
 			}
 		}
 		now := e.now()
-		cur.CompletedAt, cur.NextCheckAt = &now, nil
-		return e.decide(ctx, tx, cur, watan.StatusApproved, actor, note)
+		cur.CompletedAt = &now
+		if err := e.decide(ctx, tx, cur, watan.StatusApproved, actor, note); err != nil {
+			return err
+		}
+		return e.watchAfterDecision(ctx, tx, cur)
 	})
 	return o, err
 }
@@ -49,8 +52,11 @@ func (e *Engine) Reject(ctx context.Context, tenantID, orderID int64, actor wata
 			return watan.Errorf(watan.ECodeInvalidTransition, "order is %s: only a pending order can be rejected", cur.Status)
 		}
 		now := e.now()
-		cur.CompletedAt, cur.NextCheckAt = &now, nil
-		return e.decide(ctx, tx, cur, watan.StatusRejected, actor, note)
+		cur.CompletedAt = &now
+		if err := e.decide(ctx, tx, cur, watan.StatusRejected, actor, note); err != nil {
+			return err
+		}
+		return e.watchAfterDecision(ctx, tx, cur)
 	})
 	return o, err
 }

@@ -24,7 +24,8 @@ type answer struct {
 
 // apply makes one transition of the order as a compare-and-set. Inside one
 // transaction it locks the order and checks that tr applies to it as it is now:
-// for the engine's transitions, the order must be pending, at generation
+// for the engine's transitions, the order must be pending (decided, for
+// after-care), at generation
 // o.Generation (the one the caller read and acted on) and in one of tr.From; for
 // an operator's, in one of tr.From. Then fn changes the order and does more work in
 // the same transaction (events, money, jobs), and the order's provider side is
@@ -103,8 +104,10 @@ func (e *Engine) apply(ctx context.Context, o watan.Order, tr watan.Transition, 
 // or "" if it can.
 func (e *Engine) notApplicable(cur watan.Order, gen int, tr watan.Transition) string {
 	switch {
-	case !tr.Operator && cur.Status != watan.StatusPending:
+	case !tr.Operator && !tr.AfterDecision && cur.Status != watan.StatusPending:
 		return "the order is already " + string(cur.Status)
+	case tr.AfterDecision && cur.Status == watan.StatusPending:
+		return "the order is not decided"
 	case !tr.Operator && cur.Generation != gen:
 		return fmt.Sprintf("the order has moved on to placement generation %d", cur.Generation)
 	case !tr.Allows(cur.ProviderState):
