@@ -343,6 +343,14 @@ func (n NewOrder) Validate() error {
 	case len(n.ClientOrderID) > MaxClientIDLen:
 		return Errorf(ECodeValidation, "client_order_id must be at most %d bytes", MaxClientIDLen)
 	}
+	for _, f := range []struct{ name, v string }{
+		{"package", n.PackageCode}, {"account", n.AccountCode}, {"player_id", n.PlayerID},
+		{"extra", n.Extra}, {"client_order_id", n.ClientOrderID},
+	} {
+		if err := ValidateIdentifier(f.name, f.v); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"watan"
 )
@@ -50,12 +52,21 @@ func decodeBody(r *http.Request, dst any, optional bool) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSONType(ct) {
 		return badRequest("Content-Type must be application/json, not %q", ct)
 	}
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body) // bounded by the route's MaxBytesReader
+	if err != nil {
+		return decodeError(err)
+	}
+	if optional && len(bytes.TrimSpace(body)) == 0 {
+		return nil // nothing but white space: dst keeps its zero value
+	}
+	// encoding/json would replace invalid bytes with U+FFFD and carry on: the
+	// client's text would change silently on its way to the database and provider.
+	if !utf8.Valid(body) {
+		return badRequest("request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		if optional && errors.Is(err, io.EOF) {
-			return nil // nothing but white space: dst keeps its zero value
-		}
 		return decodeError(err)
 	}
 	// A second value, or garbage after the first, means the client sent something
@@ -64,12 +75,134 @@ func decodeBody(r *http.Request, dst any, optional bool) error {
 		if err == nil {
 			return badRequest("request body must hold a single JSON value")
 		}
-		if te := decodeError(err); watan.ErrorCode(te) == watan.ECodeTooLarge {
-			return te
-		}
 		return badRequest("request body must hold a single JSON value; unexpected data after it")
 	}
+	// What encoding/json lets through: duplicate keys (the last one wins), keys that
+	// match a field only when case is ignored, NUL and lone surrogates in strings.
+	return checkMembers(json.NewDecoder(bytes.NewReader(body)), reflect.TypeOf(dst), "")
+}
+
+// checkMembers walks the JSON value that dec holds next, which decodes into a value
+// of type t (nil when unknown), and refuses what decodeBody's decoder accepted
+// although the client cannot have meant it.
+func checkMembers(dec *json.Decoder, t reflect.Type, path string) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return badRequest("request body is not valid JSON: %v", err)
+	}
+	switch v := tok.(type) {
+	case string:
+		return checkJSONString(path, v)
+	case json.Delim:
+		if v == '[' {
+			var elem reflect.Type
+			if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+				elem = t.Elem()
+			}
+			for i := 0; dec.More(); i++ {
+				if err := checkMembers(dec, elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+			_, err := dec.Token()
+			return err
+		}
+		seen := map[string]string{} // lower-cased key → key as sent
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return badRequest("request body is not valid JSON: %v", err)
+			}
+			key := tok.(string)
+			at := joinPath(path, key)
+			if err := checkJSONString(at, key); err != nil {
+				return err
+			}
+			folded := strings.ToLower(key)
+			if prev, ok := seen[folded]; ok {
+				if prev == key {
+					return badRequest("field %q appears twice", at)
+				}
+				return badRequest("fields %q and %q differ only in case", joinPath(path, prev), at)
+			}
+			seen[folded] = key
+			var member reflect.Type
+			if t != nil {
+				switch t.Kind() {
+				case reflect.Map:
+					member = t.Elem()
+				case reflect.Struct:
+					f, ok := jsonField(t, key)
+					if !ok {
+						return badRequest("unknown field %q (field names are case-sensitive)", at)
+					}
+					member = f
+				}
+			}
+			if err := checkMembers(dec, member, at); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token()
+		return err
+	}
 	return nil
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// checkJSONString refuses NUL and U+FFFD, which is what encoding/json makes of a
+// lone surrogate escape such as "\ud800".
+func checkJSONString(path, v string) error {
+	what := "a string"
+	if path != "" {
+		what = fmt.Sprintf("field %q", path)
+	}
+	switch {
+	case strings.IndexByte(v, 0) >= 0:
+		return badRequest("%s must not contain NUL characters", what)
+	case strings.ContainsRune(v, utf8.RuneError):
+		return badRequest("%s holds an invalid character (a lone surrogate escape or U+FFFD)", what)
+	}
+	return nil
+}
+
+// jsonField returns the type of t's field whose JSON name is exactly name.
+func jsonField(t reflect.Type, name string) (reflect.Type, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" || !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		if f.Anonymous && tag == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				if inner, ok := jsonField(ft, name); ok {
+					return inner, true
+				}
+				continue
+			}
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }
 
 func isJSONType(ct string) bool {
@@ -199,6 +332,27 @@ func pathID(r *http.Request, name, what string) (int64, error) {
 		return 0, notFound("no %s %q", what, s)
 	}
 	return id, nil
+}
+
+// checkURLText refuses a path or query whose decoded text is not valid UTF-8 or
+// holds NUL: PostgreSQL cannot compare with such text (it would be a 500), SQLite
+// would look it up, and neither can name anything.
+func checkURLText(r *http.Request) error {
+	if watan.ValidateText("path", r.URL.Path) != nil {
+		return badRequest("the path must be valid UTF-8 without NUL characters")
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil // the handler's query() reports it
+	}
+	for k, vs := range q {
+		for _, v := range append(vs, k) {
+			if watan.ValidateText("query", v) != nil {
+				return badRequest("query parameter %q must be valid UTF-8 without NUL characters", strings.ToValidUTF8(k, "?"))
+			}
+		}
+	}
+	return nil
 }
 
 // query parses the query string strictly: url.Values would silently drop a

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"watan"
 	"watan/internal/httpapi"
@@ -65,6 +66,13 @@ func FuzzCreateOrder(f *testing.F) {
 		{orderBody("pubg60", "cust1", 1, strings.Repeat("x", 5000), "long"), "application/json", 0},
 		{orderBody("pubg60", "cust1", 1, "p1", strings.Repeat("c", 300)), "application/json", 0},
 		{orderBody("nope", "ghost", 1, "p1", "cid2"), "application/json", 0},
+		// Hostile text: each must be refused.
+		{`{"package":"pubg60","account":"cust1","quantity":1,"player_id":"12\u000034","client_order_id":"n1"}`, "application/json", 0},
+		{"{\"package\":\"pubg60\",\"account\":\"cust1\",\"quantity\":1,\"player_id\":\"\xff\xfe\xc3(\",\"client_order_id\":\"n2\"}", "application/json", 0},
+		{`{"package":"pubg60","account":"cust1","quantity":1,"quantity":1000,"player_id":"p1","client_order_id":"n3"}`, "application/json", 0},
+		{`{"Package":"pubg60","account":"cust1","quantity":1,"player_id":"p1","client_order_id":"n4"}`, "application/json", 0},
+		{`{"package":"pubg60","account":"cust1","quantity":1,"player_id":"\u202e5123","client_order_id":"n5"}`, "application/json", 0},
+		{`{"package":"pubg60","account":"cust1","quantity":1,"player_id":"51\n23","client_order_id":"n6"}`, "application/json", 0},
 	} {
 		f.Add(seed.body, seed.contentType, seed.auth)
 	}
@@ -120,6 +128,18 @@ func FuzzCreateOrder(f *testing.F) {
 			if after.orders != before.orders+1 || after.entries != before.entries+1 || after.balance >= before.balance {
 				t.Fatalf("201 but orders %d→%d, ledger %d→%d, balance %d→%d", before.orders, after.orders,
 					before.entries, after.entries, before.balance, after.balance)
+			}
+			// What was stored is what a client can have meant: no NUL, no invalid
+			// or replaced bytes, no control or text-direction characters.
+			var player, clientID string
+			if err := st.DB().QueryRowContext(ctx, `SELECT player_id, COALESCE(client_order_id, '') FROM orders
+				WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1`, ten.ID).Scan(&player, &clientID); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range []string{player, clientID} {
+				if err := watan.ValidateIdentifier("stored", v); err != nil || strings.ContainsRune(v, utf8.RuneError) {
+					t.Fatalf("201 stored %q from %q", v, body)
+				}
 			}
 		default:
 			if after != before {

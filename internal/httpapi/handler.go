@@ -293,8 +293,8 @@ func (h *Handler) unrouted(w http.ResponseWriter, r *http.Request, fallback http
 	}
 }
 
-// wrap applies what every route needs before its handler runs: authentication and
-// the body size limit.
+// wrap applies what every route needs before its handler runs: authentication, the
+// body size limit, and valid text in the path and query.
 func (h *Handler) wrap(rt route) http.Handler {
 	limit := h.maxBody
 	if rt.body == bodyImport {
@@ -314,6 +314,10 @@ func (h *Handler) wrap(rt route) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if err := checkURLText(r); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		if err := rt.handle(w, r); err != nil {
 			h.fail(w, r, err)
 		}

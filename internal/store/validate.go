@@ -28,7 +28,13 @@ func checkText(field, v string, max int) error {
 	return nil
 }
 
-func checkCode(field, v string) error { return checkText(field, v, watan.MaxCodeLen) }
+// checkCode is checkText for identifiers: no invisible text-direction characters.
+func checkCode(field, v string) error {
+	if err := checkText(field, v, watan.MaxCodeLen); err != nil {
+		return err
+	}
+	return watan.ValidateIdentifier(field, v)
+}
 
 func checkName(field, v string) error { return checkText(field, v, watan.MaxNameLen) }
 

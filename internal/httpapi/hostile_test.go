@@ -1,0 +1,95 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"testing"
+
+	"watan"
+)
+
+// TestHostileText sends the probes of an attacker and of a careless client: NUL
+// bytes, invalid UTF-8, lone surrogates, duplicate and case-variant keys, control
+// and text-direction characters. Each gets a 4xx with a stable code on both
+// engines (a NUL once answered 500 on PostgreSQL and was stored on SQLite), and
+// nothing is written.
+func TestHostileText(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		c := e.newTenant("shop")
+		c.seed("pubg60", "cust1")
+		var pa struct {
+			ID int64 `json:"id"`
+		}
+		c.call("POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"z","base_url":"https://znet.example","credentials":{"kod":"k","sifre":"s"}}`, 201, &pa)
+		before := c.state("cust1")
+		order := func(field, raw string) string {
+			vals := map[string]string{"package": `"pubg60"`, "account": `"cust1"`, "player_id": `"5123"`, "client_order_id": `"cid"`}
+			vals[field] = raw
+			return fmt.Sprintf(`{"package":%s,"account":%s,"quantity":1,"player_id":%s,"client_order_id":%s}`,
+				vals["package"], vals["account"], vals["player_id"], vals["client_order_id"])
+		}
+		tests := []struct {
+			name, method, path, body string
+			status                   int
+			code                     string
+		}{
+			{"NUL in player_id", "POST", "/api/v1/orders", order("player_id", `"12\u000034"`), 400, watan.ECodeBadRequest},
+			{"NUL in client_order_id", "POST", "/api/v1/orders", order("client_order_id", `"c\u0000"`), 400, watan.ECodeBadRequest},
+			{"NUL in package", "POST", "/api/v1/orders", order("package", `"pubg\u000060"`), 400, watan.ECodeBadRequest},
+			{"NUL in a key", "POST", "/api/v1/orders", `{"package\u0000":"pubg60"}`, 400, watan.ECodeBadRequest},
+			{"NUL in top-up note", "POST", "/api/v1/accounts/cust1/topups", `{"amount":"1","note":"a\u0000b"}`, 400, watan.ECodeBadRequest},
+			{"NUL in a credential", "PATCH", fmt.Sprintf("/api/v1/provider-accounts/%d", pa.ID), `{"credentials":{"kod":"k\u0000","sifre":"s"}}`, 400, watan.ECodeBadRequest},
+			{"invalid UTF-8 in player_id", "POST", "/api/v1/orders", order("player_id", "\"\xff\xfe\xc3(\""), 400, watan.ECodeBadRequest},
+			{"invalid UTF-8 in account name", "POST", "/api/v1/accounts", "{\"code\":\"c2\",\"name\":\"\xff\",\"currency\":\"TRY\"}", 400, watan.ECodeBadRequest},
+			{"invalid UTF-8 in package name", "POST", "/api/v1/packages", "{\"code\":\"p2\",\"name\":\"\xc3(\",\"price\":\"1\",\"currency\":\"TRY\"}", 400, watan.ECodeBadRequest},
+			{"lone surrogate", "POST", "/api/v1/orders", order("player_id", `"\ud800"`), 400, watan.ECodeBadRequest},
+			{"duplicate key", "POST", "/api/v1/orders", `{"package":"pubg60","account":"cust1","quantity":1,"quantity":1000,"player_id":"5123","client_order_id":"cid"}`, 400, watan.ECodeBadRequest},
+			{"case-variant key", "POST", "/api/v1/orders", `{"Package":"pubg60","account":"cust1","quantity":1,"player_id":"5123","client_order_id":"cid"}`, 400, watan.ECodeBadRequest},
+			{"keys differing in case", "POST", "/api/v1/orders", `{"package":"pubg60","PACKAGE":"x","account":"cust1","quantity":1,"player_id":"5123","client_order_id":"cid"}`, 400, watan.ECodeBadRequest},
+			{"nested duplicate key", "PATCH", fmt.Sprintf("/api/v1/provider-accounts/%d", pa.ID), `{"credentials":{"kod":"a","kod":"b","sifre":"s"}}`, 400, watan.ECodeBadRequest},
+			{"newline in player_id", "POST", "/api/v1/orders", order("player_id", `"51\n23"`), 422, watan.ECodeValidation},
+			{"carriage return in player_id", "POST", "/api/v1/orders", order("player_id", `"51\r23"`), 422, watan.ECodeValidation},
+			{"escape in player_id", "POST", "/api/v1/orders", order("player_id", `"\u001b[31m5123"`), 422, watan.ECodeValidation},
+			{"right-to-left override in player_id", "POST", "/api/v1/orders", order("player_id", `"\u202e5123"`), 422, watan.ECodeValidation},
+			{"isolate in client_order_id", "POST", "/api/v1/orders", order("client_order_id", `"c\u2066id"`), 422, watan.ECodeValidation},
+			{"override in a package code", "POST", "/api/v1/packages", `{"code":"p\u202e2","name":"n","price":"1","currency":"TRY"}`, 422, watan.ECodeValidation},
+			{"NUL in the search query", "GET", "/api/v1/orders?q=a%00b", "", 400, watan.ECodeBadRequest},
+			{"invalid UTF-8 in the search query", "GET", "/api/v1/orders?q=%ff", "", 400, watan.ECodeBadRequest},
+			{"NUL in an account path", "GET", "/api/v1/accounts/a%00b", "", 400, watan.ECodeBadRequest},
+			{"NUL in a package path", "GET", "/api/v1/packages/a%00b", "", 400, watan.ECodeBadRequest},
+		}
+		for _, tt := range tests {
+			var res *response
+			if tt.body == "" {
+				r := httptest.NewRequest(tt.method, "http://watan.test"+tt.path, nil)
+				r.Header.Set("Authorization", "Bearer "+c.key)
+				res = c.serve(r)
+			} else {
+				res = c.send(tt.method, tt.path, "", tt.body)
+			}
+			wantError(t, tt.name, res, tt.status, tt.code)
+		}
+		if after := c.state("cust1"); after != before {
+			t.Errorf("a refused request wrote something: before %+v, after %+v", before, after)
+		}
+		var pkgs struct {
+			Packages []struct {
+				Code string `json:"code"`
+			} `json:"packages"`
+		}
+		c.call("GET", "/api/v1/packages", "", 200, &pkgs)
+		for _, p := range pkgs.Packages {
+			if p.Code != "pubg60" {
+				t.Errorf("a refused request created package %q", p.Code)
+			}
+		}
+		// Text that is merely unusual still goes through: Arabic, emoji, a space.
+		var o struct {
+			PlayerID string `json:"player_id"`
+		}
+		c.call("POST", "/api/v1/orders", order("player_id", `"لاعب 5123 🎮"`), 201, &o)
+		if o.PlayerID != "لاعب 5123 🎮" {
+			t.Errorf("player_id stored as %q", o.PlayerID)
+		}
+	})
+}
