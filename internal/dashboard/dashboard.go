@@ -364,14 +364,36 @@ type errorData struct {
 	Back    string
 }
 
-// backTo is the local path a form asked to return to (field "return"), or def. Only
-// paths on this site are accepted, so the field cannot redirect elsewhere.
-func backTo(r *http.Request, def string) string {
-	p := r.FormValue("return")
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+// backTo is the local path a form asked to return to (field "return"), or def.
+func backTo(r *http.Request, def string) string { return localPath(r.FormValue("return"), def) }
+
+// localPath returns p if it is a path on this site, else def. Only "/" itself or a
+// "/" followed by a path character (RFC 3986 pchar) passes, with no control
+// character, space or backslash anywhere: browsers drop tabs and newlines and read
+// "\" as "/", so "/\t/evil.example" would take the operator to //evil.example.
+// Nothing is stripped first; anything doubtful falls back.
+func localPath(p, def string) string {
+	if p == "/" {
+		return p
+	}
+	if len(p) < 2 || p[0] != '/' || !isPathChar(p[1]) {
 		return def
 	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c == '\\' || c == 0x7f {
+			return def
+		}
+	}
 	return p
+}
+
+// isPathChar reports whether c may stand in a URL path segment (RFC 3986 pchar).
+func isPathChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~%!$&'()*+,;=:@", c) >= 0
 }
 
 // ProviderBalances implements Balances by building the provider account's client

@@ -519,3 +519,24 @@ func TestTranslationsComplete(t *testing.T) {
 		t.Errorf("Arabic lacks %v", missing)
 	}
 }
+
+// TestRedirectProbes sends the sign-in form's next and the language form's return
+// fields that once redirected an operator to another site.
+func TestRedirectProbes(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		b := setup(t, e, bundleOpts{})
+		for _, next := range []string{"/\t/evil.example", "//evil.example", "/\\evil.example", "/\n/evil.example"} {
+			c := b.client()
+			c.get("/signin")
+			st, loc, _ := c.post("/signin", url.Values{"tenant": {fmt.Sprint(b.a.ID)}, "name": {userA}, "password": {password}, "next": {next}})
+			if st != http.StatusSeeOther || loc != "/" {
+				t.Errorf("sign-in with next=%q: %d %q, want / ", next, st, loc)
+			}
+			c.get("/") // the session's CSRF token
+			st, loc, _ = c.post("/lang", url.Values{"lang": {"ar"}, "return": {next}})
+			if st != http.StatusSeeOther || loc != "/" {
+				t.Errorf("language with return=%q: %d %q, want /", next, st, loc)
+			}
+		}
+	})
+}

@@ -74,11 +74,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	h.log.Info("dashboard: signed in", "tenant_id", u.TenantID, "user", u.Name)
 	h.setCookie(w, r, signinCookie, "", -1)
 	h.setCookie(w, r, sessionCookie, sess.Token, int(h.ttl/time.Second))
-	next := r.PostFormValue("next")
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		next = "/"
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, localPath(r.PostFormValue("next"), "/"), http.StatusSeeOther)
 }
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
@@ -306,12 +302,18 @@ func (h *Handler) act(r *http.Request, s store.Session, action string, id int64)
 	if len(note) > watan.MaxNoteLen {
 		return watan.Errorf(watan.ECodeValidation, "note must be at most %d bytes", watan.MaxNoteLen)
 	}
+	if err := watan.ValidateText("note", note); err != nil {
+		return err
+	}
 	var err error
 	switch action {
 	case "approve":
 		pin := strings.TrimSpace(r.PostFormValue("pin"))
 		if len(pin) > 512 {
 			return watan.Errorf(watan.ECodeValidation, "PIN must be at most 512 bytes")
+		}
+		if err := watan.ValidateIdentifier("PIN", pin); err != nil {
+			return err
 		}
 		_, err = h.op.Approve(ctx, tid, id, who, pin, note)
 	case "reject":
