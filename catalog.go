@@ -1,6 +1,8 @@
 package watan
 
 import (
+	"slices"
+	"strings"
 	"context"
 	"encoding/json"
 	"time"
@@ -34,6 +36,38 @@ const (
 
 // Valid reports whether k is a supported kind.
 func (k ProviderKind) Valid() bool { return k == ProviderZnet || k == ProviderBarakat }
+
+// CredentialKeys lists, sorted, the credentials an account of kind k must have:
+// no more (a misspelt key would be kept and never used) and no fewer.
+func (k ProviderKind) CredentialKeys() []string {
+	switch k {
+	case ProviderZnet:
+		return []string{"kod", "sifre"}
+	case ProviderBarakat:
+		return []string{"token"}
+	}
+	return nil
+}
+
+// ValidateCredentials returns an ECodeValidation error unless creds has exactly the
+// keys kind k needs, each with a value.
+func (k ProviderKind) ValidateCredentials(creds map[string]Secret) error {
+	want := k.CredentialKeys()
+	for _, key := range want {
+		if v, ok := creds[key]; !ok || v == "" {
+			return Errorf(ECodeValidation, "credentials of a %s account need %s; %q is missing", k, strings.Join(want, " and "), key)
+		}
+	}
+	for key, v := range creds {
+		if !slices.Contains(want, key) {
+			return Errorf(ECodeValidation, "credentials of a %s account are %s; %q is not one of them", k, strings.Join(want, " and "), key)
+		}
+		if err := ValidateText("credential "+key, v.Reveal()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // PollPolicy is how often a pending order is checked at its provider.
 type PollPolicy string
@@ -90,6 +124,38 @@ const (
 	DefaultConnectTimeout  = 5 * time.Second
 	DefaultDeadline        = 24 * time.Hour
 )
+
+// Bounds of ProviderSettings. A zero value still means "the default".
+const (
+	MinPollInterval   = time.Second
+	MaxMaxInFlight    = 256
+	MaxRequestTimeout = 60 * time.Second
+	MinDeadline       = 10 * time.Minute
+)
+
+// Validate returns an ECodeValidation error naming the first setting out of its
+// bounds: poll interval at least 1 s, in-flight calls 1–256, connect and request
+// timeouts at most 60 s, deadline at least 10 min. (A negative first-check delay is
+// the documented "check at once".)
+func (s ProviderSettings) Validate() error {
+	switch {
+	case s.Policy != "" && !s.Policy.Valid():
+		return Errorf(ECodeValidation, "poll_policy %q is not steady, exponential or fixed", s.Policy)
+	case s.PollInterval != 0 && s.PollInterval < MinPollInterval:
+		return Errorf(ECodeValidation, "poll_interval must be at least %s", MinPollInterval)
+	case s.MaxInFlight < 0 || s.MaxInFlight > MaxMaxInFlight:
+		return Errorf(ECodeValidation, "max_in_flight must be between 1 and %d", MaxMaxInFlight)
+	case s.ConnectTimeout < 0 || s.ConnectTimeout > MaxRequestTimeout:
+		return Errorf(ECodeValidation, "connect_timeout must be between 0 and %s", MaxRequestTimeout)
+	case s.RequestTimeout < 0 || s.RequestTimeout > MaxRequestTimeout:
+		return Errorf(ECodeValidation, "request_timeout must be between 0 and %s", MaxRequestTimeout)
+	case s.Deadline != 0 && s.Deadline < MinDeadline:
+		return Errorf(ECodeValidation, "deadline must be at least %s", MinDeadline)
+	case s.FirstCheckDelay > s.WithDefaults(ProviderZnet).Deadline:
+		return Errorf(ECodeValidation, "first_check_delay must be shorter than the deadline")
+	}
+	return nil
+}
 
 // WithDefaults returns s with every unset field given its default for kind.
 func (s ProviderSettings) WithDefaults(kind ProviderKind) ProviderSettings {

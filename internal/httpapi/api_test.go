@@ -411,7 +411,7 @@ func TestTenantIsolation(t *testing.T) {
 		var apa struct {
 			ID int64 `json:"id"`
 		}
-		a.call("POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"a znet","base_url":"https://znet.example"}`, 201, &apa)
+		a.call("POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"a znet","base_url":"https://znet.example","credentials":{"kod":"ak","sifre":"as"}}`, 201, &apa)
 		bBefore := b.state("b-cust")
 
 		for _, tt := range []struct{ method, path, ct, body string }{
@@ -631,9 +631,12 @@ func TestProviderAccountCredentials(t *testing.T) {
 		if got := stored(); got["kod"] != kod || got["sifre"] != newSifre {
 			t.Errorf("credentials after an unrelated patch %v", got)
 		}
-		c.call("PATCH", path, `{"credentials":{"kod":null}}`, 200, &pa)
-		if got := stored(); len(got) != 1 || got["sifre"] != newSifre || !slices.Equal(pa.CredentialKeys, []string{"sifre"}) {
-			t.Errorf("credentials after removing kod: stored %v, shown %v", got, pa.CredentialKeys)
+		// A znet account needs exactly kod and sifre: removing one, or adding a
+		// misspelt one, is refused and changes nothing.
+		c.call("PATCH", path, `{"credentials":{"kod":null}}`, 422, nil)
+		c.call("PATCH", path, `{"credentials":{"sifrE":"x"}}`, 422, nil)
+		if got := stored(); len(got) != 2 || got["kod"] != kod || got["sifre"] != newSifre {
+			t.Errorf("credentials after refused patches: stored %v", got)
 		}
 		c.call("PATCH", path, `{"paused":true}`, 200, &pa)
 		if !pa.Paused || pa.PausedReason == "" {
@@ -652,7 +655,7 @@ func TestProviderAccountCredentials(t *testing.T) {
 		}{
 			"unknown kind":     {"POST", "/api/v1/provider-accounts", `{"kind":"acme","name":"x","base_url":"https://x.example"}`, 422, watan.ECodeValidation},
 			"bad base_url":     {"POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"x","base_url":"ftp://x"}`, 422, watan.ECodeValidation},
-			"duplicate name":   {"POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"znet primary","base_url":"https://x.example"}`, 409, watan.ECodeConflict},
+			"duplicate name":   {"POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"znet primary","base_url":"https://x.example","credentials":{"kod":"k","sifre":"s"}}`, 409, watan.ECodeConflict},
 			"numeric duration": {"POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"x","base_url":"https://x.example","settings":{"poll_interval":30}}`, 400, watan.ECodeBadRequest},
 			"bad policy":       {"PATCH", path, `{"settings":{"poll_policy":"sometimes"}}`, 422, watan.ECodeValidation},
 			"kind is fixed":    {"PATCH", path, `{"kind":"barakat"}`, 400, watan.ECodeBadRequest},
@@ -711,7 +714,7 @@ func TestPackagesRoutingAndMappings(t *testing.T) {
 		var pa, g struct {
 			ID int64 `json:"id"`
 		}
-		c.call("POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"znet","base_url":"https://znet.example"}`, 201, &pa)
+		c.call("POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"znet","base_url":"https://znet.example","credentials":{"kod":"k","sifre":"s"}}`, 201, &pa)
 		c.call("POST", "/api/v1/code-groups", `{"name":"stock"}`, 201, &g)
 		c.call("PUT", "/api/v1/packages/pubg60/routing", fmt.Sprintf(`{"mode":"auto","primary_provider_id":%d}`, pa.ID), 200, &p)
 		if p.Routing.Mode != "auto" || p.Routing.PrimaryProviderID != pa.ID {

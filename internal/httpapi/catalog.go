@@ -263,11 +263,11 @@ func (h *Handler) putMapping(w http.ResponseWriter, r *http.Request) error {
 type settingsRequest struct {
 	FirstCheckDelay *duration         `json:"first_check_delay" desc:"wait before the first status check; default 10s; negative means at once"`
 	PollPolicy      *watan.PollPolicy `json:"poll_policy" desc:"steady (default), exponential or fixed"`
-	PollInterval    *duration         `json:"poll_interval" desc:"interval of the fixed policy; default 30s"`
-	MaxInFlight     *int              `json:"max_in_flight" desc:"concurrent calls to this account; default 8"`
-	ConnectTimeout  *duration         `json:"connect_timeout" desc:"default 5s"`
-	RequestTimeout  *duration         `json:"request_timeout" desc:"default 20s for znet, 30s for barakat"`
-	Deadline        *duration         `json:"deadline" desc:"how long after sending an order may stay pending before it is rejected and refunded; default 24h"`
+	PollInterval    *duration         `json:"poll_interval" desc:"interval of the steady and fixed policies; at least 1s; default 55s (steady), 30s (fixed)"`
+	MaxInFlight     *int              `json:"max_in_flight" desc:"concurrent calls to this account, 1 to 256; default 8"`
+	ConnectTimeout  *duration         `json:"connect_timeout" desc:"at most 60s; default 5s"`
+	RequestTimeout  *duration         `json:"request_timeout" desc:"at most 60s; default 20s for znet, 30s for barakat"`
+	Deadline        *duration         `json:"deadline" desc:"how long after its creation an order may stay pending at this account before it is rejected and refunded; at least 10m; default 24h"`
 }
 
 // apply copies the fields present onto to; the service checks the result.
@@ -395,6 +395,9 @@ func (h *Handler) createProviderAccount(w http.ResponseWriter, r *http.Request) 
 		}
 	}
 	req.Settings.apply(&p.Settings)
+	if err := p.Settings.Validate(); err != nil {
+		return err
+	}
 	p, err := h.catalog.CreateProviderAccount(r.Context(), p)
 	if err != nil {
 		return fmt.Errorf("creating provider account: %w", err)
@@ -483,6 +486,9 @@ func (h *Handler) patchProviderAccount(w http.ResponseWriter, r *http.Request) e
 		if !p.Paused {
 			p.PausedReason = ""
 		}
+	}
+	if err := p.Settings.Validate(); err != nil {
+		return err
 	}
 	updated, err := h.catalog.UpdateProviderAccount(r.Context(), p)
 	if err != nil {

@@ -93,3 +93,59 @@ func TestHostileText(t *testing.T) {
 		}
 	})
 }
+
+// TestProviderSettingsBounds sends settings and credentials that no provider
+// account can use: each is refused with validation_failed and nothing is stored.
+func TestProviderSettingsBounds(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		c := e.newTenant("shop")
+		var pa struct {
+			ID int64 `json:"id"`
+		}
+		c.call("POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"z","base_url":"https://znet.example","credentials":{"kod":"k","sifre":"s"}}`, 201, &pa)
+		create := func(settings, creds string) string {
+			return `{"kind":"znet","name":"new","base_url":"https://znet.example","credentials":` + creds + `,"settings":` + settings + `}`
+		}
+		const creds = `{"kod":"k","sifre":"s"}`
+		for name, body := range map[string]string{
+			"poll interval 1ns":        create(`{"poll_interval":"1ns"}`, creds),
+			"100000000 in flight":      create(`{"max_in_flight":100000000}`, creds),
+			"request timeout 1000h":    create(`{"request_timeout":"1000h"}`, creds),
+			"connect timeout 2m":       create(`{"connect_timeout":"2m"}`, creds),
+			"deadline 1s":              create(`{"deadline":"1s"}`, creds),
+			"no credentials":           `{"kind":"znet","name":"new","base_url":"https://znet.example"}`,
+			"unknown credential key":   create(`{}`, `{"kod":"k","sifre":"s","password":"p"}`),
+			"missing credential key":   create(`{}`, `{"kod":"k"}`),
+			"barakat keys on znet":     create(`{}`, `{"token":"t"}`),
+			"first check past default": create(`{"first_check_delay":"25h"}`, creds),
+		} {
+			wantError(t, name, c.send("POST", "/api/v1/provider-accounts", "", body), 422, watan.ECodeValidation)
+		}
+		path := fmt.Sprintf("/api/v1/provider-accounts/%d", pa.ID)
+		for name, body := range map[string]string{
+			"patch poll interval":    `{"settings":{"poll_interval":"10ms"}}`,
+			"patch in flight":        `{"settings":{"max_in_flight":257}}`,
+			"patch request timeout":  `{"settings":{"request_timeout":"61s"}}`,
+			"patch deadline":         `{"settings":{"deadline":"9m"}}`,
+			"patch unknown key":      `{"credentials":{"sifree":"x"}}`,
+			"patch removes required": `{"credentials":{"sifre":null}}`,
+		} {
+			wantError(t, name, c.send("PATCH", path, "", body), 422, watan.ECodeValidation)
+		}
+		var list struct {
+			ProviderAccounts []struct {
+				Name     string `json:"name"`
+				Settings struct {
+					PollInterval string `json:"poll_interval"`
+					MaxInFlight  int    `json:"max_in_flight"`
+				} `json:"settings"`
+			} `json:"provider_accounts"`
+		}
+		c.call("GET", "/api/v1/provider-accounts", "", 200, &list)
+		if len(list.ProviderAccounts) != 1 || list.ProviderAccounts[0].Settings.MaxInFlight != watan.DefaultMaxInFlight {
+			t.Errorf("refused requests changed the provider accounts: %+v", list)
+		}
+		// The bounds themselves are accepted.
+		c.call("PATCH", path, `{"settings":{"poll_interval":"1s","max_in_flight":256,"request_timeout":"60s","deadline":"10m"}}`, 200, nil)
+	})
+}

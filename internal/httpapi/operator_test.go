@@ -331,7 +331,7 @@ func TestOperatorRedispatchesFailedOrder(t *testing.T) {
 		var theirs struct {
 			ID int64 `json:"id"`
 		}
-		other.call("POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"theirs","base_url":"https://znet.example"}`, 201, &theirs)
+		other.call("POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"theirs","base_url":"https://znet.example","credentials":{"kod":"k","sifre":"s"}}`, 201, &theirs)
 		for name, bad := range map[string]string{
 			"no provider":         `{"note":"x"}`,
 			"provider 0":          `{"provider_account_id":0}`,

@@ -42,7 +42,9 @@ func credentialsArg(c map[string]watan.Secret) (string, error) {
 	return jsonArg(plain)
 }
 
-func checkProvider(p *watan.ProviderAccount) error {
+// checkProvider checks an account before it is stored; creating requires its
+// credentials, which an update may leave out (nil) to keep the stored ones.
+func checkProvider(p *watan.ProviderAccount, creating bool) error {
 	if err := checkName("name", p.Name); err != nil {
 		return err
 	}
@@ -53,6 +55,8 @@ func checkProvider(p *watan.ProviderAccount) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return watan.Errorf(watan.ECodeValidation, "base_url must be an http or https URL")
 	}
+	// The operator-facing bounds (watan.ProviderSettings.Validate) are the API's
+	// to enforce; the store refuses only what cannot work at all.
 	st := p.Settings
 	switch {
 	case st.Policy != "" && !st.Policy.Valid():
@@ -61,22 +65,21 @@ func checkProvider(p *watan.ProviderAccount) error {
 		return watan.Errorf(watan.ECodeValidation, "intervals and timeouts must not be negative")
 	case st.MaxInFlight < 0:
 		return watan.Errorf(watan.ECodeValidation, "max_in_flight must not be negative")
-	case len(p.PausedReason) > watan.MaxNoteLen:
+	}
+	if len(p.PausedReason) > watan.MaxNoteLen {
 		return watan.Errorf(watan.ECodeValidation, "paused_reason must be at most %d bytes", watan.MaxNoteLen)
 	}
-	for k := range p.Credentials {
-		if k == "" {
-			return watan.Errorf(watan.ECodeValidation, "credential names must not be empty")
-		}
+	if p.Credentials == nil && !creating {
+		return nil // an update that keeps the stored credentials
 	}
-	return nil
+	return p.Kind.ValidateCredentials(p.Credentials)
 }
 
 // CreateProviderAccount stores a provider account. Names are unique per tenant.
 // Settings are stored as given, zero meaning "default", so that a later change of a
 // default reaches accounts that never overrode it.
 func (s *Store) CreateProviderAccount(ctx context.Context, p watan.ProviderAccount) (watan.ProviderAccount, error) {
-	if err := checkProvider(&p); err != nil {
+	if err := checkProvider(&p, true); err != nil {
 		return watan.ProviderAccount{}, err
 	}
 	creds, err := credentialsArg(p.Credentials)
@@ -115,7 +118,7 @@ func (s *Store) CreateProviderAccount(ctx context.Context, p watan.ProviderAccou
 // Credentials are write-only: a nil map keeps the stored ones, a non-nil map
 // (even empty) replaces them.
 func (s *Store) UpdateProviderAccount(ctx context.Context, p watan.ProviderAccount) (watan.ProviderAccount, error) {
-	if err := checkProvider(&p); err != nil {
+	if err := checkProvider(&p, false); err != nil {
 		return watan.ProviderAccount{}, err
 	}
 	settings, err := jsonArg(p.Settings)

@@ -82,7 +82,8 @@ func TestProviderAccounts(t *testing.T) {
 			t.Fatalf("ListProviderAccounts = %+v, %v", ps, err)
 		}
 
-		_, err = b.s.CreateProviderAccount(b.ctx, watan.ProviderAccount{TenantID: b.tenant.ID, Name: "barakat", Kind: watan.ProviderBarakat, BaseURL: "https://b.example"})
+		_, err = b.s.CreateProviderAccount(b.ctx, watan.ProviderAccount{TenantID: b.tenant.ID, Name: "barakat", Kind: watan.ProviderBarakat, BaseURL: "https://b.example",
+			Credentials: map[string]watan.Secret{"token": "t"}})
 		wantCode(t, err, watan.ECodeConflict)
 		upd.Name = "barakat"
 		_, err = b.s.UpdateProviderAccount(b.ctx, upd)
@@ -94,6 +95,11 @@ func TestProviderAccounts(t *testing.T) {
 			{Name: "", Kind: watan.ProviderZnet, BaseURL: "https://a.example"},
 			{Name: "x", Kind: watan.ProviderZnet, BaseURL: "https://a.example", Settings: watan.ProviderSettings{Policy: "random"}},
 			{Name: "x", Kind: watan.ProviderZnet, BaseURL: "https://a.example", Settings: watan.ProviderSettings{MaxInFlight: -1}},
+			// Credentials must be exactly what the kind needs.
+			{Name: "x", Kind: watan.ProviderZnet, BaseURL: "https://a.example"},
+			{Name: "x", Kind: watan.ProviderZnet, BaseURL: "https://a.example", Credentials: map[string]watan.Secret{"kod": "k"}},
+			{Name: "x", Kind: watan.ProviderZnet, BaseURL: "https://a.example", Credentials: map[string]watan.Secret{"kod": "k", "sifre": "s", "token": "t"}},
+			{Name: "x", Kind: watan.ProviderBarakat, BaseURL: "https://a.example", Credentials: map[string]watan.Secret{"token": ""}},
 		} {
 			bad.TenantID = b.tenant.ID
 			_, err := b.s.CreateProviderAccount(b.ctx, bad)
@@ -105,7 +111,8 @@ func TestProviderAccounts(t *testing.T) {
 		missing.ID, missing.Name = 999999, "ghost"
 		_, err = b.s.UpdateProviderAccount(b.ctx, missing)
 		wantCode(t, err, watan.ECodeNotFound)
-		_, err = b.s.CreateProviderAccount(b.ctx, watan.ProviderAccount{TenantID: 999999, Name: "x", Kind: watan.ProviderZnet, BaseURL: "https://a.example"})
+		_, err = b.s.CreateProviderAccount(b.ctx, watan.ProviderAccount{TenantID: 999999, Name: "x", Kind: watan.ProviderZnet, BaseURL: "https://a.example",
+			Credentials: map[string]watan.Secret{"kod": "k", "sifre": "s"}})
 		wantCode(t, err, watan.ECodeNotFound)
 	})
 }
