@@ -1,10 +1,10 @@
 package watan
 
 import (
-	"slices"
-	"strings"
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 )
 
