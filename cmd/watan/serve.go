@@ -189,11 +189,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
 		}
-		srv = &http.Server{
-			Handler:           n.routes(logger),
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		}
+		srv = newHTTPServer(n.routes(logger), logger)
 		go func() { errc <- srv.Serve(ln) }()
 		printBanner(env, "http://"+ln.Addr().String(), st.Engine(), seeded)
 		logger.Info("serving", "addr", ln.Addr().String(), "database", string(st.Engine()))
@@ -408,4 +404,27 @@ func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
+}
+
+// HTTP server timeouts. A client that trickles its headers or body, or never reads
+// the answer, holds a connection and a goroutine only this long.
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	// httpReadTimeout covers the largest body (a bulk code import) on a slow link.
+	httpReadTimeout = 60 * time.Second
+	// httpWriteTimeout outlasts the longest handler: an operator's "check now" waits
+	// for a provider call of up to watan.MaxRequestTimeout.
+	httpWriteTimeout = watan.MaxRequestTimeout + 30*time.Second
+	httpIdleTimeout  = 2 * time.Minute
+)
+
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
