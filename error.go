@@ -20,6 +20,7 @@ const (
 	ECodePackageInactive     = "package_inactive"     // the package exists but is not on sale
 	ECodeUnknownAccount      = "unknown_account"      // no customer account with that code
 	ECodeTooLarge            = "payload_too_large"    // request body over the limit
+	ECodeRateLimited         = "rate_limited"         // too many requests from this client; retry after Retry-After
 	ECodeUnavailable         = "unavailable"          // temporarily unable to serve; retry
 	ECodeInternal            = "internal"             // a bug or an infrastructure failure
 )
@@ -28,7 +29,7 @@ const (
 var ErrorCodes = []string{
 	ECodeBadRequest, ECodeValidation, ECodeUnauthorized, ECodeNotFound, ECodeConflict,
 	ECodeInvalidTransition, ECodeInsufficientBalance, ECodeUnknownPackage, ECodePackageInactive,
-	ECodeUnknownAccount, ECodeTooLarge, ECodeUnavailable, ECodeInternal,
+	ECodeUnknownAccount, ECodeTooLarge, ECodeRateLimited, ECodeUnavailable, ECodeInternal,
 }
 
 // Error is a failure the caller can act on: Code is stable and machine-readable,

@@ -52,6 +52,8 @@ func (c *workerConfig) register(fs *flag.FlagSet) {
 // serveConfig is everything "watan serve" can be told.
 type serveConfig struct {
 	workerConfig
+	rateLimit      float64
+	rateBurst      int
 	secureCookies  bool
 	httpAddr       string
 	demo           bool
@@ -65,6 +67,10 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	cfg.register(fs)
 	fs.StringVar(&cfg.httpAddr, "http-addr", defaultHTTPAddr,
 		"address to serve HTTP on; port 0 picks a free port [$WATAN_HTTP_ADDR]")
+	fs.Float64Var(&cfg.rateLimit, "rate-limit", httpapi.DefaultRatePerSecond,
+		"API requests a second one client address may make (beyond its burst it gets 429 with Retry-After); 0 turns the limit off [$WATAN_RATE_LIMIT]")
+	fs.IntVar(&cfg.rateBurst, "rate-burst", httpapi.DefaultRateBurst,
+		"API requests one client address may make at once before --rate-limit applies [$WATAN_RATE_BURST]")
 	fs.BoolVar(&cfg.secureCookies, "secure-cookies", false,
 		"mark dashboard cookies Secure even on plain HTTP, for a node behind a TLS-terminating proxy [$WATAN_SECURE_COOKIES]")
 	fs.BoolVar(&cfg.demo, "demo", true,
@@ -110,6 +116,8 @@ type node struct {
 	sims      *demoSims
 
 	secureCookies bool
+	rateLimit     float64 // API requests a second per client address; 0: none
+	rateBurst     int
 }
 
 // runNode starts a node and runs it until ctx ends, then stops it in order: no new
@@ -121,7 +129,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		return err
 	}
 	defer st.Close()
-	n := &node{st: st, secureCookies: cfg.secureCookies}
+	n := &node{st: st, secureCookies: cfg.secureCookies, rateLimit: cfg.rateLimit, rateBurst: cfg.rateBurst}
 
 	var seeded *demo.Result
 	if api && cfg.demo {
@@ -226,8 +234,9 @@ func (n *node) routes(logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	api := httpapi.Config{
 		Tenants: n.st, Accounts: n.st, Catalog: n.st, Operator: n.engine,
-		Logger: logger.With("component", "api"),
-		Orders: orderIntake{Store: n.st, queue: n.queue, metrics: n.metrics},
+		Logger:        logger.With("component", "api"),
+		Orders:        orderIntake{Store: n.st, queue: n.queue, metrics: n.metrics},
+		RatePerSecond: n.rateLimit, RateBurst: n.rateBurst,
 	}
 	if n.webhooks != nil {
 		api.Webhooks = n.webhooks

@@ -29,6 +29,7 @@ var statusByCode = map[string]int{
 	watan.ECodePackageInactive:     http.StatusUnprocessableEntity,
 	watan.ECodeUnknownAccount:      http.StatusUnprocessableEntity,
 	watan.ECodeTooLarge:            http.StatusRequestEntityTooLarge,
+	watan.ECodeRateLimited:         http.StatusTooManyRequests,
 	watan.ECodeUnavailable:         http.StatusServiceUnavailable,
 	watan.ECodeInternal:            http.StatusInternalServerError,
 }

@@ -40,12 +40,22 @@ type Config struct {
 	// MaxImportBytes bounds code-import bodies (CSV or JSON lines), which are
 	// legitimately large. Default 16 MiB.
 	MaxImportBytes int64
+	// RatePerSecond and RateBurst limit the requests of one client address: beyond
+	// them it gets 429 rate_limited with Retry-After. Default 0: no limit (serve
+	// sets DefaultRatePerSecond and DefaultRateBurst unless told otherwise). A
+	// RateBurst of 0 means twice RatePerSecond.
+	RatePerSecond float64
+	RateBurst     int
+	// Clock tells the rate limiter the time. Default watan.SystemClock.
+	Clock watan.Clock
 }
 
 // Defaults for Config.
 const (
 	DefaultMaxBodyBytes   = 1 << 20
 	DefaultMaxImportBytes = 16 << 20
+	DefaultRatePerSecond  = 50
+	DefaultRateBurst      = 100
 )
 
 // Prefix is the path under which every route lives.
@@ -62,6 +72,7 @@ type Handler struct {
 	log      *slog.Logger
 	maxBody  int64
 	maxBulk  int64
+	limiter  *clientLimiter // nil: no rate limit
 
 	mux     *http.ServeMux
 	table   []route
@@ -94,6 +105,17 @@ func New(cfg Config) *Handler {
 	}
 	if h.maxBulk <= 0 {
 		h.maxBulk = DefaultMaxImportBytes
+	}
+	if cfg.RatePerSecond > 0 {
+		clock := cfg.Clock
+		if clock == nil {
+			clock = watan.SystemClock{}
+		}
+		burst := cfg.RateBurst
+		if burst <= 0 {
+			burst = max(1, int(2*cfg.RatePerSecond))
+		}
+		h.limiter = newClientLimiter(cfg.RatePerSecond, burst, clock.Now)
 	}
 	h.table = h.routes()
 	for _, rt := range h.table {
@@ -261,6 +283,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Int64("tenant", info.tenantID),
 		)
 	}()
+	if h.limiter != nil {
+		if ok, wait := h.limiter.allow(clientAddress(r)); !ok {
+			sw.Header().Set("Retry-After", retryAfter(wait))
+			writeError(sw, http.StatusTooManyRequests, watan.ECodeRateLimited,
+				fmt.Sprintf("too many requests from this address; retry in %s s", retryAfter(wait)))
+			return
+		}
+	}
 	if fallback, pattern := h.mux.Handler(r); pattern == "" {
 		h.unrouted(sw, r, fallback)
 		return

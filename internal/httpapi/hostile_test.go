@@ -3,9 +3,15 @@ package httpapi_test
 import (
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"watan"
+	"watan/internal/httpapi"
+	"watan/internal/providertest"
+	"watan/internal/store"
+	"watan/internal/store/storetest"
 )
 
 // TestHostileText sends the probes of an attacker and of a careless client: NUL
@@ -147,5 +153,42 @@ func TestProviderSettingsBounds(t *testing.T) {
 		}
 		// The bounds themselves are accepted.
 		c.call("PATCH", path, `{"settings":{"poll_interval":"1s","max_in_flight":256,"request_timeout":"60s","deadline":"10m"}}`, 200, nil)
+	})
+}
+
+// TestRateLimit: one client address gets its burst, then 429 rate_limited with
+// Retry-After and nothing written; another address is not affected; the bucket
+// refills with time (an injected clock, no waiting).
+func TestRateLimit(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		clock := providertest.NewManualClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+		e := newEnv(t, open(t), httpapi.Config{RatePerSecond: 1, RateBurst: 8, Clock: clock})
+		c := e.newTenant("shop")
+		c.seed("pubg60", "cust1") // 3 requests
+		before := c.state("cust1") // 3 more
+		from := func(addr, method, path, body string) *response {
+			r := httptest.NewRequest(method, "http://watan.test"+path, strings.NewReader(body))
+			r.RemoteAddr = addr
+			r.Header.Set("Authorization", "Bearer "+c.key)
+			if body != "" {
+				r.Header.Set("Content-Type", "application/json")
+			}
+			return c.serve(r)
+		}
+		const me = "192.0.2.1:1234" // httptest's default address, which c uses
+		from(me, "GET", "/api/v1/orders", "")
+		from(me, "GET", "/api/v1/orders", "") // the burst of 8 is used up
+		res := from(me, "POST", "/api/v1/orders", orderBody("pubg60", "cust1", 1, "p1", "limited"))
+		wantError(t, "over the limit", res, 429, watan.ECodeRateLimited)
+		if got := res.header.Get("Retry-After"); got != "1" {
+			t.Errorf("Retry-After = %q, want 1", got)
+		}
+		if res := from("198.51.100.7:999", "GET", "/api/v1/orders", ""); res.status != 200 {
+			t.Errorf("another address was limited: %s", res)
+		}
+		clock.Advance(5 * time.Second)
+		if after := c.state("cust1"); after != before {
+			t.Errorf("a limited request wrote something: before %+v, after %+v", before, after)
+		}
 	})
 }

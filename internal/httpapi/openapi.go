@@ -278,7 +278,8 @@ func errorCodeSchema() map[string]any {
 
 // errorCodes returns the codes a route may answer with, in watan.ErrorCodes order.
 func errorCodes(rt route) []string {
-	set := map[string]bool{watan.ECodeInternal: true, watan.ECodeUnavailable: true}
+	// Any path or query can be malformed, and any client can send too many requests.
+	set := map[string]bool{watan.ECodeInternal: true, watan.ECodeUnavailable: true, watan.ECodeBadRequest: true, watan.ECodeRateLimited: true}
 	if !rt.public {
 		set[watan.ECodeUnauthorized] = true
 	}
