@@ -164,7 +164,7 @@ func TestRateLimit(t *testing.T) {
 		clock := providertest.NewManualClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 		e := newEnv(t, open(t), httpapi.Config{RatePerSecond: 1, RateBurst: 8, Clock: clock})
 		c := e.newTenant("shop")
-		c.seed("pubg60", "cust1") // 3 requests
+		c.seed("pubg60", "cust1")  // 3 requests
 		before := c.state("cust1") // 3 more
 		from := func(addr, method, path, body string) *response {
 			r := httptest.NewRequest(method, "http://watan.test"+path, strings.NewReader(body))
