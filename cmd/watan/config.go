@@ -77,6 +77,7 @@ var settingEnv = map[string]string{
 	"rescue-after": "WATAN_RESCUE_AFTER", "shutdown-timeout": "WATAN_SHUTDOWN_TIMEOUT",
 	"demo": "WATAN_DEMO", "demo-delay": "WATAN_DEMO_DELAY", "demo-first-check": "WATAN_DEMO_FIRST_CHECK",
 	"rate-limit": "WATAN_RATE_LIMIT", "rate-burst": "WATAN_RATE_BURST",
+	"allow-private-targets": "WATAN_ALLOW_PRIVATE_TARGETS", "allow-targets": "WATAN_ALLOW_TARGETS",
 }
 
 // parseFlags parses args, then sets the flags the command line left unset from their

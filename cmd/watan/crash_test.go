@@ -344,7 +344,8 @@ func TestCrashRecovery(t *testing.T) {
 
 	addr := freeAddr(t)
 	common := []string{"--database-url", dbURL, "--log-format", "json", "--log-level", "error",
-		"--sweep-interval", "2s", "--rescue-after", "6s", "--shutdown-timeout", "1s", "--workers", "20"}
+		"--sweep-interval", "2s", "--rescue-after", "6s", "--shutdown-timeout", "1s", "--workers", "20",
+		"--allow-targets", "127.0.0.0/8"} // the simulators listen on loopback
 	serveArgs := append([]string{"serve", "--demo=false", "--http-addr", addr}, common...)
 	workerArgs := append([]string{"worker"}, common...)
 

@@ -102,7 +102,7 @@ func cmdProviderCheck(ctx context.Context, env *Env, args []string) error {
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	p, err := providers.Build(acct, nil, logger)
+	p, err := providers.Build(acct, nil, nil, logger) // the operator asks for this account on purpose
 	if err != nil {
 		return err
 	}

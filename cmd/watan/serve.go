@@ -14,6 +14,7 @@ import (
 	"watan"
 	"watan/internal/dashboard"
 	"watan/internal/demo"
+	"watan/internal/egress"
 	"watan/internal/engine"
 	"watan/internal/httpapi"
 	"watan/internal/jobs"
@@ -30,6 +31,8 @@ import (
 type workerConfig struct {
 	db              dbConfig
 	log             logConfig
+	allowPrivate    bool
+	allowTargets    string
 	workers         int
 	sweepInterval   time.Duration
 	rescueAfter     time.Duration
@@ -45,6 +48,10 @@ func (c *workerConfig) register(fs *flag.FlagSet) {
 		"how often the leader sweeps for orders that lost their job or passed their deadline [$WATAN_SWEEP_INTERVAL]")
 	fs.DurationVar(&c.rescueAfter, "rescue-after", 3*time.Minute,
 		"how long a job may run before it is presumed lost with its process and run again; longer than any provider call [$WATAN_RESCUE_AFTER]")
+	fs.BoolVar(&c.allowPrivate, "allow-private-targets", false,
+		"let webhooks and provider requests reach private, loopback and link-local addresses (a closed network) [$WATAN_ALLOW_PRIVATE_TARGETS]")
+	fs.StringVar(&c.allowTargets, "allow-targets", "",
+		"comma-separated CIDR prefixes that webhooks and provider requests may reach although they are not public [$WATAN_ALLOW_TARGETS]")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second,
 		"how long to wait for requests and jobs in flight when stopping; jobs still running then return to the queue [$WATAN_SHUTDOWN_TIMEOUT]")
 }
@@ -118,6 +125,7 @@ type node struct {
 	secureCookies bool
 	rateLimit     float64 // API requests a second per client address; 0: none
 	rateBurst     int
+	egress        *egress.Policy // where webhooks and provider requests may go
 }
 
 // runNode starts a node and runs it until ctx ends, then stops it in order: no new
@@ -130,6 +138,11 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	}
 	defer st.Close()
 	n := &node{st: st, secureCookies: cfg.secureCookies, rateLimit: cfg.rateLimit, rateBurst: cfg.rateBurst}
+	allow, err := egress.ParsePrefixes(cfg.allowTargets)
+	if err != nil {
+		return fmt.Errorf("--allow-targets: %w", err)
+	}
+	n.egress = &egress.Policy{AllowPrivate: cfg.allowPrivate, Allow: allow}
 
 	var seeded *demo.Result
 	if api && cfg.demo {
@@ -137,6 +150,8 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 			return err
 		}
 		defer n.sims.close()
+		// The demo's simulators listen on loopback.
+		n.egress.Allow = append(n.egress.Allow, egress.Loopback...)
 	}
 	if !api && st.Engine() == store.EngineSQLite {
 		return errors.New("worker: extra nodes need PostgreSQL (WATAN_DATABASE_URL=postgres://...); on SQLite, serve runs the workers itself")
@@ -155,14 +170,14 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	}
 	n.metrics = metrics.New()
 	n.metrics.WatchStore(st, nil, 2*time.Second)
-	n.webhooks, err = webhooks.New(webhooks.Config{Store: st, Queue: n.queue, Observer: n.metrics,
+	n.webhooks, err = webhooks.New(webhooks.Config{Store: st, Queue: n.queue, Observer: n.metrics, Egress: n.egress,
 		Logger: logger.With("component", "webhooks")})
 	if err != nil {
 		return err
 	}
 	// Every node works webhook jobs: a node without the handler would fail them.
 	n.queue.HandleWebhooks(n.webhooks)
-	n.providers = providers.New(providers.Config{Logger: logger.With("component", "provider"), Wrap: n.metrics.WrapProvider})
+	n.providers = providers.New(providers.Config{Logger: logger.With("component", "provider"), Wrap: n.metrics.WrapProvider, Egress: n.egress})
 	n.engine, err = engine.New(engine.Config{
 		Store: st, Queue: n.queue, Logger: logger.With("component", "engine"),
 		Observer: n.metrics, Notifier: n.webhooks, Providers: n.providers,
@@ -236,7 +251,7 @@ func (n *node) routes(logger *slog.Logger) http.Handler {
 		Tenants: n.st, Accounts: n.st, Catalog: n.st, Operator: n.engine,
 		Logger:        logger.With("component", "api"),
 		Orders:        orderIntake{Store: n.st, queue: n.queue, metrics: n.metrics},
-		RatePerSecond: n.rateLimit, RateBurst: n.rateBurst,
+		RatePerSecond: n.rateLimit, RateBurst: n.rateBurst, Egress: n.egress,
 	}
 	if n.webhooks != nil {
 		api.Webhooks = n.webhooks

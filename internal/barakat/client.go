@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/egress"
 	"watan/internal/redact"
 	"watan/internal/upstream"
 )
@@ -60,6 +61,9 @@ type Config struct {
 	// followed, with either client: net/http would forward the api-token header
 	// to wherever a redirect points.
 	HTTPClient *http.Client
+	// Egress, if set, limits the addresses the default client may dial (see package
+	// egress). Default nil: any address. Ignored when HTTPClient is set.
+	Egress *egress.Policy
 	// ConnectTimeout bounds dialing and the TLS handshake of the default client.
 	// Default 5 s. Ignored when HTTPClient is set.
 	ConnectTimeout time.Duration
@@ -106,7 +110,7 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.log = c.log.With("provider", "barakat")
-	c.http = upstream.NewHTTPClient(cfg.HTTPClient, cfg.ConnectTimeout)
+	c.http = upstream.NewHTTPClient(cfg.HTTPClient, cfg.ConnectTimeout, cfg.Egress)
 	c.redactor = redact.New(token)
 	return c, nil
 }

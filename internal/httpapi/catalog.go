@@ -398,6 +398,9 @@ func (h *Handler) createProviderAccount(w http.ResponseWriter, r *http.Request) 
 	if err := p.Settings.Validate(); err != nil {
 		return err
 	}
+	if err := h.checkTarget(p.BaseURL); err != nil {
+		return err
+	}
 	p, err := h.catalog.CreateProviderAccount(r.Context(), p)
 	if err != nil {
 		return fmt.Errorf("creating provider account: %w", err)
@@ -456,6 +459,9 @@ func (h *Handler) patchProviderAccount(w http.ResponseWriter, r *http.Request) e
 		p.Name = *req.Name
 	}
 	if req.BaseURL != nil {
+		if err := h.checkTarget(*req.BaseURL); err != nil {
+			return err
+		}
 		p.BaseURL = *req.BaseURL
 	}
 	if len(req.Credentials) == 0 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/egress"
 )
 
 // Config is what New needs. The four services are required; the rest have defaults.
@@ -48,6 +49,9 @@ type Config struct {
 	RateBurst     int
 	// Clock tells the rate limiter the time. Default watan.SystemClock.
 	Clock watan.Clock
+	// Egress, if set, refuses provider base URLs it does not allow (private and
+	// loopback addresses by default; see package egress). Default nil: no check.
+	Egress *egress.Policy
 }
 
 // Defaults for Config.
@@ -73,6 +77,7 @@ type Handler struct {
 	maxBody  int64
 	maxBulk  int64
 	limiter  *clientLimiter // nil: no rate limit
+	egress   *egress.Policy // nil: provider base URLs are not checked
 
 	mux     *http.ServeMux
 	table   []route
@@ -95,6 +100,7 @@ func New(cfg Config) *Handler {
 		log:      cfg.Logger,
 		maxBody:  cfg.MaxBodyBytes,
 		maxBulk:  cfg.MaxImportBytes,
+		egress:   cfg.Egress,
 		mux:      http.NewServeMux(),
 	}
 	if h.log == nil {
@@ -441,4 +447,15 @@ func (c *captureWriter) Write(b []byte) (int, error) {
 		c.code = http.StatusOK
 	}
 	return c.body.Write(b)
+}
+
+// checkTarget applies the egress policy to a provider base URL about to be saved.
+func (h *Handler) checkTarget(raw string) error {
+	if h.egress == nil {
+		return nil
+	}
+	if err := h.egress.CheckURL(raw); err != nil {
+		return invalid("base_url %v", err)
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/egress"
 	"watan/internal/httpapi"
 	"watan/internal/providertest"
 	"watan/internal/store"
@@ -189,6 +190,31 @@ func TestRateLimit(t *testing.T) {
 		clock.Advance(5 * time.Second)
 		if after := c.state("cust1"); after != before {
 			t.Errorf("a limited request wrote something: before %+v, after %+v", before, after)
+		}
+	})
+}
+
+// TestProviderBaseURLPolicy: under the egress policy a provider account cannot be
+// pointed at a private or loopback address, on create or by a patch.
+func TestProviderBaseURLPolicy(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		e := newEnv(t, open(t), httpapi.Config{Egress: &egress.Policy{}})
+		c := e.newTenant("shop")
+		var pa struct {
+			ID int64 `json:"id"`
+		}
+		c.call("POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"z","base_url":"https://bayi.example.com","credentials":{"kod":"k","sifre":"s"}}`, 201, &pa)
+		for _, u := range []string{"http://127.0.0.1:5432", "http://[::1]", "http://localhost", "http://169.254.169.254", "http://10.1.2.3", "http://127.1", "http://2130706433"} {
+			body := `{"kind":"znet","name":"internal","base_url":"` + u + `","credentials":{"kod":"k","sifre":"s"}}`
+			wantError(t, "create "+u, c.send("POST", "/api/v1/provider-accounts", "", body), 422, watan.ECodeValidation)
+			wantError(t, "patch "+u, c.send("PATCH", fmt.Sprintf("/api/v1/provider-accounts/%d", pa.ID), "", `{"base_url":"`+u+`"}`), 422, watan.ECodeValidation)
+		}
+		var got struct {
+			BaseURL string `json:"base_url"`
+		}
+		c.call("GET", fmt.Sprintf("/api/v1/provider-accounts/%d", pa.ID), "", 200, &got)
+		if got.BaseURL != "https://bayi.example.com" {
+			t.Errorf("base URL changed to %q", got.BaseURL)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"watan"
 	"watan/internal/barakat"
+	"watan/internal/egress"
 	"watan/internal/znet"
 )
 
@@ -24,6 +25,9 @@ type Config struct {
 	// and the demo use it; production leaves it nil so that per-account connect
 	// timeouts apply.
 	HTTPClient *http.Client
+	// Egress limits the addresses the clients may dial (package egress). Default
+	// nil: any address. Ignored for HTTPClient, which is its owner's to guard.
+	Egress *egress.Policy
 	// Wrap, if set, wraps every client the registry builds (metrics time calls
 	// with it); the wrapped client is what the registry caches and hands out.
 	Wrap func(acct watan.ProviderAccount, p watan.Provider) watan.Provider
@@ -58,7 +62,7 @@ func (r *Registry) Provider(acct watan.ProviderAccount) (watan.Provider, error) 
 	if c, ok := r.clients[acct.ID]; ok && acct.ID != 0 && c.version.Equal(acct.UpdatedAt) {
 		return c.client, nil
 	}
-	client, err := Build(acct, r.cfg.HTTPClient, r.cfg.Logger)
+	client, err := Build(acct, r.cfg.HTTPClient, r.cfg.Egress, r.cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -71,16 +75,16 @@ func (r *Registry) Provider(acct watan.ProviderAccount) (watan.Provider, error) 
 	return client, nil
 }
 
-// Build makes a client for acct. Credentials are znet "kod" and "sifre", barakat
-// "token".
-func Build(acct watan.ProviderAccount, hc *http.Client, logger *slog.Logger) (watan.Provider, error) {
+// Build makes a client for acct, dialing only what guard allows (nil: anything).
+// Credentials are znet "kod" and "sifre", barakat "token".
+func Build(acct watan.ProviderAccount, hc *http.Client, guard *egress.Policy, logger *slog.Logger) (watan.Provider, error) {
 	s := acct.Settings.WithDefaults(acct.Kind)
 	logger = logger.With("provider_account_id", acct.ID)
 	switch acct.Kind {
 	case watan.ProviderZnet:
 		c, err := znet.New(znet.Config{
 			BaseURL: acct.BaseURL, Kod: acct.Credentials["kod"], Sifre: acct.Credentials["sifre"],
-			HTTPClient: hc, ConnectTimeout: s.ConnectTimeout, RequestTimeout: s.RequestTimeout, Logger: logger,
+			HTTPClient: hc, Egress: guard, ConnectTimeout: s.ConnectTimeout, RequestTimeout: s.RequestTimeout, Logger: logger,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("provider account %q: %w", acct.Name, err)
@@ -89,7 +93,7 @@ func Build(acct watan.ProviderAccount, hc *http.Client, logger *slog.Logger) (wa
 	case watan.ProviderBarakat:
 		c, err := barakat.New(barakat.Config{
 			BaseURL: acct.BaseURL, Token: acct.Credentials["token"],
-			HTTPClient: hc, ConnectTimeout: s.ConnectTimeout, RequestTimeout: s.RequestTimeout, Logger: logger,
+			HTTPClient: hc, Egress: guard, ConnectTimeout: s.ConnectTimeout, RequestTimeout: s.RequestTimeout, Logger: logger,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("provider account %q: %w", acct.Name, err)

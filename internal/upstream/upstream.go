@@ -16,21 +16,29 @@ import (
 	"unicode/utf8"
 
 	"watan"
+	"watan/internal/egress"
 )
 
 // NewHTTPClient returns a copy of hc, or a new client whose dialer and TLS handshake
 // give up after connect (default watan.DefaultConnectTimeout), that returns
 // redirects as answers instead of following them: a redirect would carry the znet
 // password in its URL, or net/http would forward the barakat api-token header, to
-// wherever it points.
-func NewHTTPClient(hc *http.Client, connect time.Duration) *http.Client {
+// wherever it points. With a guard, the new client dials only addresses the guard
+// allows, and uses no proxy (a proxy would dial the target out of the guard's
+// sight); a client passed in as hc is the caller's to guard.
+func NewHTTPClient(hc *http.Client, connect time.Duration, guard *egress.Policy) *http.Client {
 	if hc == nil {
 		if connect <= 0 {
 			connect = watan.DefaultConnectTimeout
 		}
+		dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+		proxy := http.ProxyFromEnvironment
+		if guard != nil {
+			dialer, proxy = guard.Dialer(*dialer), nil
+		}
 		hc = &http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+			Proxy:                 proxy,
+			DialContext:           dialer.DialContext,
 			TLSHandshakeTimeout:   connect,
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          100,

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"watan"
+	"watan/internal/egress"
 )
 
 func TestNewHTTPClientNeverFollowsRedirects(t *testing.T) {
@@ -20,7 +21,7 @@ func TestNewHTTPClientNeverFollowsRedirects(t *testing.T) {
 	defer redirect.Close()
 
 	for _, hc := range []*http.Client{nil, redirect.Client()} {
-		resp, err := NewHTTPClient(hc, 0).Get(redirect.URL)
+		resp, err := NewHTTPClient(hc, 0, nil).Get(redirect.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,6 +33,24 @@ func TestNewHTTPClientNeverFollowsRedirects(t *testing.T) {
 	if hc := redirect.Client(); hc.CheckRedirect != nil {
 		t.Fatal("the caller's client was changed")
 	}
+}
+
+// TestGuardedClientRefusesPrivateTargets: a provider client built with the egress
+// policy never connects to a loopback server (a base URL that resolves there after
+// it was saved), and the failure names the policy.
+func TestGuardedClientRefusesPrivateTargets(t *testing.T) {
+	hit := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hit = true }))
+	defer srv.Close()
+	_, err := NewHTTPClient(nil, 0, &egress.Policy{}).Get(srv.URL)
+	if !errors.Is(err, egress.ErrRefused) || hit {
+		t.Fatalf("guarded client: err %v, server hit %v", err, hit)
+	}
+	resp, err := NewHTTPClient(nil, 0, &egress.Policy{Allow: egress.Loopback}).Get(srv.URL)
+	if err != nil || !hit {
+		t.Fatalf("loopback allowed: err %v, server hit %v", err, hit)
+	}
+	resp.Body.Close()
 }
 
 func TestRedactURLAndDetail(t *testing.T) {

@@ -57,12 +57,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"watan"
+	"watan/internal/egress"
 	"watan/internal/engine"
 )
 
@@ -109,6 +113,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// Timeout bounds one attempt when HTTPClient is nil. Default 10 s.
 	Timeout time.Duration
+	// Egress limits where deliveries may go (package egress): endpoint URLs are
+	// checked when saved and the default client checks every dial. Default nil:
+	// anywhere. Ignored for HTTPClient, which is its owner's to guard.
+	Egress *egress.Policy
 	// Logger receives one line per attempt (never the secret or the URL's query).
 	// Default discard.
 	Logger *slog.Logger
@@ -125,6 +133,7 @@ type Service struct {
 	client   *http.Client
 	log      *slog.Logger
 	observer Observer
+	egress   *egress.Policy
 }
 
 // New returns a Service.
@@ -143,11 +152,20 @@ func New(cfg Config) (*Service, error) {
 			Timeout:       cfg.Timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
+		if cfg.Egress != nil {
+			// No proxy: it would dial the endpoint out of the guard's sight.
+			cfg.HTTPClient.Transport = &http.Transport{
+				DialContext:         cfg.Egress.Dialer(net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext,
+				TLSHandshakeTimeout: cfg.Timeout,
+				MaxIdleConns:        100,
+				IdleConnTimeout:     90 * time.Second,
+			}
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: cfg.Store, queue: cfg.Queue, clock: cfg.Clock, client: cfg.HTTPClient, log: cfg.Logger, observer: cfg.Observer}, nil
+	return &Service{store: cfg.Store, queue: cfg.Queue, clock: cfg.Clock, client: cfg.HTTPClient, log: cfg.Logger, observer: cfg.Observer, egress: cfg.Egress}, nil
 }
 
 // Payload is the JSON body of a delivery.
@@ -255,16 +273,28 @@ func (s *Service) post(ctx context.Context, ep watan.WebhookEndpoint, d watan.We
 	return resp.StatusCode, nil
 }
 
-// describe strips the URL from a transport error: a callback URL may carry a token
-// in its query.
+// describe reduces a transport error to its class for the delivery record: a
+// callback URL may carry a token in its query, and the remote's own words (which
+// address and port refused, what TLS said) would tell a tenant about hosts it
+// should not see.
 func describe(err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		if ue.Timeout() {
-			return errors.New("timeout")
-		}
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, egress.ErrRefused):
+		return egress.ErrRefused
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return errors.New("timeout")
+	case errors.As(err, &dnsErr):
+		return errors.New("name not resolved")
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return errors.New("connection refused")
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("connection closed")
 	}
-	return err
+	if ue, ok := errors.AsType[*url.Error](err); ok && ue.Timeout() {
+		return errors.New("timeout")
+	}
+	return errors.New("transport error")
 }
 
 // FindWebhookEndpoint implements watan.WebhookService.
@@ -274,6 +304,11 @@ func (s *Service) FindWebhookEndpoint(ctx context.Context, tenantID int64) (wata
 
 // PutWebhookEndpoint implements watan.WebhookService.
 func (s *Service) PutWebhookEndpoint(ctx context.Context, tenantID int64, url string, secret watan.Secret, active bool) (watan.WebhookEndpoint, error) {
+	if s.egress != nil {
+		if err := s.egress.CheckURL(url); err != nil {
+			return watan.WebhookEndpoint{}, watan.Errorf(watan.ECodeValidation, "url %v", err)
+		}
+	}
 	return s.store.PutWebhookEndpoint(ctx, tenantID, url, secret, active)
 }
 

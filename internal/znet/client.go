@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/egress"
 	"watan/internal/redact"
 	"watan/internal/upstream"
 )
@@ -63,6 +64,9 @@ type Config struct {
 	// followed, with either client: the panel does not redirect its API, and a
 	// redirect would carry the password to wherever it points.
 	HTTPClient *http.Client
+	// Egress, if set, limits the addresses the default client may dial (see package
+	// egress). Default nil: any address. Ignored when HTTPClient is set.
+	Egress *egress.Policy
 	// ConnectTimeout bounds dialing and the TLS handshake of the default client.
 	// Default 5 s. Ignored when HTTPClient is set.
 	ConnectTimeout time.Duration
@@ -110,7 +114,7 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.log = c.log.With("provider", "znet")
-	c.http = upstream.NewHTTPClient(cfg.HTTPClient, cfg.ConnectTimeout)
+	c.http = upstream.NewHTTPClient(cfg.HTTPClient, cfg.ConnectTimeout, cfg.Egress)
 	c.redactor = redact.New(c.kod.Reveal(), c.sifre.Reveal())
 	return c, nil
 }
