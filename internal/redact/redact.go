@@ -21,10 +21,13 @@ import (
 // Placeholder replaces what is removed.
 const Placeholder = "[redacted]"
 
-// MinFragment is the shortest piece of a credential that is removed on its own.
-// Credentials shorter than this are removed only whole, since shorter pieces would
-// match ordinary words and numbers.
-const MinFragment = 8
+// MinFragment is the shortest piece of a credential that is removed on its own:
+// a body cut to a length limit before it reached a message once left 7 characters
+// of a token, which is enough to narrow a guess. Credentials shorter than this are
+// removed only whole, since shorter pieces would match ordinary words and numbers;
+// four-character pieces sometimes do, and over-redacting a message is the cheaper
+// mistake.
+const MinFragment = 4
 
 // Redactor removes a fixed set of credentials. Its zero value removes nothing. It
 // is safe for concurrent use.

@@ -20,8 +20,10 @@ func TestText(t *testing.T) {
 		{`status "tok-Zq9KODX+/="`, `status "[redacted]"`}, // a fragment
 		{"q=" + url.QueryEscape("tok-Zq9KODX+/= ş"), "q=[redacted]"},
 		{"pin 1234 and 12345", "pin [redacted] and [redacted]5"},
-		{"Zq9KODX", "Zq9KODX"}, // shorter than MinFragment: not on its own
-		{"x+/= şy", "x+/= şy"},
+		{"echo: Zq9KODX", "echo: [redacted]"}, // 7 characters of it, as a cut body leaves them
+		{"xZq9Ky", "x[redacted]y"},            // four characters are enough
+		{"Zq9 Zq9", "Zq9 Zq9"},                // three are not
+		{"x+/= şy", "x[redacted]y"},
 	}
 	for _, tt := range tests {
 		if got := r.Text(tt.in); got != tt.want {
