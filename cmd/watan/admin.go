@@ -10,9 +10,18 @@ import (
 	"watan/internal/store"
 )
 
-// openStore opens and migrates the database named by cfg.
-func openStore(ctx context.Context, cfg dbConfig, logger *slog.Logger) (*store.Store, error) {
-	st, err := store.Open(ctx, store.Config{URL: cfg.URL, Logger: logger})
+// openStore opens and migrates the database named by cfg, with the key that seals
+// secrets at rest (required: a PostgreSQL database without a key is an error).
+func openStore(ctx context.Context, env *Env, cfg dbConfig, logger *slog.Logger, required bool) (*store.Store, error) {
+	keys, err := cfg.keyring(env, required)
+	if err != nil {
+		return nil, err
+	}
+	scfg := store.Config{URL: cfg.URL, Logger: logger}
+	if keys != nil {
+		scfg.Sealer = keys
+	}
+	st, err := store.Open(ctx, scfg)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +39,7 @@ func cmdMigrate(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, db, slog.New(slog.DiscardHandler))
+	st, err := openStore(ctx, env, db, slog.New(slog.DiscardHandler), false)
 	if err != nil {
 		return err
 	}
@@ -55,7 +64,7 @@ func cmdTenant(ctx context.Context, env *Env, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	st, err := openStore(ctx, db, slog.New(slog.DiscardHandler))
+	st, err := openStore(ctx, env, db, slog.New(slog.DiscardHandler), false)
 	if err != nil {
 		return err
 	}
@@ -98,7 +107,7 @@ func cmdAPIKey(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintln(env.Stderr, "watan apikey create: --tenant must be a tenant id (see watan tenant list)")
 		return errUsage
 	}
-	st, err := openStore(ctx, db, slog.New(slog.DiscardHandler))
+	st, err := openStore(ctx, env, db, slog.New(slog.DiscardHandler), false)
 	if err != nil {
 		return err
 	}

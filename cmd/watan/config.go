@@ -17,12 +17,15 @@ const (
 
 // dbConfig is the database setting every command that touches the store needs.
 type dbConfig struct {
-	URL string
+	URL           string
+	SecretKeyFile string
 }
 
 func (c *dbConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.URL, "database-url", defaultDatabaseURL,
 		`database: "sqlite:PATH" (embedded) or "postgres://..." [$WATAN_DATABASE_URL]`)
+	fs.StringVar(&c.SecretKeyFile, "secret-key-file", "",
+		"file of base64 keys (one a line, the last newest) that seal provider credentials and webhook secrets; keys may also be given in $WATAN_SECRET_KEY [$WATAN_SECRET_KEY_FILE]")
 }
 
 // logConfig selects the log format and level.
@@ -76,7 +79,7 @@ var settingEnv = map[string]string{
 	"workers": "WATAN_WORKERS", "sweep-interval": "WATAN_SWEEP_INTERVAL",
 	"rescue-after": "WATAN_RESCUE_AFTER", "shutdown-timeout": "WATAN_SHUTDOWN_TIMEOUT",
 	"demo": "WATAN_DEMO", "demo-delay": "WATAN_DEMO_DELAY", "demo-first-check": "WATAN_DEMO_FIRST_CHECK",
-	"rate-limit": "WATAN_RATE_LIMIT", "rate-burst": "WATAN_RATE_BURST",
+	"rate-limit": "WATAN_RATE_LIMIT", "rate-burst": "WATAN_RATE_BURST", "secret-key-file": "WATAN_SECRET_KEY_FILE",
 	"allow-private-targets": "WATAN_ALLOW_PRIVATE_TARGETS", "allow-targets": "WATAN_ALLOW_TARGETS",
 }
 

@@ -20,6 +20,7 @@ import (
 	"watan"
 	"watan/internal/providertest"
 	"watan/internal/store"
+	"watan/internal/seal"
 	"watan/internal/store/storetest"
 )
 
@@ -343,7 +344,11 @@ func TestCrashRecovery(t *testing.T) {
 	addProofCatalog(t, sys.st, w, 2000)
 
 	addr := freeAddr(t)
-	common := []string{"--database-url", dbURL, "--log-format", "json", "--log-level", "error",
+	keyFile := filepath.Join(t.TempDir(), "watan.key") // serve and worker share it, as nodes do
+	key, err := seal.GenerateKey()
+	must(t, err)
+	must(t, os.WriteFile(keyFile, []byte(key+"\n"), 0o600))
+	common := []string{"--database-url", dbURL, "--log-format", "json", "--log-level", "error", "--secret-key-file", keyFile,
 		"--sweep-interval", "2s", "--rescue-after", "6s", "--shutdown-timeout", "1s", "--workers", "20",
 		"--allow-targets", "127.0.0.0/8"} // the simulators listen on loopback
 	serveArgs := append([]string{"serve", "--demo=false", "--http-addr", addr}, common...)

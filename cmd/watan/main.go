@@ -44,6 +44,7 @@ func commands() []command {
 		{"bench", "measure intake, end-to-end and monitoring on simulated providers", cmdBench},
 		{"fakeprovider", "serve simulated znet and barakat providers on a loopback port", cmdFakeProvider},
 		{"provider", "operator tools for provider accounts: provider check", cmdProvider},
+		{"secrets", "the key that seals secrets at rest: secrets rotate, secrets keygen", cmdSecrets},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -132,11 +132,18 @@ type node struct {
 // requests, running jobs finish (or return to the queue at the shutdown timeout),
 // then the database closes.
 func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger, api bool) error {
-	st, err := openStore(ctx, cfg.db, logger)
+	st, err := openStore(ctx, env, cfg.db, logger, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// Secrets an older version stored in plain text are sealed now. Re-sealing under
+	// a newer key waits for `watan secrets rotate`, run once every node has it.
+	if sealed, err := st.SealPlainSecrets(ctx); err != nil {
+		return fmt.Errorf("sealing secrets: %w", err)
+	} else if sealed > 0 {
+		logger.Info("sealed secrets at rest", "count", sealed)
+	}
 	n := &node{st: st, secureCookies: cfg.secureCookies, rateLimit: cfg.rateLimit, rateBurst: cfg.rateBurst}
 	allow, err := egress.ParsePrefixes(cfg.allowTargets)
 	if err != nil {

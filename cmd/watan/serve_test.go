@@ -14,6 +14,7 @@ import (
 
 	"watan"
 	"watan/internal/store"
+	"watan/internal/seal"
 	"watan/internal/store/storetest"
 )
 
@@ -34,7 +35,11 @@ func startServe(t *testing.T, dbURL string, args ...string) *server {
 	pr, pw := io.Pipe()
 	s := &server{t: t, done: make(chan error, 1), stop: cancel}
 	stderr := &fpBuffer{}
-	env := fpEnv(nil, pw, stderr)
+	key, err := seal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := fpEnv(map[string]string{"WATAN_SECRET_KEY": key}, pw, stderr)
 	go func() {
 		err := run(ctx, env, append([]string{"serve", "--http-addr", "127.0.0.1:0", "--database-url", dbURL,
 			"--log-format", "json", "--log-level", "warn"}, args...))

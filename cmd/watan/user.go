@@ -55,7 +55,7 @@ func cmdUser(ctx context.Context, env *Env, args []string) error {
 			password, generated = rand.Text(), true
 		}
 	}
-	st, err := openStore(ctx, db, slog.New(slog.DiscardHandler))
+	st, err := openStore(ctx, env, db, slog.New(slog.DiscardHandler), false)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -15,31 +16,20 @@ import (
 const providerColumns = `id, tenant_id, name, kind, base_url, credentials, settings, active, paused, paused_reason,
 	created_at, updated_at`
 
-func scanProvider(r rowScanner) (watan.ProviderAccount, error) {
+func (s *Store) scanProvider(r rowScanner) (watan.ProviderAccount, error) {
 	var (
-		p     watan.ProviderAccount
-		creds map[string]string
+		p   watan.ProviderAccount
+		raw json.RawMessage
 	)
-	err := r.Scan(&p.ID, &p.TenantID, &p.Name, &p.Kind, &p.BaseURL, jsonCol{&creds}, jsonCol{&p.Settings},
+	err := r.Scan(&p.ID, &p.TenantID, &p.Name, &p.Kind, &p.BaseURL, jsonCol{&raw}, jsonCol{&p.Settings},
 		&p.Active, &p.Paused, &p.PausedReason, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt})
 	if err != nil {
 		return watan.ProviderAccount{}, err
 	}
-	p.Credentials = make(map[string]watan.Secret, len(creds))
-	for k, v := range creds {
-		p.Credentials[k] = watan.Secret(v)
+	if p.Credentials, err = s.openCredentials(raw); err != nil {
+		return watan.ProviderAccount{}, fmt.Errorf("provider account %d: %w", p.ID, err)
 	}
 	return p, nil
-}
-
-// credentialsArg encodes credentials for storage. Secrets marshal as "[redacted]",
-// so they are revealed into plain strings first; the result must never be logged.
-func credentialsArg(c map[string]watan.Secret) (string, error) {
-	plain := make(map[string]string, len(c))
-	for k, v := range c {
-		plain[k] = v.Reveal()
-	}
-	return jsonArg(plain)
 }
 
 // checkProvider checks an account before it is stored; creating requires its
@@ -82,7 +72,7 @@ func (s *Store) CreateProviderAccount(ctx context.Context, p watan.ProviderAccou
 	if err := checkProvider(&p, true); err != nil {
 		return watan.ProviderAccount{}, err
 	}
-	creds, err := credentialsArg(p.Credentials)
+	creds, err := s.credentialsArg(p.Credentials)
 	if err != nil {
 		return watan.ProviderAccount{}, err
 	}
@@ -96,7 +86,7 @@ func (s *Store) CreateProviderAccount(ctx context.Context, p watan.ProviderAccou
 		if err := tenantExists(ctx, tx, p.TenantID); err != nil {
 			return err
 		}
-		out, err = scanProvider(tx.QueryRowContext(ctx, `INSERT INTO provider_accounts
+		out, err = s.scanProvider(tx.QueryRowContext(ctx, `INSERT INTO provider_accounts
 			(tenant_id, name, kind, base_url, credentials, settings, active, paused, paused_reason, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING `+providerColumns,
 			p.TenantID, p.Name, string(p.Kind), p.BaseURL, creds, settings, p.Active, p.Paused, p.PausedReason, s.ts(now)))
@@ -127,11 +117,11 @@ func (s *Store) UpdateProviderAccount(ctx context.Context, p watan.ProviderAccou
 	}
 	var creds any // NULL keeps the stored credentials
 	if p.Credentials != nil {
-		if creds, err = credentialsArg(p.Credentials); err != nil {
+		if creds, err = s.credentialsArg(p.Credentials); err != nil {
 			return watan.ProviderAccount{}, err
 		}
 	}
-	out, err := scanProvider(s.db.QueryRowContext(ctx, `UPDATE provider_accounts SET
+	out, err := s.scanProvider(s.db.QueryRowContext(ctx, `UPDATE provider_accounts SET
 		name = $1, kind = $2, base_url = $3, credentials = COALESCE($4, credentials), settings = $5,
 		active = $6, paused = $7, paused_reason = $8, updated_at = $9
 		WHERE tenant_id = $10 AND id = $11 RETURNING `+providerColumns,
@@ -151,7 +141,7 @@ func (s *Store) UpdateProviderAccount(ctx context.Context, p watan.ProviderAccou
 // FindProviderAccount returns the tenant's provider account id, credentials
 // included, or an ECodeNotFound error.
 func (s *Store) FindProviderAccount(ctx context.Context, tenantID, id int64) (watan.ProviderAccount, error) {
-	p, err := scanProvider(s.db.QueryRowContext(ctx,
+	p, err := s.scanProvider(s.db.QueryRowContext(ctx,
 		`SELECT `+providerColumns+` FROM provider_accounts WHERE tenant_id = $1 AND id = $2`, tenantID, id))
 	if isNoRows(err) {
 		return watan.ProviderAccount{}, errNotFound("provider account", id)
@@ -164,7 +154,7 @@ func (s *Store) FindProviderAccount(ctx context.Context, tenantID, id int64) (wa
 
 // ListProviderAccounts returns the tenant's provider accounts in creation order.
 func (s *Store) ListProviderAccounts(ctx context.Context, tenantID int64) ([]watan.ProviderAccount, error) {
-	return list(ctx, s.db, "list provider accounts", scanProvider,
+	return list(ctx, s.db, "list provider accounts", s.scanProvider,
 		`SELECT `+providerColumns+` FROM provider_accounts WHERE tenant_id = $1 ORDER BY id`, tenantID)
 }
 

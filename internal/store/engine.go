@@ -194,7 +194,7 @@ func (s *Store) SetProviderPaused(ctx context.Context, tenantID, id int64, pause
 // ListPausedProviderAccounts returns every tenant's paused, active provider accounts,
 // for the health probe.
 func (s *Store) ListPausedProviderAccounts(ctx context.Context) ([]watan.ProviderAccount, error) {
-	return list(ctx, s.db, "paused provider accounts", scanProvider,
+	return list(ctx, s.db, "paused provider accounts", s.scanProvider,
 		`SELECT `+providerColumns+` FROM provider_accounts WHERE paused AND active ORDER BY id`)
 }
 

@@ -59,6 +59,18 @@ type Config struct {
 	// SQLite always uses exactly one connection: SQLite allows one writer at a time,
 	// and queuing in the pool is cheaper and safer than SQLITE_BUSY retries.
 	MaxOpenConns int
+	// Sealer encrypts provider credentials and webhook secrets at rest
+	// (*seal.Keyring). Default nil: they are written in plain text (tests), and a
+	// sealed value read back is an error.
+	Sealer Sealer
+}
+
+// Sealer encrypts secrets at rest; *seal.Keyring implements it.
+type Sealer interface {
+	Seal(purpose string, plain []byte) (string, error)
+	Open(purpose, sealed string) ([]byte, error)
+	// Current reports whether sealed was sealed under the newest key.
+	Current(sealed string) bool
 }
 
 // Store is watan's database. It is safe for concurrent use.
@@ -67,6 +79,7 @@ type Store struct {
 	engine Engine
 	logger *slog.Logger
 	clock  watan.Clock
+	sealer Sealer
 }
 
 // Compile-time checks that Store provides the domain's services.
@@ -88,7 +101,7 @@ const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pr
 // Open connects to the database described by cfg and checks that it answers. It does
 // not migrate; call Migrate.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	s := &Store{logger: cfg.Logger, clock: cfg.Clock}
+	s := &Store{logger: cfg.Logger, clock: cfg.Clock, sealer: cfg.Sealer}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}

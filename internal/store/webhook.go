@@ -25,6 +25,10 @@ func (s *Store) PutWebhookEndpoint(ctx context.Context, tenantID int64, rawURL s
 		return watan.WebhookEndpoint{}, watan.Errorf(watan.ECodeValidation, "secret must be at least 16 bytes")
 	}
 	now := s.now()
+	stored, err := s.sealText(purposeWebhookSecret, secret.Reveal())
+	if err != nil {
+		return watan.WebhookEndpoint{}, err
+	}
 	err = s.InTx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_endpoints WHERE tenant_id = $1`, tenantID).Scan(&n); err != nil {
@@ -41,14 +45,14 @@ func (s *Store) PutWebhookEndpoint(ctx context.Context, tenantID int64, rawURL s
 				return fmt.Errorf("store: webhook endpoint: %w", err)
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (tenant_id, url, secret, active, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $5)`, tenantID, rawURL, string(secret), active, s.ts(now))
+				VALUES ($1, $2, $3, $4, $5, $5)`, tenantID, rawURL, stored, active, s.ts(now))
 			if err != nil {
 				return fmt.Errorf("store: create webhook endpoint: %w", err)
 			}
 			return nil
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET url = $1, secret = CASE WHEN $2 = '' THEN secret ELSE $2 END,
-			active = $3, updated_at = $4 WHERE tenant_id = $5`, rawURL, string(secret), active, s.ts(now), tenantID)
+			active = $3, updated_at = $4 WHERE tenant_id = $5`, rawURL, stored, active, s.ts(now), tenantID)
 		if err != nil {
 			return fmt.Errorf("store: update webhook endpoint: %w", err)
 		}
@@ -63,13 +67,9 @@ func (s *Store) PutWebhookEndpoint(ctx context.Context, tenantID int64, rawURL s
 // FindWebhookEndpoint returns the tenant's endpoint, secret included, or an
 // ECodeNotFound error.
 func (s *Store) FindWebhookEndpoint(ctx context.Context, tenantID int64) (watan.WebhookEndpoint, error) {
-	return findWebhookEndpoint(ctx, s.db, tenantID)
-}
-
-func findWebhookEndpoint(ctx context.Context, q querier, tenantID int64) (watan.WebhookEndpoint, error) {
 	var e watan.WebhookEndpoint
 	var secret string
-	err := q.QueryRowContext(ctx, `SELECT tenant_id, url, secret, active, created_at, updated_at
+	err := s.db.QueryRowContext(ctx, `SELECT tenant_id, url, secret, active, created_at, updated_at
 		FROM webhook_endpoints WHERE tenant_id = $1`, tenantID).
 		Scan(&e.TenantID, &e.URL, &secret, &e.Active, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt})
 	if isNoRows(err) {
@@ -78,7 +78,11 @@ func findWebhookEndpoint(ctx context.Context, q querier, tenantID int64) (watan.
 	if err != nil {
 		return watan.WebhookEndpoint{}, fmt.Errorf("store: find webhook endpoint: %w", err)
 	}
-	e.Secret = watan.Secret(secret)
+	plain, err := s.openText(purposeWebhookSecret, secret)
+	if err != nil {
+		return watan.WebhookEndpoint{}, fmt.Errorf("webhook endpoint of tenant %d: %w", tenantID, err)
+	}
+	e.Secret = watan.Secret(plain)
 	return e, nil
 }
 
