@@ -19,8 +19,8 @@ import (
 
 	"watan"
 	"watan/internal/providertest"
-	"watan/internal/store"
 	"watan/internal/seal"
+	"watan/internal/store"
 	"watan/internal/store/storetest"
 )
 

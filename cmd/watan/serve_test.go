@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"watan"
-	"watan/internal/store"
 	"watan/internal/seal"
+	"watan/internal/store"
 	"watan/internal/store/storetest"
 )
 
