@@ -2,11 +2,14 @@ package watan
 
 import (
 	"context"
+	"encoding/base64"
+	"strings"
 	"time"
 )
 
-// WebhookEndpoint is where a tenant receives order events. Secret is the HMAC key;
-// it is written by operators and read only by the sender, never returned by the API.
+// WebhookEndpoint is where a tenant receives order events. Secret gives the HMAC keys
+// (see WebhookKey); it is written by operators and read only by the sender, never
+// returned by the API.
 type WebhookEndpoint struct {
 	TenantID  int64     `json:"-"`
 	URL       string    `json:"url"`
@@ -53,6 +56,62 @@ type WebhookAttempt struct {
 
 // MaxWebhookURLLen bounds a callback URL.
 const MaxWebhookURLLen = 2000
+
+// StandardSecretPrefix begins a secret in the Standard Webhooks form: the prefix and
+// the standard, padded base64 of the key bytes.
+const StandardSecretPrefix = "whsec_"
+
+// MinWebhookKeyLen is the shortest webhook key: 128 bits. It bounds a plain secret's
+// bytes and a whsec_ secret's decoded bytes alike, so the whsec_ form can never make
+// a key weaker than the plain form allows.
+const MinWebhookKeyLen = 16
+
+// WebhookKey returns the key of the Standard Webhooks signature (webhook-signature)
+// for a secret: the decoded bytes of a whsec_ secret whose rest is canonical
+// standard base64, else the secret's own bytes. The second case keeps every secret
+// set before the whsec_ form was understood usable as it is.
+func WebhookKey(s Secret) []byte {
+	if key, ok := decodeStandardSecret(string(s)); ok {
+		return key
+	}
+	return []byte(s)
+}
+
+// decodeStandardSecret decodes a whsec_ secret. Only the canonical encoding counts,
+// so that a secret and the whsec_ form a receiver is told to configure are the same
+// string.
+func decodeStandardSecret(s string) ([]byte, bool) {
+	rest, ok := strings.CutPrefix(s, StandardSecretPrefix)
+	if !ok {
+		return nil, false
+	}
+	key, err := base64.StdEncoding.DecodeString(rest)
+	if err != nil || base64.StdEncoding.EncodeToString(key) != rest {
+		return nil, false
+	}
+	return key, true
+}
+
+// ValidateWebhookSecret checks a secret being set: a whsec_ secret must be the
+// canonical base64 of at least MinWebhookKeyLen bytes; any other secret must be at
+// least MinWebhookKeyLen bytes. A whsec_ value that does not decode is refused rather
+// than used as plain bytes, since its owner surely meant the decoded key.
+func ValidateWebhookSecret(s Secret) error {
+	if !strings.HasPrefix(string(s), StandardSecretPrefix) {
+		if len(s) < MinWebhookKeyLen {
+			return Errorf(ECodeValidation, "secret must be at least %d bytes", MinWebhookKeyLen)
+		}
+		return nil
+	}
+	key, ok := decodeStandardSecret(string(s))
+	if !ok {
+		return Errorf(ECodeValidation, "secret starting with %s must continue with the standard base64 (with = padding) of the key", StandardSecretPrefix)
+	}
+	if len(key) < MinWebhookKeyLen {
+		return Errorf(ECodeValidation, "secret starting with %s must encode a key of at least %d bytes", StandardSecretPrefix, MinWebhookKeyLen)
+	}
+	return nil
+}
 
 // WebhookService manages a tenant's webhook endpoint and shows and resends the
 // deliveries about its orders.

@@ -14,7 +14,7 @@ import (
 
 type putWebhookEndpointRequest struct {
 	URL    string `json:"url" api:"required" desc:"http or https URL that receives a signed POST for every order event"`
-	Secret string `json:"secret" desc:"HMAC-SHA256 key, at least 16 bytes; required the first time, kept when omitted; never returned"`
+	Secret string `json:"secret" desc:"HMAC-SHA256 key: a Standard Webhooks secret (whsec_ and the standard padded base64 of a key of at least 16 bytes) or any other string of at least 16 bytes; required the first time, kept when omitted; never returned"`
 	Active *bool  `json:"active" desc:"false stops new deliveries; default true"`
 }
 
@@ -27,7 +27,9 @@ var (
 		desc: "The URL and active flag; the secret is never returned. not_found until one is set."}
 	docPutWebhookEndpoint = op{id: "putWebhookEndpoint", tag: "webhooks", summary: "Set the tenant's webhook endpoint",
 		desc: "Every order event (order.sent, order.approved with the PIN, order.rejected, order.pending) is POSTed as " +
-			"{event, seq, order, at} with X-Watan-Timestamp and X-Watan-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + \".\" + body)>. " +
+			"{event, seq, order, at}, signed in the Standard Webhooks format (webhook-id, webhook-timestamp, webhook-signature; " +
+			"verify with the secret itself if it is a whsec_ secret, else with \"whsec_\" + base64(secret)) and, for one more release, " +
+			"with X-Watan-Timestamp and X-Watan-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + \".\" + body)>. " +
 			"2xx is delivered; anything else is retried with growing delays, 12 attempts over about three and a half hours. " +
 			"seq numbers one order's events; retries may arrive out of order and twice, so order by seq and use (order.id, seq) as the idempotency key.",
 		req: putWebhookEndpointRequest{}, resp: watan.WebhookEndpoint{}}

@@ -2,12 +2,18 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"watan/internal/engine"
 	"watan/internal/httpapi"
@@ -39,19 +45,59 @@ func TestWebhookEndpointAndDeliveries(t *testing.T) {
 		e := newEnv(t, st, httpapi.Config{Operator: eng, Webhooks: hooks})
 		c := e.newTenant("shop")
 		other := e.newTenant("other")
-		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		type delivery struct {
+			header http.Header
+			body   []byte
+		}
+		var (
+			mu  sync.Mutex
+			got []delivery
+		)
+		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, delivery{r.Header.Clone(), body})
+		}))
 		defer recv.Close()
+		// verifyLast checks the latest delivery with the official Standard Webhooks
+		// library. The timestamp is compared with the test's clock, not the real one
+		// the library would use.
+		verifyLast := func(whsec string) {
+			t.Helper()
+			mu.Lock()
+			defer mu.Unlock()
+			wh, err := standardwebhooks.NewWebhook(whsec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := got[len(got)-1]
+			if err := wh.VerifyIgnoringTimestamp(d.body, d.header); err != nil {
+				t.Fatalf("delivery does not verify with %s: %v", whsec, err)
+			}
+			if ts := d.header.Get("webhook-timestamp"); ts != strconv.FormatInt(clock.Now().Unix(), 10) {
+				t.Fatalf("webhook-timestamp %s, want the clock's Unix seconds", ts)
+			}
+		}
 
 		wantError(t, "endpoint before one is set", c.send("GET", "/api/v1/webhook-endpoint", "", ""), 404, "not_found")
 		wantError(t, "endpoint without a secret", c.send("PUT", "/api/v1/webhook-endpoint", "", `{"url":"`+recv.URL+`"}`), 422, "validation_failed")
-		const secret = "whsec-0123456789abcdef"
-		res := c.call("PUT", "/api/v1/webhook-endpoint", `{"url":"`+recv.URL+`","secret":"`+secret+`"}`, 200, nil)
-		got := c.call("GET", "/api/v1/webhook-endpoint", "", 200, nil)
-		for _, r := range []*response{res, got} {
-			if strings.Contains(string(r.body), secret) || !strings.Contains(string(r.body), `"active":true`) {
+		for _, bad := range []string{"whsec_not base64!", "whsec_" + base64.StdEncoding.EncodeToString([]byte("fifteen bytes!!"))} {
+			msg := wantError(t, "whsec_ secret "+bad, c.send("PUT", "/api/v1/webhook-endpoint", "", `{"url":"`+recv.URL+`","secret":"`+bad+`"}`), 422, "validation_failed")
+			if !strings.HasPrefix(msg, "secret ") || strings.Contains(msg, bad) {
+				t.Fatalf("error %q should name the secret field and not echo it", msg)
+			}
+		}
+		const plain = "whsec-0123456789abcdef" // not the whsec_ form: its bytes are the key
+		res := c.call("PUT", "/api/v1/webhook-endpoint", `{"url":"`+recv.URL+`","secret":"`+plain+`"}`, 200, nil)
+		ep := c.call("GET", "/api/v1/webhook-endpoint", "", 200, nil)
+		for _, r := range []*response{res, ep} {
+			if strings.Contains(string(r.body), plain) || !strings.Contains(string(r.body), `"active":true`) {
 				t.Fatalf("endpoint response %s", r)
 			}
 		}
+		whsec := "whsec_" + base64.StdEncoding.EncodeToString([]byte("a 24-byte key of bytes.."))
+		c.call("PUT", "/api/v1/webhook-endpoint", `{"url":"`+recv.URL+`","secret":"`+whsec+`"}`, 200, nil)
 
 		c.seed("manual", "cust1")
 		var o struct {
@@ -85,17 +131,25 @@ func TestWebhookEndpointAndDeliveries(t *testing.T) {
 		if err := hooks.Deliver(ctx, c.tenant.ID, d.ID, false); err != nil {
 			t.Fatal(err)
 		}
+		verifyLast(whsec)
 		c.call("GET", path, "", 200, &list)
 		if d := list.Deliveries[0]; d.State != "delivered" || d.Attempts != 1 || len(d.History) != 1 || d.History[0].StatusCode != 200 {
 			t.Fatalf("after delivery: %+v", d)
 		}
 
+		// A PUT without a secret keeps the whsec_ secret.
+		c.call("PUT", "/api/v1/webhook-endpoint", `{"url":"`+recv.URL+`"}`, 200, nil)
 		resend := fmt.Sprintf("/api/v1/webhook-deliveries/%d/resend", d.ID)
 		c.call("POST", resend, "", 200, nil)
 		c.call("GET", path, "", 200, &list)
 		if list.Deliveries[0].State != "pending" {
 			t.Fatalf("after resend: %+v", list.Deliveries[0])
 		}
+		clock.Advance(time.Minute)
+		if err := hooks.Deliver(ctx, c.tenant.ID, d.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		verifyLast(whsec)
 
 		wantError(t, "another tenant's order deliveries", other.send("GET", path, "", ""), 404, "not_found")
 		wantError(t, "another tenant's resend", other.send("POST", resend, "", ""), 404, "not_found")

@@ -21,8 +21,10 @@ func (s *Store) PutWebhookEndpoint(ctx context.Context, tenantID int64, rawURL s
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(rawURL) > watan.MaxWebhookURLLen {
 		return watan.WebhookEndpoint{}, watan.Errorf(watan.ECodeValidation, "url must be an http or https URL of at most %d bytes", watan.MaxWebhookURLLen)
 	}
-	if len(secret) > 0 && len(secret) < 16 {
-		return watan.WebhookEndpoint{}, watan.Errorf(watan.ECodeValidation, "secret must be at least 16 bytes")
+	if secret != "" {
+		if err := watan.ValidateWebhookSecret(secret); err != nil {
+			return watan.WebhookEndpoint{}, err
+		}
 	}
 	now := s.now()
 	stored, err := s.sealText(purposeWebhookSecret, secret.Reveal())

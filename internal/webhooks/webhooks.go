@@ -17,11 +17,30 @@
 //	Content-Type:      application/json
 //	X-Watan-Event:     order.approved
 //	X-Watan-Delivery:  the delivery's id (the same on every attempt)
-//	X-Watan-Timestamp: Unix seconds when this attempt was signed
+//	webhook-id:        "msg_" + the delivery's id (the same on every attempt)
+//	webhook-timestamp: Unix seconds when this attempt was signed
+//	webhook-signature: v1,<base64 HMAC-SHA256(key, webhook-id + "." + timestamp + "." + body)>
+//	X-Watan-Timestamp: the same as webhook-timestamp
 //	X-Watan-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
 //
-// A receiver recomputes the signature over the raw body (see Verify) and should
-// refuse timestamps far from its clock, which stops replays of old requests.
+// The webhook-* headers follow the Standard Webhooks specification
+// (https://www.standardwebhooks.com), so a receiver can check them with any of its
+// libraries. The X-Watan-* signature is the older scheme, still sent for one
+// release so that receivers can move over; it is keyed by the secret's bytes exactly
+// as configured (see Verify).
+//
+// # Secrets and keys
+//
+// An endpoint's secret is either in the Standard Webhooks form, "whsec_" followed by
+// the standard padded base64 of at least 16 key bytes, and then the webhook-signature
+// key is those decoded bytes; or any other string of at least 16 bytes, and then the
+// key is the string's own bytes. Either way StandardSecret gives the whsec_ secret
+// that a receiver configures in a Standard Webhooks library: a whsec_ secret is
+// returned as it is, any other secret s becomes "whsec_" + base64(s). A value that
+// starts with "whsec_" but is not such an encoding is refused when set.
+//
+// A receiver checks a signature over the raw body, never a re-encoding of it, and
+// should refuse timestamps far from its clock, which stops replays of old requests.
 //
 // # Retries
 //
@@ -51,6 +70,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -263,6 +283,10 @@ func (s *Service) post(ctx context.Context, ep watan.WebhookEndpoint, d watan.We
 	req.Header.Set("X-Watan-Delivery", strconv.FormatInt(d.ID, 10))
 	req.Header.Set("X-Watan-Timestamp", ts)
 	req.Header.Set("X-Watan-Signature", Sign(ep.Secret.Reveal(), ts, body))
+	id := messageID(d.ID)
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", ts)
+	req.Header.Set("webhook-signature", SignStandard(ep.Secret, id, ts, body))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, describe(err)
@@ -352,6 +376,30 @@ func Sign(secret, timestamp string, body []byte) string {
 // time. Receivers should also refuse a timestamp too far from their clock.
 func Verify(secret, timestamp string, body []byte, signature string) bool {
 	return hmac.Equal([]byte(Sign(secret, timestamp, body)), []byte(signature))
+}
+
+// messageID is a delivery's webhook-id. It derives from the delivery rather than the
+// attempt because receivers use it as their idempotency key across retries and
+// resends; the id is an integer, so it holds no "." to blur the signed content.
+func messageID(deliveryID int64) string {
+	return "msg_" + strconv.FormatInt(deliveryID, 10)
+}
+
+// SignStandard returns the webhook-signature value for body sent as message id at
+// timestamp (Unix seconds): "v1," and the standard base64 HMAC-SHA256, keyed by
+// watan.WebhookKey(secret), of id + "." + timestamp + "." + body.
+func SignStandard(secret watan.Secret, id, timestamp string, body []byte) string {
+	mac := hmac.New(sha256.New, watan.WebhookKey(secret))
+	mac.Write([]byte(id + "." + timestamp + "."))
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// StandardSecret returns the secret, in the Standard Webhooks whsec_ form, that a
+// receiver configures to check the webhook-signature of deliveries signed with
+// secret. The result is a secret too: never log it.
+func StandardSecret(secret watan.Secret) string {
+	return watan.StandardSecretPrefix + base64.StdEncoding.EncodeToString(watan.WebhookKey(secret))
 }
 
 var (

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"watan"
 	"watan/internal/engine"
@@ -92,12 +95,17 @@ type options struct {
 	observer   webhooks.Observer
 	// retryAtOnce makes River retry failed webhook jobs without delay.
 	retryAtOnce bool
+	// start is the clock's first reading. Default 2026-11-28 12:00 UTC.
+	start time.Time
 }
 
 func setup(t *testing.T, e store.Engine, o options) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	clock := providertest.NewManualClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+	if o.start.IsZero() {
+		o.start = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	}
+	clock := providertest.NewManualClock(o.start)
 	f := &fixture{t: t, ctx: ctx, clock: clock, logs: &bytes.Buffer{}}
 	f.st = storetest.OpenWith(t, storetest.Options{Engine: e, Clock: clock})
 	var err error
@@ -239,6 +247,114 @@ func TestSignatureIsHMACOfTimestampDotBody(t *testing.T) {
 		if webhooks.Verify(bad.key, bad.ts, []byte(bad.body), bad.sig) {
 			t.Fatalf("Verify accepted %+v", bad)
 		}
+	}
+}
+
+// TestStandardSignatureMatchesReferenceVector checks SignStandard against the
+// signing vector of the Standard Webhooks reference libraries (the TestWebhookSign
+// case of libraries/go/webhook_test.go, repeated in their Python, C# and PHP tests;
+// the scheme is spec/standard-webhooks.md, "Signature scheme", in
+// github.com/standard-webhooks/standard-webhooks).
+func TestStandardSignatureMatchesReferenceVector(t *testing.T) {
+	const (
+		vectorSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+		vectorID     = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+		vectorTS     = "1614265330"
+		vectorBody   = `{"test": 2432232314}`
+		vectorSig    = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+	)
+	if got := webhooks.SignStandard(vectorSecret, vectorID, vectorTS, []byte(vectorBody)); got != vectorSig {
+		t.Fatalf("SignStandard = %s, want %s", got, vectorSig)
+	}
+	if got := webhooks.StandardSecret(vectorSecret); got != vectorSecret {
+		t.Fatalf("StandardSecret of a whsec_ secret = %q, want it unchanged", got)
+	}
+	// A plain secret signs as the whsec_ secret that encodes its bytes.
+	wantStd := "whsec_" + base64.StdEncoding.EncodeToString([]byte(secret))
+	if got := webhooks.StandardSecret(secret); got != wantStd {
+		t.Fatalf("StandardSecret of a plain secret = %q, want %q", got, wantStd)
+	}
+	plain := webhooks.SignStandard(secret, vectorID, vectorTS, []byte(vectorBody))
+	if plain != webhooks.SignStandard(watan.Secret(wantStd), vectorID, vectorTS, []byte(vectorBody)) || plain == vectorSig {
+		t.Fatalf("a plain secret and its whsec_ form sign differently: %s", plain)
+	}
+	// Only a canonical encoding is the whsec_ form; anything else, stored before
+	// such secrets were refused, keeps its own bytes as the key.
+	for _, notStd := range []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw==", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS", "whsec_not base64 at all"} {
+		if got, want := webhooks.StandardSecret(watan.Secret(notStd)), "whsec_"+base64.StdEncoding.EncodeToString([]byte(notStd)); got != want {
+			t.Fatalf("StandardSecret(%q) = %q, want %q", notStd, got, want)
+		}
+	}
+}
+
+// TestDeliveryVerifiesWithStandardWebhooksLibrary has the official Standard Webhooks
+// Go library verify what a receiver got, for a plain and a whsec_ secret, on the
+// first attempt and on a retry.
+func TestDeliveryVerifiesWithStandardWebhooksLibrary(t *testing.T) {
+	key := bytes.Repeat([]byte{0xA5, 0x01, 0xFE}, 8) // 24 bytes, as the spec suggests
+	whsec := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	for _, tc := range []struct {
+		name, secret string
+		verifier     func() (*standardwebhooks.Webhook, error)
+	}{
+		{"plain secret", secret, func() (*standardwebhooks.Webhook, error) {
+			return standardwebhooks.NewWebhook("whsec_" + base64.StdEncoding.EncodeToString([]byte(secret)))
+		}},
+		{"whsec secret", whsec, func() (*standardwebhooks.Webhook, error) { return standardwebhooks.NewWebhook(whsec) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+				// The library checks webhook-timestamp against the real clock.
+				f := setup(t, e, options{codes: []int{503}, start: time.Now()})
+				_, err := f.st.PutWebhookEndpoint(f.ctx, f.tenant.ID, f.recv.srv.URL+"/hook", watan.Secret(tc.secret), true)
+				f.must(err)
+				wh, err := tc.verifier()
+				f.must(err)
+
+				o := f.manualApproved()
+				d := f.deliveries(o.ID)[0]
+				if err := f.svc.Deliver(f.ctx, f.tenant.ID, d.ID, false); err == nil {
+					t.Fatal("a 503 was not an error")
+				}
+				f.clock.Advance(jobs.WebhookRetryDelay(1))
+				f.must(f.svc.Deliver(f.ctx, f.tenant.ID, d.ID, false))
+
+				reqs := f.recv.requests()
+				if len(reqs) != 2 {
+					t.Fatalf("receiver got %d requests, want 2", len(reqs))
+				}
+				for i, r := range reqs {
+					if err := wh.Verify(r.body, r.header); err != nil {
+						t.Fatalf("attempt %d does not verify: %v\nheaders %v", i+1, err, r.header)
+					}
+					if id := r.header.Get("webhook-id"); id != fmt.Sprintf("msg_%d", d.ID) {
+						t.Fatalf("attempt %d: webhook-id %q, want msg_%d on every attempt", i+1, id, d.ID)
+					}
+					ts := r.header.Get("webhook-timestamp")
+					if ts != r.header.Get("X-Watan-Timestamp") {
+						t.Fatalf("attempt %d: webhook-timestamp %q and X-Watan-Timestamp %q differ", i+1, ts, r.header.Get("X-Watan-Timestamp"))
+					}
+					// The older scheme is still sent, keyed by the secret as configured.
+					if !webhooks.Verify(tc.secret, ts, r.body, r.header.Get("X-Watan-Signature")) {
+						t.Fatalf("attempt %d: X-Watan-Signature does not verify", i+1)
+					}
+				}
+				if a, b := reqs[0].header.Get("webhook-timestamp"), reqs[1].header.Get("webhook-timestamp"); b != strconv.FormatInt(f.clock.Now().Unix(), 10) || a == b {
+					t.Fatalf("webhook-timestamp %s then %s, want each attempt's own time", a, b)
+				}
+
+				// The signature covers the body and the id.
+				r := reqs[1]
+				if err := wh.Verify(append(bytes.Clone(r.body), ' '), r.header); err == nil {
+					t.Fatal("a changed body verified")
+				}
+				h := r.header.Clone()
+				h.Set("webhook-id", fmt.Sprintf("msg_%d", d.ID+1))
+				if err := wh.Verify(r.body, h); err == nil {
+					t.Fatal("another webhook-id verified")
+				}
+			})
+		})
 	}
 }
 
@@ -480,10 +596,26 @@ func TestEndpointSecretIsWriteOnly(t *testing.T) {
 		if ep.Secret.Reveal() != secret || ep.URL != "https://example.com/hook" {
 			t.Fatalf("after URL change: %+v", ep)
 		}
-		for _, bad := range []struct{ url, secret string }{{"ftp://x/y", secret}, {"not a url", secret}, {"https://x.example/", "short"}} {
-			if _, err := f.st.PutWebhookEndpoint(f.ctx, f.tenant.ID, bad.url, watan.Secret(bad.secret), true); watan.ErrorCode(err) != watan.ECodeValidation {
+		for _, bad := range []struct{ url, secret string }{
+			{"ftp://x/y", secret}, {"not a url", secret}, {"https://x.example/", "short"},
+			{"https://x.example/", "whsec_this is not base64 at all"},
+			{"https://x.example/", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS"}, // no padding
+			{"https://x.example/", "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 15))},
+		} {
+			_, err := f.st.PutWebhookEndpoint(f.ctx, f.tenant.ID, bad.url, watan.Secret(bad.secret), true)
+			if watan.ErrorCode(err) != watan.ECodeValidation {
 				t.Fatalf("put %+v: %v, want validation_failed", bad, err)
 			}
+			if bad.secret != secret && (!strings.HasPrefix(watan.ErrorMessage(err), "secret ") || strings.Contains(err.Error(), bad.secret)) {
+				t.Fatalf("put %+v: %q, want a message naming the secret field without its value", bad, err)
+			}
+		}
+		// A whsec_ secret is measured by its decoded key: 16 bytes are enough.
+		sixteen := watan.Secret("whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 16)))
+		_, err = f.st.PutWebhookEndpoint(f.ctx, f.tenant.ID, "https://example.com/hook", sixteen, true)
+		f.must(err)
+		if ep, err = f.st.FindWebhookEndpoint(f.ctx, f.tenant.ID); err != nil || ep.Secret != sixteen {
+			t.Fatalf("whsec_ secret not stored: %v", err)
 		}
 	})
 }
