@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"text/tabwriter"
 
 	"watan/internal/store"
@@ -87,38 +86,4 @@ func cmdTenant(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\n", t.ID, t.Name, t.CreatedAt.Format("2006-01-02 15:04"))
 	}
 	return tw.Flush()
-}
-
-func cmdAPIKey(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprintln(env.Stderr, "Usage: watan apikey create --tenant ID [--name NAME]")
-		return errUsage
-	}
-	fs := newFlagSet(env, "apikey create", "apikey create --tenant ID [--name NAME] [flags]\n\nPrints a new API key once; only its hash is stored.")
-	var db dbConfig
-	db.register(fs)
-	tenant := fs.String("tenant", "", "tenant id (required)")
-	name := fs.String("name", "default", "a name to tell keys apart")
-	if err := parseFlags(fs, env, args[1:]); err != nil {
-		return err
-	}
-	tid, err := strconv.ParseInt(*tenant, 10, 64)
-	if err != nil || tid <= 0 {
-		fmt.Fprintln(env.Stderr, "watan apikey create: --tenant must be a tenant id (see watan tenant list)")
-		return errUsage
-	}
-	st, err := openStore(ctx, env, db, slog.New(slog.DiscardHandler), false)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if _, err := st.FindTenant(ctx, tid); err != nil {
-		return err
-	}
-	k, plain, err := st.CreateAPIKey(ctx, tid, *name)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "API key %d (%s) for tenant %d; it is shown only this once:\n%s\n", k.ID, k.Name, tid, plain)
-	return nil
 }

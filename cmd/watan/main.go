@@ -39,7 +39,7 @@ func commands() []command {
 		{"worker", "run the workers only, as an extra node on a shared PostgreSQL database", cmdWorker},
 		{"migrate", "apply database migrations (watan's and the job queue's) and exit", cmdMigrate},
 		{"tenant", "manage tenants: tenant create NAME, tenant list", cmdTenant},
-		{"apikey", "manage API keys: apikey create --tenant ID [--name NAME]", cmdAPIKey},
+		{"apikey", "manage API keys: apikey create|list|revoke|rotate --tenant ID", cmdAPIKey},
 		{"user", "manage dashboard operators: user create --tenant ID --name NAME, user list --tenant ID", cmdUser},
 		{"bench", "measure intake, end-to-end and monitoring on simulated providers", cmdBench},
 		{"fakeprovider", "serve simulated znet and barakat providers on a loopback port", cmdFakeProvider},

@@ -204,6 +204,11 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: p + "/code-groups/{id}", handle: h.getCodeGroup, doc: docGetCodeGroup},
 		{method: "POST", path: p + "/code-groups/{id}/codes", handle: h.importCodes, body: bodyImport, doc: docImportCodes},
 
+		{method: "GET", path: p + "/api-keys", handle: h.listAPIKeys, doc: docListAPIKeys},
+		{method: "POST", path: p + "/api-keys", handle: h.createAPIKey, body: bodyJSON, doc: docCreateAPIKey},
+		{method: "DELETE", path: p + "/api-keys/{id}", handle: h.revokeAPIKey, doc: docRevokeAPIKey},
+		{method: "POST", path: p + "/api-keys/{id}/rotate", handle: h.rotateAPIKey, body: bodyOptionalJSON, doc: docRotateAPIKey},
+
 		{method: "GET", path: p + "/webhook-endpoint", handle: h.getWebhookEndpoint, webhooks: true, doc: docGetWebhookEndpoint},
 		{method: "PUT", path: p + "/webhook-endpoint", handle: h.putWebhookEndpoint, webhooks: true, body: bodyJSON, doc: docPutWebhookEndpoint},
 		{method: "GET", path: p + "/orders/{id}/webhooks", handle: h.orderWebhooks, webhooks: true, doc: docOrderWebhooks},
@@ -362,7 +367,9 @@ func (h *Handler) wrap(rt route) http.Handler {
 
 // authenticate resolves the bearer token to a tenant and records it in the request's
 // info. Store failures are passed on as they are, so that a database outage is a 5xx
-// and not a misleading 401.
+// and not a misleading 401. The answer is deliberately not cached, here or in the
+// store: a revoked key must fail on the very next request on every node, and the
+// lookup is one indexed read (plus a write at most once a minute per key).
 func (h *Handler) authenticate(r *http.Request) error {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)

@@ -178,6 +178,9 @@ var fieldDocs = map[string]string{
 	"ImportResult.skipped":    "codes already in the group or repeated in the body",
 	"OrderEvent.kind":         "created, status_changed, refund, redebit, note, or an engine step name",
 	"OrderEvent.actor":        "system, api, or operator:<name>",
+	"APIKey.prefix":           "the key's first 12 characters (wtn_ and 8 of its 52 random ones), to tell keys apart; not enough to use or guess it",
+	"APIKey.last_used_at":     "when the key last authenticated a request, to within a minute; absent if never",
+	"APIKey.revoked_at":       "when the key was revoked; absent while it works",
 }
 
 // enums lists the values of the domain's string types.
@@ -198,6 +201,8 @@ var schemaNames = map[reflect.Type]string{
 	reflect.TypeFor[settingsRequest]():     "ProviderSettingsInput",
 	reflect.TypeFor[errorBody]():           "Error",
 	reflect.TypeFor[errorDetail]():         "ErrorDetail",
+	reflect.TypeFor[createdAPIKey]():       "CreatedAPIKey",
+	reflect.TypeFor[apiKeyList]():          "APIKeyList",
 }
 
 func schemaRef(name string) string { return "#/components/schemas/" + name }

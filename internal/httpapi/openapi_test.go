@@ -173,6 +173,61 @@ func TestOpenAPIOperatorActions(t *testing.T) {
 	}
 }
 
+// TestOpenAPIAPIKeys checks the documented contract of the API key routes: success
+// status and schema, the request body, and the codes a client must be ready for.
+func TestOpenAPIAPIKeys(t *testing.T) {
+	paths := getOpenAPI(t, newUnwired(t))["paths"].(map[string]any)
+	for _, tt := range []struct {
+		method, path, status, schema string
+		body                         string // "" none, else "required" or "optional"
+		codes                        []string
+	}{
+		{"get", "/api/v1/api-keys", "200", "APIKeyList", "", []string{watan.ECodeUnauthorized}},
+		{"post", "/api/v1/api-keys", "201", "CreatedAPIKey", "required", []string{watan.ECodeUnauthorized, watan.ECodeValidation, watan.ECodeBadRequest}},
+		{"delete", "/api/v1/api-keys/{id}", "200", "APIKey", "", []string{watan.ECodeUnauthorized, watan.ECodeNotFound}},
+		{"post", "/api/v1/api-keys/{id}/rotate", "201", "CreatedAPIKey", "optional", []string{watan.ECodeUnauthorized, watan.ECodeNotFound, watan.ECodeConflict}},
+	} {
+		o, ok := paths[tt.path].(map[string]any)[tt.method].(map[string]any)
+		if !ok {
+			t.Errorf("%s %s is not documented", tt.method, tt.path)
+			continue
+		}
+		okResp, _ := o["responses"].(map[string]any)[tt.status].(map[string]any)
+		ref, _ := okResp["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)["$ref"].(string)
+		if ref != "#/components/schemas/"+tt.schema {
+			t.Errorf("%s %s: %s schema %q, want %s", tt.method, tt.path, tt.status, ref, tt.schema)
+		}
+		body, hasBody := o["requestBody"].(map[string]any)
+		if hasBody != (tt.body != "") || hasBody && body["required"] != (tt.body == "required") {
+			t.Errorf("%s %s: request body %v, want %q", tt.method, tt.path, body, tt.body)
+		}
+		for _, code := range tt.codes {
+			if !operationNames(o, code) {
+				t.Errorf("%s %s does not document code %s", tt.method, tt.path, code)
+			}
+		}
+		if d, _ := o["description"].(string); d == "" {
+			t.Errorf("%s %s has no description", tt.method, tt.path)
+		}
+	}
+	// The plain key is in the create responses only, never in a key's record.
+	schemas := getOpenAPI(t, newUnwired(t))["components"].(map[string]any)["schemas"].(map[string]any)
+	props := schemas["APIKey"].(map[string]any)["properties"].(map[string]any)
+	for _, name := range []string{"id", "name", "prefix", "created_at", "last_used_at", "revoked_at"} {
+		if _, ok := props[name]; !ok {
+			t.Errorf("APIKey schema lacks %s", name)
+		}
+	}
+	for _, name := range []string{"key", "hash"} {
+		if _, ok := props[name]; ok {
+			t.Errorf("APIKey schema has %s", name)
+		}
+	}
+	if _, ok := schemas["CreatedAPIKey"].(map[string]any)["properties"].(map[string]any)["key"]; !ok {
+		t.Error("CreatedAPIKey schema lacks key")
+	}
+}
+
 // TestOperatorRoutesNeedOperator checks that without Config.Operator the actions are
 // neither served nor documented.
 func TestOperatorRoutesNeedOperator(t *testing.T) {
@@ -285,6 +340,8 @@ func TestUnroutedRequests(t *testing.T) {
 		{"DELETE", "/api/v1/orders", http.StatusMethodNotAllowed, watan.ECodeBadRequest, "GET, HEAD, POST"},
 		{"POST", "/api/v1/orders/7", http.StatusMethodNotAllowed, watan.ECodeBadRequest, "GET, HEAD"},
 		{"DELETE", "/api/v1/packages/x", http.StatusMethodNotAllowed, watan.ECodeBadRequest, "GET, HEAD, PATCH, PUT"},
+		{"DELETE", "/api/v1/api-keys", http.StatusMethodNotAllowed, watan.ECodeBadRequest, "GET, HEAD, POST"},
+		{"GET", "/api/v1/api-keys/1", http.StatusMethodNotAllowed, watan.ECodeBadRequest, "DELETE"},
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()

@@ -100,6 +100,23 @@ func hashAPIKey(plain string) string {
 	return hex.EncodeToString(h[:])
 }
 
+// newAPIKey returns a fresh plain key.
+func newAPIKey() string {
+	var raw [32]byte
+	rand.Read(raw[:]) // never fails; see crypto/rand.Read
+	return apiKeyPrefix + strings.ToLower(apiKeyEncoding.EncodeToString(raw[:]))
+}
+
+// apiKeyColumns are the columns scanAPIKey reads, in its order.
+const apiKeyColumns = `id, tenant_id, name, prefix, created_at, last_used_at, revoked_at`
+
+func scanAPIKey(r rowScanner) (watan.APIKey, error) {
+	var k watan.APIKey
+	err := r.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, timeCol{&k.CreatedAt},
+		nullTimeCol{&k.LastUsedAt}, nullTimeCol{&k.RevokedAt})
+	return k, err
+}
+
 // CreateAPIKey creates a key for the tenant and returns its record and its plain
 // text, which is not kept anywhere.
 func (s *Store) CreateAPIKey(ctx context.Context, tenantID int64, name string) (watan.APIKey, string, error) {
@@ -108,21 +125,17 @@ func (s *Store) CreateAPIKey(ctx context.Context, tenantID int64, name string) (
 			return watan.APIKey{}, "", err
 		}
 	}
-	var raw [32]byte
-	rand.Read(raw[:]) // never fails; see crypto/rand.Read
-	plain := apiKeyPrefix + strings.ToLower(apiKeyEncoding.EncodeToString(raw[:]))
-	k := watan.APIKey{TenantID: tenantID, Name: name, Prefix: plain[:apiKeyShownPart], CreatedAt: s.now()}
+	var (
+		k     watan.APIKey
+		plain string
+	)
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
 		if err := tenantExists(ctx, tx, tenantID); err != nil {
 			return err
 		}
-		err := tx.QueryRowContext(ctx, `INSERT INTO api_keys (tenant_id, name, prefix, hash, created_at)
-			VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-			tenantID, name, k.Prefix, hashAPIKey(plain), s.ts(k.CreatedAt)).Scan(&k.ID)
-		if err != nil {
-			return fmt.Errorf("store: create api key: %w", err)
-		}
-		return nil
+		var err error
+		k, plain, err = s.insertAPIKey(ctx, tx, tenantID, name)
+		return err
 	})
 	if err != nil {
 		return watan.APIKey{}, "", err
@@ -130,21 +143,132 @@ func (s *Store) CreateAPIKey(ctx context.Context, tenantID int64, name string) (
 	return k, plain, nil
 }
 
-// AuthenticateAPIKey returns the record of the key plain, or an ECodeUnauthorized
-// error that does not say why.
+func (s *Store) insertAPIKey(ctx context.Context, tx *sql.Tx, tenantID int64, name string) (watan.APIKey, string, error) {
+	plain := newAPIKey()
+	// The prefix shown in lists is wtn_ and 8 of the 52 random characters: 40 of the
+	// 256 bits. The other 216 still make the stored hash as hard to invert or guess.
+	k := watan.APIKey{TenantID: tenantID, Name: name, Prefix: plain[:apiKeyShownPart], CreatedAt: s.now()}
+	err := tx.QueryRowContext(ctx, `INSERT INTO api_keys (tenant_id, name, prefix, hash, created_at)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		tenantID, name, k.Prefix, hashAPIKey(plain), s.ts(k.CreatedAt)).Scan(&k.ID)
+	if err != nil {
+		return watan.APIKey{}, "", fmt.Errorf("store: create api key: %w", err)
+	}
+	return k, plain, nil
+}
+
+// ListAPIKeys returns the tenant's keys, revoked ones included, in creation order.
+// An unknown tenant has no keys.
+func (s *Store) ListAPIKeys(ctx context.Context, tenantID int64) ([]watan.APIKey, error) {
+	return list(ctx, s.db, "list api keys", scanAPIKey,
+		`SELECT `+apiKeyColumns+` FROM api_keys WHERE tenant_id = $1 ORDER BY id`, tenantID)
+}
+
+// RevokeAPIKey revokes the tenant's key id at once: the next request with it fails
+// on every node, since authentication reads the row every time. A key that is
+// already revoked keeps its first revocation time.
+func (s *Store) RevokeAPIKey(ctx context.Context, tenantID, id int64) (watan.APIKey, error) {
+	var k watan.APIKey
+	err := s.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		k, _, err = s.revokeAPIKey(ctx, tx, tenantID, id)
+		return err
+	})
+	if err != nil {
+		return watan.APIKey{}, err
+	}
+	return k, nil
+}
+
+// RotateAPIKey replaces the tenant's key id with a new one of the same name in one
+// transaction: the old key stops working exactly when the new one exists. The
+// revocation goes first and only succeeds on a key that is not yet revoked, so of
+// two concurrent rotations of one key (or a rotation racing a revocation) only one
+// creates a key; the other gets ECodeConflict.
+func (s *Store) RotateAPIKey(ctx context.Context, tenantID, id int64) (watan.APIKey, string, error) {
+	var (
+		k     watan.APIKey
+		plain string
+	)
+	err := s.InTx(ctx, func(tx *sql.Tx) error {
+		old, revoked, err := s.revokeAPIKey(ctx, tx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		if !revoked {
+			return watan.Errorf(watan.ECodeConflict, "API key %d is revoked; a revoked key cannot be rotated, create a new one", id)
+		}
+		k, plain, err = s.insertAPIKey(ctx, tx, tenantID, old.Name)
+		return err
+	})
+	if err != nil {
+		return watan.APIKey{}, "", err
+	}
+	return k, plain, nil
+}
+
+// revokeAPIKey sets revoked_at on the tenant's key id if it is not set, and returns
+// the key and whether this call revoked it.
+func (s *Store) revokeAPIKey(ctx context.Context, tx *sql.Tx, tenantID, id int64) (watan.APIKey, bool, error) {
+	k, err := scanAPIKey(tx.QueryRowContext(ctx, `UPDATE api_keys SET revoked_at = $1
+		WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL RETURNING `+apiKeyColumns,
+		s.ts(s.now()), tenantID, id))
+	if err == nil {
+		return k, true, nil
+	}
+	if !isNoRows(err) {
+		return watan.APIKey{}, false, fmt.Errorf("store: revoke api key: %w", err)
+	}
+	// Either no such key for this tenant, or one that is already revoked.
+	k, err = scanAPIKey(tx.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	if isNoRows(err) {
+		return watan.APIKey{}, false, errNotFound("API key", id)
+	}
+	if err != nil {
+		return watan.APIKey{}, false, fmt.Errorf("store: find api key: %w", err)
+	}
+	return k, false, nil
+}
+
+// AuthenticateAPIKey returns the record of the key plain if it is not revoked, or an
+// ECodeUnauthorized error that does not say why. Nothing is cached: every call reads
+// the row, so a revocation takes effect on the very next request on every node.
+//
+// It records the use in last_used_at only when the stored time is at least
+// watan.APIKeyLastUsedResolution old, with one conditional UPDATE; every other call
+// only reads.
 func (s *Store) AuthenticateAPIKey(ctx context.Context, plain string) (watan.APIKey, error) {
 	unauthorized := watan.Errorf(watan.ECodeUnauthorized, "invalid API key")
 	if len(plain) != apiKeyLen || !strings.HasPrefix(plain, apiKeyPrefix) {
 		return watan.APIKey{}, unauthorized
 	}
-	var k watan.APIKey
-	err := s.db.QueryRowContext(ctx, `SELECT id, tenant_id, name, prefix, created_at FROM api_keys WHERE hash = $1`,
-		hashAPIKey(plain)).Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, timeCol{&k.CreatedAt})
+	k, err := scanAPIKey(s.db.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`,
+		hashAPIKey(plain)))
 	if isNoRows(err) {
 		return watan.APIKey{}, unauthorized
 	}
 	if err != nil {
 		return watan.APIKey{}, fmt.Errorf("store: authenticate api key: %w", err)
+	}
+	now := s.now()
+	cutoff := now.Add(-watan.APIKeyLastUsedResolution)
+	if k.LastUsedAt != nil && k.LastUsedAt.After(cutoff) {
+		return k, nil
+	}
+	// The condition is repeated in the UPDATE so that requests racing on the same
+	// key, on any node, write once between them, and so that a node whose clock is
+	// behind never moves the time backwards.
+	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET last_used_at = $1
+		WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)`, s.ts(now), k.ID, s.ts(cutoff))
+	if err != nil {
+		// The key is valid; failing the request over a bookkeeping write would turn a
+		// read-only moment of the database into an outage of every client. The next
+		// request tries again.
+		s.logger.WarnContext(ctx, "recording api key use", "key", k.ID, "err", err)
+		return k, nil
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		k.LastUsedAt = &now
 	}
 	return k, nil
 }
