@@ -87,7 +87,9 @@ func decode(op string, status int, body []byte) (envelope, error) {
 		return env, nil
 	}
 	if text[0] != '{' || json.Unmarshal(text, &env) != nil {
-		return env, unexpected(op, "HTTP %d, not a JSON object: %q", status, upstream.Truncate(string(text), 200))
+		// Not quoted: it is not the protocol, and may come from whatever the base URL
+		// points at.
+		return env, unexpected(op, "HTTP %d, an answer of %d bytes that is not a JSON object", status, len(text))
 	}
 	env.raw = text
 	env.text = joinText(rawText(env.Message), rawText(env.Error))
@@ -240,7 +242,7 @@ func parsePlace(status int, body []byte) (placeAnswer, error) {
 		word = string(env.Status)
 	}
 	if word == "" && it.OrderID == "" {
-		return unknown, unexpected(opPlace, "no order in %q", upstream.Truncate(string(env.raw), 200))
+		return unknown, unexpected(opPlace, "no order in the answer (%d bytes)", len(env.raw))
 	}
 	res := placeAnswer{PlaceResult: watan.PlaceResult{
 		ProviderOrderID: string(it.OrderID), Cost: string(it.Price), Message: it.note(),
@@ -372,7 +374,7 @@ func parseProfile(status int, body []byte) (watan.Balance, error) {
 		src = env.Data
 	}
 	if err := json.Unmarshal(src, &p); err != nil || !isNumber(string(p.Balance)) {
-		return watan.Balance{}, unexpected(opBalance, "no balance in %q", upstream.Truncate(string(env.raw), 200))
+		return watan.Balance{}, unexpected(opBalance, "no balance in the answer (%d bytes)", len(env.raw))
 	}
 	b := watan.Balance{Amount: string(p.Balance), Currency: string(p.Currency)}
 	if b.Currency == "" {

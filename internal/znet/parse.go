@@ -38,8 +38,23 @@ const (
 // currency of every znet amount.
 const currency = "TRY"
 
+// unexpected reports an answer the parser could not use. Only text in znet's own
+// "code|…" shape is quoted: an answer in any other shape may come from whatever a
+// base URL points at, and quoting it would read that back to the tenant.
 func unexpected(op, text string) *watan.ProviderError {
+	if !pipeShaped(text) {
+		return upstream.Fail(op, watan.FailProtocol, upstream.Detailf(ErrUnexpected, "an answer of %d bytes not in znet's format", len(text)))
+	}
 	return upstream.Fail(op, watan.FailProtocol, upstream.Detailf(ErrUnexpected, "%q", upstream.Truncate(text, 200)))
+}
+
+// pipeShaped reports text that starts as znet answers do: "OK|" or a number and "|".
+func pipeShaped(text string) bool {
+	code, _, ok := strings.Cut(text, "|")
+	if !ok || code == "" {
+		return false
+	}
+	return code == "OK" || strings.Trim(code, "0123456789") == ""
 }
 
 func refused(op, text string) *watan.ProviderError {
