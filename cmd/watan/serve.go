@@ -126,6 +126,7 @@ type node struct {
 	rateLimit     float64 // API requests a second per client address; 0: none
 	rateBurst     int
 	egress        *egress.Policy // where webhooks and provider requests may go
+	rescueAfter   time.Duration
 }
 
 // runNode starts a node and runs it until ctx ends, then stops it in order: no new
@@ -144,7 +145,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	} else if sealed > 0 {
 		logger.Info("sealed secrets at rest", "count", sealed)
 	}
-	n := &node{st: st, secureCookies: cfg.secureCookies, rateLimit: cfg.rateLimit, rateBurst: cfg.rateBurst}
+	n := &node{st: st, secureCookies: cfg.secureCookies, rateLimit: cfg.rateLimit, rateBurst: cfg.rateBurst, rescueAfter: cfg.rescueAfter}
 	allow, err := egress.ParsePrefixes(cfg.allowTargets)
 	if err != nil {
 		return fmt.Errorf("--allow-targets: %w", err)
@@ -258,7 +259,7 @@ func (n *node) routes(logger *slog.Logger) http.Handler {
 		Tenants: n.st, Accounts: n.st, Catalog: n.st, Operator: n.engine,
 		Logger:        logger.With("component", "api"),
 		Orders:        orderIntake{Store: n.st, queue: n.queue, metrics: n.metrics},
-		RatePerSecond: n.rateLimit, RateBurst: n.rateBurst, Egress: n.egress,
+		RatePerSecond: n.rateLimit, RateBurst: n.rateBurst, Egress: n.egress, RescueAfter: n.rescueAfter,
 	}
 	if n.webhooks != nil {
 		api.Webhooks = n.webhooks

@@ -395,7 +395,7 @@ func (h *Handler) createProviderAccount(w http.ResponseWriter, r *http.Request) 
 		}
 	}
 	req.Settings.apply(&p.Settings)
-	if err := p.Settings.Validate(); err != nil {
+	if err := h.checkSettings(p.Kind, p.Settings); err != nil {
 		return err
 	}
 	if err := h.checkTarget(p.BaseURL); err != nil {
@@ -493,7 +493,7 @@ func (h *Handler) patchProviderAccount(w http.ResponseWriter, r *http.Request) e
 			p.PausedReason = ""
 		}
 	}
-	if err := p.Settings.Validate(); err != nil {
+	if err := h.checkSettings(p.Kind, p.Settings); err != nil {
 		return err
 	}
 	updated, err := h.catalog.UpdateProviderAccount(r.Context(), p)

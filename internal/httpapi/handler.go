@@ -49,6 +49,11 @@ type Config struct {
 	RateBurst     int
 	// Clock tells the rate limiter the time. Default watan.SystemClock.
 	Clock watan.Clock
+	// RescueAfter is the job queue's rescue time (serve's --rescue-after): a
+	// provider account's request timeout must stay below half of it, so that no
+	// job is presumed dead while its provider call may still run. Default 0: only
+	// the fixed bound (watan.MaxRequestTimeout) applies.
+	RescueAfter time.Duration
 	// Egress, if set, refuses provider base URLs it does not allow (private and
 	// loopback addresses by default; see package egress). Default nil: no check.
 	Egress *egress.Policy
@@ -78,6 +83,7 @@ type Handler struct {
 	maxBulk  int64
 	limiter  *clientLimiter // nil: no rate limit
 	egress   *egress.Policy // nil: provider base URLs are not checked
+	rescue   time.Duration  // 0: no bound from the job queue
 
 	mux     *http.ServeMux
 	table   []route
@@ -101,6 +107,7 @@ func New(cfg Config) *Handler {
 		maxBody:  cfg.MaxBodyBytes,
 		maxBulk:  cfg.MaxImportBytes,
 		egress:   cfg.Egress,
+		rescue:   cfg.RescueAfter,
 		mux:      http.NewServeMux(),
 	}
 	if h.log == nil {
@@ -463,6 +470,18 @@ func (h *Handler) checkTarget(raw string) error {
 	}
 	if err := h.egress.CheckURL(raw); err != nil {
 		return invalid("base_url %v", err)
+	}
+	return nil
+}
+
+// checkSettings applies watan's bounds, and the job queue's: a call may not
+// outlast half the rescue time.
+func (h *Handler) checkSettings(kind watan.ProviderKind, s watan.ProviderSettings) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if d := s.WithDefaults(kind).RequestTimeout; h.rescue > 0 && 2*d >= h.rescue {
+		return invalid("request_timeout %s must be below half of the installation's rescue time (%s)", d, h.rescue)
 	}
 	return nil
 }

@@ -218,3 +218,19 @@ func TestProviderBaseURLPolicy(t *testing.T) {
 		}
 	})
 }
+
+// TestRequestTimeoutBelowRescue: with the installation's rescue time known, a
+// request timeout that could outlast half of it is refused.
+func TestRequestTimeoutBelowRescue(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		e := newEnv(t, open(t), httpapi.Config{RescueAfter: 50 * time.Second})
+		c := e.newTenant("shop")
+		body := func(timeout string) string {
+			return `{"kind":"barakat","name":"b` + timeout + `","base_url":"https://b.example","credentials":{"token":"t"},"settings":{"request_timeout":"` + timeout + `"}}`
+		}
+		wantError(t, "25s of 50s", c.send("POST", "/api/v1/provider-accounts", "", body("25s")), 422, watan.ECodeValidation)
+		// The default for barakat (30 s) is too long for this installation as well.
+		wantError(t, "default", c.send("POST", "/api/v1/provider-accounts", "", `{"kind":"barakat","name":"d","base_url":"https://b.example","credentials":{"token":"t"}}`), 422, watan.ECodeValidation)
+		c.call("POST", "/api/v1/provider-accounts", body("20s"), 201, nil)
+	})
+}
