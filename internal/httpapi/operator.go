@@ -56,7 +56,7 @@ func checkNote(note string) error {
 	if len(note) > watan.MaxNoteLen {
 		return invalid("note must be at most %d bytes", watan.MaxNoteLen)
 	}
-	return nil
+	return watan.ValidateText("note", note)
 }
 
 // orderAction is the shape of the engine's actions on one order, with their inputs
@@ -87,6 +87,10 @@ func (h *Handler) approveOrder(w http.ResponseWriter, r *http.Request) error {
 	pin := strings.TrimSpace(req.PIN)
 	if len(pin) > maxPINLen {
 		return invalid("pin must be at most %d bytes", maxPINLen)
+	}
+	// A PIN is read off a screen and typed: invisible characters would change it.
+	if err := watan.ValidateIdentifier("PIN", pin); err != nil {
+		return err
 	}
 	if err := checkNote(req.Note); err != nil {
 		return err

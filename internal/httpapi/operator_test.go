@@ -548,6 +548,11 @@ func TestOperatorMalformedBodies(t *testing.T) {
 			{"check", "", `{"force":true}`, 400, watan.ECodeBadRequest, "force"},
 			{"check", "", `null x`, 400, watan.ECodeBadRequest, "JSON"},
 			{"check", "", `"now"`, 400, watan.ECodeBadRequest, "object"},
+			// Hostile text: NUL in notes and PINs, a PIN that reverses what operators read.
+			{"approve", "", `{"pin":"P\u0000"}`, 400, watan.ECodeBadRequest, "pin"},
+			{"approve", "", `{"note":"a\u0000b"}`, 400, watan.ECodeBadRequest, "note"},
+			{"reject", "", `{"note":"a\u0000b"}`, 400, watan.ECodeBadRequest, "note"},
+			{"approve", "", `{"pin":"\u202eP"}`, 422, watan.ECodeValidation, "PIN"},
 		}
 		for _, tt := range tests {
 			name := tt.action + " " + tt.body
