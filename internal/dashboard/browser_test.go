@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
 	"riverqueue.com/riverui"
 
 	"watan"
@@ -64,8 +67,9 @@ func artifactsDir(t *testing.T) string {
 
 // TestBrowser drives the dashboard in headless Chromium against the real handler,
 // with River's workers running: an order reaches approved with its PIN on the open
-// page without a reload, a rejected order shows its refund on the timeline, and the
-// Arabic pages are right to left.
+// page without a reload, a rejected order shows its refund on the timeline, the
+// Arabic pages are right to left, and the security page and a locked-out sign-in
+// read well on a desktop and a phone in both languages.
 func TestBrowser(t *testing.T) {
 	exe := chromium(t)
 	shots := artifactsDir(t)
@@ -121,6 +125,10 @@ func TestBrowser(t *testing.T) {
 	defer cancelTab()
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	defer cancelTimeout()
+
+	// A colleague locked out a few minutes ago, on a clock of its own so that the
+	// delays before the lockout need no waiting; the lockout lasts beyond the test.
+	lockedUser := b.seedSignIns(time.Now().Add(-12 * time.Minute))
 
 	base := b.srv.URL
 	shot := func(name string) chromedp.Action {
@@ -223,4 +231,97 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(strings.ToLower(title), "river") {
 		t.Errorf("jobs UI title %q", title)
 	}
+
+	// The user is in Arabic now; the phone is an iPhone 12's CSS viewport.
+	var events, dirAfter string
+	run("security page",
+		chromedp.Navigate(base+"/security"),
+		chromedp.WaitVisible(`table.events`),
+		shot("08-security-ar"),
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.WaitVisible(`table.events`),
+		shot("09-security-ar-phone"),
+		chromedp.Click(`#lang-switch`),
+		chromedp.WaitVisible(`html[dir="ltr"]`),
+		chromedp.WaitVisible(`table.events`),
+		shot("10-security-en-phone"),
+		// Back to the window's own viewport (EmulateReset leaves the phone's
+		// layout in the next capture).
+		chromedp.EmulateViewport(1280, 1057),
+		chromedp.WaitVisible(`table.events`),
+		chromedp.Text(`table.events`, &events),
+		shot("11-security-en"),
+	)
+	for _, want := range []string{"locked out", lockedUser, "203.0.113.66", "2001:db8:5::17", "signed in", "127.0.0.1"} {
+		if !strings.Contains(events, want) {
+			t.Errorf("security page lacks %q:\n%s", want, events)
+		}
+	}
+
+	var refusal string
+	run("locked-out sign-in",
+		chromedp.Click(`form[action="/signout"] button`),
+		chromedp.WaitVisible(`input[name=password]`),
+		chromedp.SendKeys(`input[name=tenant]`, fmt.Sprint(b.a.ID)),
+		chromedp.SendKeys(`input[name=name]`, lockedUser),
+		chromedp.SendKeys(`input[name=password]`, password),
+		chromedp.Submit(`input[name=password]`),
+		chromedp.WaitVisible(`p.error`),
+		chromedp.Text(`p.error`, &refusal),
+		shot("12-signin-locked-en"),
+		// An Arabic browser on a phone, the same attempt.
+		network.SetExtraHTTPHeaders(network.Headers{"Accept-Language": "ar"}),
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(base+"/signin"),
+		chromedp.WaitVisible(`html[dir="rtl"]`),
+		chromedp.SendKeys(`input[name=tenant]`, fmt.Sprint(b.a.ID)),
+		chromedp.SendKeys(`input[name=name]`, lockedUser),
+		chromedp.SendKeys(`input[name=password]`, password),
+		chromedp.Submit(`input[name=password]`),
+		chromedp.WaitVisible(`p.error`),
+		chromedp.AttributeValue(`html`, "dir", &dirAfter, nil),
+		shot("13-signin-locked-ar-phone"),
+	)
+	if !strings.HasPrefix(refusal, "Too many attempts; try again in ") || !strings.HasSuffix(refusal, " min.") || dirAfter != "rtl" {
+		t.Errorf("locked-out sign-in says %q (dir %q)", refusal, dirAfter)
+	}
+}
+
+// seedSignIns records sign-in events of tenant A through a second store on the same
+// database, on a clock starting at start: a success, two failures of a name that
+// does not exist (in Arabic, from IPv6), and a user locked out after waiting out
+// every delay. It returns the locked-out user's name.
+func (b *bundle) seedSignIns(start time.Time) string {
+	b.t.Helper()
+	const name = "layla"
+	clock := providertest.NewManualClock(start)
+	st, err := store.Open(b.ctx, store.Config{URL: b.url, Clock: clock})
+	b.must(err)
+	defer st.Close()
+	_, err = st.CreateUserWithCost(b.ctx, b.a.ID, name, password, "ar", bcrypt.MinCost)
+	b.must(err)
+	try := func(user, pw, addr string) error {
+		_, err := st.SignIn(b.ctx, store.SignInAttempt{TenantID: b.a.ID, Name: user, Password: pw, Address: addr})
+		return err
+	}
+	b.must(try(name, password, "198.51.100.23"))
+	clock.Advance(time.Minute)
+	for range 2 {
+		if err := try("مدير", "password", "2001:db8:5::17"); watan.ErrorCode(err) != watan.ECodeUnauthorized {
+			b.t.Fatalf("seed failure: %v", err)
+		}
+		clock.Advance(20 * time.Second)
+	}
+	for failed := 0; failed < store.SignInLockAfter; {
+		err := try(name, "wrong password", "203.0.113.66")
+		if te, ok := errors.AsType[*store.ThrottledError](err); ok {
+			clock.Advance(te.Wait)
+			continue
+		}
+		if watan.ErrorCode(err) != watan.ECodeUnauthorized {
+			b.t.Fatalf("seed failure: %v", err)
+		}
+		failed++
+	}
+	return name
 }

@@ -40,6 +40,7 @@ type bundle struct {
 	eng  *engine.Engine
 	znet *providertest.Znet
 	srv  *httptest.Server
+	url  string // the database's
 
 	a, b         watan.Tenant
 	znetA, znetB watan.ProviderAccount
@@ -62,6 +63,8 @@ type bundleOpts struct {
 	znet   providertest.ZnetOptions
 	// configure changes the dashboard's Config before it is built.
 	configure func(b *bundle, cfg *dashboard.Config)
+	// clock runs the store and the dashboard. Default: the system clock.
+	clock watan.Clock
 }
 
 func testLogger() *slog.Logger {
@@ -75,9 +78,9 @@ func setup(t testing.TB, e store.Engine, o bundleOpts) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &bundle{t: t, ctx: ctx}
-	url := storetest.URL(t, e)
+	b.url = storetest.URL(t, e)
 	var err error
-	b.st, err = store.Open(ctx, store.Config{URL: url})
+	b.st, err = store.Open(ctx, store.Config{URL: b.url, Clock: o.clock})
 	b.must(err)
 	t.Cleanup(func() { b.st.Close() })
 	b.must(b.st.Migrate(ctx))
@@ -91,7 +94,7 @@ func setup(t testing.TB, e store.Engine, o bundleOpts) *bundle {
 	b.b, b.znetB = b.seedTenant("b", userB)
 	cfg := dashboard.Config{
 		Store: b.st, Operator: b.eng, Logger: testLogger(), Secure: o.secure, Jobs: o.jobs,
-		Balances: dashboard.ProviderBalances{Accounts: b.st, Providers: prov},
+		Balances: dashboard.ProviderBalances{Accounts: b.st, Providers: prov}, Clock: o.clock,
 	}
 	if o.configure != nil {
 		o.configure(b, &cfg)
@@ -167,11 +170,27 @@ type client struct {
 	b    *bundle
 	http *http.Client
 	csrf string
+	// header is sent with every request; replied is the last response's.
+	header  http.Header
+	replied http.Header
 }
 
 func (b *bundle) client() *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{b: b, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &client{b: b, header: http.Header{}, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// testClientHeader carries a client's address to dashboards that a test built with
+// clientFromHeader, so that one test can sign in from several addresses.
+const testClientHeader = "X-Test-Client"
+
+func clientFromHeader(r *http.Request) string { return r.Header.Get(testClientHeader) }
+
+// clientAt is a client whose requests come from addr (see clientFromHeader).
+func (b *bundle) clientAt(addr string) *client {
+	c := b.client()
+	c.header.Set(testClientHeader, addr)
+	return c
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -186,6 +205,9 @@ func (c *client) do(method, path string, form url.Values) (int, string, string) 
 	}
 	req, err := http.NewRequest(method, c.b.srv.URL+path, body)
 	c.b.must(err)
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
@@ -197,6 +219,7 @@ func (c *client) do(method, path string, form url.Values) (int, string, string) 
 	if m := csrfField.FindStringSubmatch(string(raw)); m != nil {
 		c.csrf = m[1]
 	}
+	c.replied = resp.Header
 	return resp.StatusCode, resp.Header.Get("Location"), string(raw)
 }
 

@@ -1,14 +1,16 @@
 // Package dashboard is the operators' web interface: sign-in with per-tenant users
 // and server-side sessions, the overview, the orders list and each order's detail
-// and timeline, the provider accounts, and operators' actions on them. It is served
-// by the same binary as the API, from HTML templates and assets embedded in it, so
-// it works offline and needs no CDN. Pages are plain HTML forms; a few lines of
-// JavaScript count pending orders' ages up and poll a small JSON endpoint so that
-// pages follow orders without a reload.
+// and timeline, the provider accounts, operators' actions on them, and the tenant's
+// recent sign-ins. It is served by the same binary as the API, from HTML templates
+// and assets embedded in it, so it works offline and needs no CDN. Pages are plain
+// HTML forms; a few lines of JavaScript count pending orders' ages up and poll a
+// small JSON endpoint so that pages follow orders without a reload.
 //
 // Every page, query and action is scoped by the signed-in user's tenant: another
 // tenant's order or provider account is a 404. Every POST carries the session's
-// CSRF token. The pages speak English and Arabic (right to left), chosen per user.
+// CSRF token. Sign-in attempts are throttled by name and by client address, in the
+// database so that every node agrees (store.SignIn). The pages speak English and
+// Arabic (right to left), chosen per user.
 package dashboard
 
 import (
@@ -20,6 +22,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -39,7 +42,8 @@ type Store interface {
 	PendingByProvider(ctx context.Context, tenantID int64) (map[int64]int, error)
 	Overview(ctx context.Context, tenantID int64, now time.Time, staleAfter time.Duration, limit int) (store.Overview, error)
 
-	AuthenticateUser(ctx context.Context, tenantID int64, name, password string) (store.User, error)
+	SignIn(ctx context.Context, a store.SignInAttempt) (store.User, error)
+	SignInEvents(ctx context.Context, tenantID int64, limit int) ([]store.SignInEvent, error)
 	SetUserLang(ctx context.Context, tenantID, userID int64, lang string) error
 	CreateSession(ctx context.Context, u store.User, ttl time.Duration) (store.Session, error)
 	FindSession(ctx context.Context, token string) (store.Session, error)
@@ -94,6 +98,12 @@ type Config struct {
 	StaleAfter time.Duration
 	// PollInterval is how often pages ask for updates. Default 3 s.
 	PollInterval time.Duration
+	// ClientAddress tells a request's client address, which sign-in attempts are
+	// throttled by and the security page shows. Default: the host of the
+	// connection's remote address. Behind a reverse proxy that is the proxy's, so
+	// every client shares one address's throttle; set this to read the proxy's
+	// header then, and only then (a client can write any header it likes).
+	ClientAddress func(r *http.Request) string
 }
 
 // JobsPrefix is where Config.Jobs is served.
@@ -129,6 +139,7 @@ type Handler struct {
 	poll     time.Duration
 	jobs     bool
 	jobsOK   func(u store.User) bool
+	addr     func(r *http.Request) string
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 }
@@ -143,7 +154,7 @@ func New(cfg Config) *Handler {
 	h := &Handler{
 		store: cfg.Store, op: cfg.Operator, balances: cfg.Balances, log: cfg.Logger, clock: cfg.Clock,
 		secure: cfg.Secure, ttl: cfg.SessionTTL, stale: cfg.StaleAfter, poll: cfg.PollInterval,
-		jobs: cfg.Jobs != nil, jobsOK: cfg.JobsAccess, pages: map[string]*template.Template{}, mux: http.NewServeMux(),
+		jobs: cfg.Jobs != nil, jobsOK: cfg.JobsAccess, addr: cfg.ClientAddress, pages: map[string]*template.Template{}, mux: http.NewServeMux(),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -160,7 +171,10 @@ func New(cfg Config) *Handler {
 	if h.poll <= 0 {
 		h.poll = DefaultPollInterval
 	}
-	for _, name := range []string{"signin", "overview", "orders", "order", "providers", "bulk", "error"} {
+	if h.addr == nil {
+		h.addr = remoteHost
+	}
+	for _, name := range []string{"signin", "overview", "orders", "order", "providers", "security", "bulk", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			panic(fmt.Sprintf("dashboard: template %s: %v", name, err))
@@ -185,6 +199,7 @@ func New(cfg Config) *Handler {
 	m.Handle("POST /orders/{id}/{action}", h.auth(h.orderAction))
 	m.Handle("GET /providers", h.auth(h.providers))
 	m.Handle("POST /providers/{id}/resume", h.auth(h.resumeProvider))
+	m.Handle("GET /security", h.auth(h.security))
 	m.Handle("GET /live", h.auth(h.live))
 	if cfg.Jobs != nil {
 		m.Handle(JobsPrefix+"/", h.authJobs(cfg.Jobs))
@@ -305,6 +320,15 @@ func (h *Handler) authJobs(next http.Handler) http.Handler {
 
 func (h *Handler) mayUseJobs(u store.User) bool {
 	return h.jobs && (h.jobsOK == nil || h.jobsOK(u))
+}
+
+// remoteHost is the host part of the connection's remote address.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func tokenEqual(got, want string) bool {

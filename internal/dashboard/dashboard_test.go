@@ -24,7 +24,7 @@ func TestSignedOutIsRedirected(t *testing.T) {
 		b := setup(t, e, bundleOpts{})
 		o := b.order(b.a, pkgManual)
 		c := b.client()
-		for _, p := range []string{"/", "/orders", path("/orders/%d", o.ID), "/providers", "/orders?status=pending"} {
+		for _, p := range []string{"/", "/orders", path("/orders/%d", o.ID), "/providers", "/security", "/orders?status=pending"} {
 			st, loc, _ := c.do("GET", p, nil)
 			if st != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin") {
 				t.Errorf("GET %s signed out: %d %q", p, st, loc)
@@ -293,6 +293,11 @@ func TestPages(t *testing.T) {
 		if got := b.get(b.a, auto.ID); got.Status != watan.StatusPending {
 			t.Errorf("auto order %s", got.Status)
 		}
+		// The sign-in above, from the connection's address by default.
+		st, body = c.get("/security")
+		if st != http.StatusOK || !strings.Contains(body, `data-kind="success"`) || !strings.Contains(body, "127.0.0.1") || !strings.Contains(body, "locked out for 15 min") {
+			t.Errorf("security: %d\n%s", st, body)
+		}
 	})
 }
 
@@ -415,9 +420,10 @@ func TestLanguage(t *testing.T) {
 		if st, loc, _ := c.post("/lang", url.Values{"lang": {"ar"}, "return": {"/orders"}}); st != http.StatusSeeOther || loc != "/orders" {
 			t.Fatalf("switch to Arabic: %d %q", st, loc)
 		}
-		for _, p := range []string{"/", "/orders", path("/orders/%d", o.ID), "/providers"} {
+		for _, p := range []string{"/", "/orders", path("/orders/%d", o.ID), "/providers", "/security"} {
 			_, body := c.get(p)
-			if !strings.Contains(body, `<html lang="ar" dir="rtl">`) || !strings.Contains(body, "قيد الانتظار") {
+			// The security page has no order to show a status of.
+			if !strings.Contains(body, `<html lang="ar" dir="rtl">`) || (p != "/security" && !strings.Contains(body, "قيد الانتظار")) {
 				t.Errorf("%s in Arabic:\n%s", p, body)
 			}
 		}
@@ -506,9 +512,9 @@ func TestTranslationsComplete(t *testing.T) {
 	o := b.order(b.a, pkgManual)
 	for _, lang := range []string{"en", "ar"} {
 		c.post("/lang", url.Values{"lang": {lang}})
-		for _, p := range []string{"/", "/orders", path("/orders/%d", o.ID), "/providers"} {
+		for _, p := range []string{"/", "/orders", path("/orders/%d", o.ID), "/providers", "/security"} {
 			_, body := c.get(p)
-			for _, prefix := range []string{"title.", "nav.", "col.", "act.", "order.", "status.", "state.", "f.", "ov.", "prov."} {
+			for _, prefix := range []string{"title.", "nav.", "col.", "act.", "order.", "status.", "state.", "f.", "ov.", "prov.", "sec.", "unit."} {
 				if strings.Contains(body, ">"+prefix) || strings.Contains(body, "\""+prefix) {
 					t.Errorf("%s %s shows an untranslated key %s…", lang, p, prefix)
 				}

@@ -1,5 +1,7 @@
 package dashboard
 
+import "strconv"
+
 // messages holds every text of the pages in each language. A key missing from a
 // language falls back to English, and a key missing from English shows as itself,
 // which the tests catch.
@@ -120,6 +122,19 @@ var messages = map[string]map[string]string{
 		"prov.none":        "No provider accounts.",
 		"prov.balance.err": "could not ask the provider:",
 		"unit.min":         "min",
+		"title.security":   "Security",
+		"nav.security":     "Security",
+		"signin.throttled": "Too many attempts; try again in %s.",
+		"sec.recent":       "Recent sign-ins",
+		"sec.none":         "No sign-ins yet.",
+		"sec.policy":       "When the failed attempts on a name reach %d, each further attempt must wait: 1 s at first, twice as long after each failure, up to a minute. When they reach %d, the name is locked out for %s, the right password included. Attempts from one client address are throttled the same way at %d and %d. A successful sign-in clears the name's count; a day without attempts does too (an hour for an address). Times are UTC.",
+		"sec.success":      "signed in",
+		"sec.failure":      "failed",
+		"sec.lockout":      "locked out",
+		"sec.lock.user":    "the name, until",
+		"sec.lock.address": "the address, until",
+		"col.address":      "Client address",
+		"unit.s":           "s",
 	},
 	"ar": {
 		"app":              "وطن",
@@ -237,6 +252,19 @@ var messages = map[string]map[string]string{
 		"prov.none":        "لا توجد حسابات مزوّدين.",
 		"prov.balance.err": "تعذّر سؤال المزوّد:",
 		"unit.min":         "دقيقة",
+		"title.security":   "الأمان",
+		"nav.security":     "الأمان",
+		"signin.throttled": "محاولات كثيرة جدًا؛ حاول مجددًا بعد %s.",
+		"sec.recent":       "آخر عمليات تسجيل الدخول",
+		"sec.none":         "لا توجد عمليات تسجيل دخول بعد.",
+		"sec.policy":       "عندما تبلغ المحاولات الفاشلة لاسمٍ ما %d، يجب الانتظار قبل كل محاولة تالية: ثانية واحدة أولًا، ثم ضعف المدة بعد كل فشل، حتى دقيقة. وعندما تبلغ %d يُقفل الاسم مدة %s، حتى مع كلمة المرور الصحيحة. وتُقيَّد المحاولات من عنوان عميل واحد بالطريقة نفسها عند %d و%d. يُصفِّر تسجيل الدخول الناجح عدّاد الاسم، وكذلك مرور يوم بلا محاولات (ساعة للعنوان). الأوقات بالتوقيت العالمي (UTC).",
+		"sec.success":      "دخول ناجح",
+		"sec.failure":      "محاولة فاشلة",
+		"sec.lockout":      "قفل مؤقت",
+		"sec.lock.user":    "الاسم، حتى",
+		"sec.lock.address": "العنوان، حتى",
+		"col.address":      "عنوان العميل",
+		"unit.s":           "ثانية",
 	},
 }
 
@@ -249,4 +277,29 @@ func tr(lang, key string) string {
 		return s
 	}
 	return key
+}
+
+// arabicCounts are the forms an Arabic unit takes after a number: one (with the
+// word for one), two (the dual, genitive as after "بعد"), three to ten (plural),
+// and the rest (singular). English needs none of this: "N s", "N min".
+var arabicCounts = map[string][4]string{
+	"unit.s":   {"ثانية واحدة", "ثانيتين", "ثوانٍ", "ثانية"},
+	"unit.min": {"دقيقة واحدة", "دقيقتين", "دقائق", "دقيقة"},
+}
+
+// count is n of a unit (a "unit." key) in lang, e.g. "5 s" or "5 ثوانٍ".
+func count(lang string, n int, unit string) string {
+	forms, ok := arabicCounts[unit]
+	if lang != "ar" || !ok {
+		return strconv.Itoa(n) + " " + tr(lang, unit)
+	}
+	switch {
+	case n == 1:
+		return forms[0]
+	case n == 2:
+		return forms[1]
+	case n%100 >= 3 && n%100 <= 10:
+		return strconv.Itoa(n) + " " + forms[2]
+	}
+	return strconv.Itoa(n) + " " + forms[3]
 }

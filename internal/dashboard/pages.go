@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -54,14 +56,24 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	lang := requestLang(r)
 	tenantID, _ := strconv.ParseInt(strings.TrimSpace(r.PostFormValue("tenant")), 10, 64)
 	name := r.PostFormValue("name")
-	u, err := h.store.AuthenticateUser(r.Context(), tenantID, name, r.PostFormValue("password"))
+	addr := h.addr(r)
+	u, err := h.store.SignIn(r.Context(), store.SignInAttempt{TenantID: tenantID, Name: name, Password: r.PostFormValue("password"), Address: addr})
+	if te, ok := errors.AsType[*store.ThrottledError](err); ok {
+		// Debug only: refusals cost an attacker nothing, so logging each would
+		// let them flood the log. The store logs lockouts and records them as
+		// events.
+		h.log.Debug("dashboard: sign-in throttled", "tenant_id", tenantID, "name", name, "address", addr, "wait", te.Wait, "locked", te.Locked)
+		w.Header().Set("Retry-After", strconv.Itoa(store.WaitSeconds(te.Wait)))
+		h.showSignin(w, r, http.StatusTooManyRequests, fmt.Sprintf(tr(lang, "signin.throttled"), waitText(lang, te.Wait)))
+		return
+	}
 	if err != nil {
 		if watan.ErrorCode(err) != watan.ECodeUnauthorized {
 			h.log.Error("dashboard: sign-in", "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
-		h.log.Warn("dashboard: sign-in refused", "tenant_id", tenantID, "name", name)
+		h.log.Warn("dashboard: sign-in refused", "tenant_id", tenantID, "name", name, "address", addr)
 		h.showSignin(w, r, http.StatusUnauthorized, tr(lang, "signin.wrong"))
 		return
 	}
@@ -71,10 +83,21 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	h.log.Info("dashboard: signed in", "tenant_id", u.TenantID, "user", u.Name)
+	h.log.Info("dashboard: signed in", "tenant_id", u.TenantID, "user", u.Name, "address", addr)
 	h.setCookie(w, r, signinCookie, "", -1)
 	h.setCookie(w, r, sessionCookie, sess.Token, int(h.ttl/time.Second))
 	http.Redirect(w, r, localPath(r.PostFormValue("next"), "/"), http.StatusSeeOther)
+}
+
+// waitText is a throttled sign-in's wait as the sign-in page tells it: seconds up
+// to two minutes, whole minutes beyond, always rounded up so that an operator who
+// waits as told is let in.
+func waitText(lang string, d time.Duration) string {
+	s := store.WaitSeconds(d)
+	if s <= 120 {
+		return count(lang, s, "unit.s")
+	}
+	return count(lang, (s+59)/60, "unit.min")
 }
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
@@ -461,6 +484,30 @@ func (h *Handler) resumeProvider(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/providers?done=resume", http.StatusSeeOther)
+}
+
+// maxSignInEvents is how many of the tenant's latest sign-in events the security
+// page lists.
+const maxSignInEvents = 100
+
+type securityData struct {
+	Events []store.SignInEvent
+	Policy string
+}
+
+// security lists the tenant's latest sign-ins, newest first, and says how sign-in
+// is throttled.
+func (h *Handler) security(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	evs, err := h.store.SignInEvents(r.Context(), s.User.TenantID, maxSignInEvents)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	lang := s.User.Lang
+	policy := fmt.Sprintf(tr(lang, "sec.policy"), store.SignInDelayAfter, store.SignInLockAfter,
+		waitText(lang, store.SignInLockout), store.AddressDelayAfter, store.AddressLockAfter)
+	h.render(w, r, s, http.StatusOK, "security", "title.security", securityData{Events: evs, Policy: policy})
 }
 
 // liveOrder is what pages update of an order without a reload.

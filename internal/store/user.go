@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -122,13 +123,20 @@ func (s *Store) SetUserPassword(ctx context.Context, tenantID, userID int64, pas
 
 // AuthenticateUser returns the tenant's user name if password is theirs, and an
 // ECodeUnauthorized error, the same for an unknown name and a wrong password,
-// otherwise.
+// otherwise. It neither throttles nor records the attempt: a sign-in form must use
+// SignIn.
 func (s *Store) AuthenticateUser(ctx context.Context, tenantID int64, name, password string) (User, error) {
 	var u User
 	var hash string
-	err := s.db.QueryRowContext(ctx, `SELECT id, tenant_id, name, lang, created_at, password_hash FROM users
-		WHERE tenant_id = $1 AND name = $2`, tenantID, strings.TrimSpace(name)).
-		Scan(&u.ID, &u.TenantID, &u.Name, &u.Lang, timeCol{&u.CreatedAt}, &hash)
+	name = strings.TrimSpace(name)
+	err := sql.ErrNoRows
+	// A name no user can have (CreateUser's rules; NUL, which PostgreSQL refuses
+	// outright) is not looked up, but costs the same as any other unknown name.
+	if name != "" && len(name) <= watan.MaxNameLen && utf8.ValidString(name) && !strings.ContainsRune(name, 0) {
+		err = s.db.QueryRowContext(ctx, `SELECT id, tenant_id, name, lang, created_at, password_hash FROM users
+			WHERE tenant_id = $1 AND name = $2`, tenantID, name).
+			Scan(&u.ID, &u.TenantID, &u.Name, &u.Lang, timeCol{&u.CreatedAt}, &hash)
+	}
 	unauthorized := watan.Errorf(watan.ECodeUnauthorized, "wrong tenant, name or password")
 	if isNoRows(err) {
 		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
