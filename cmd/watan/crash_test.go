@@ -351,7 +351,8 @@ func TestCrashRecovery(t *testing.T) {
 	common := []string{"--database-url", dbURL, "--log-format", "json", "--log-level", "error", "--secret-key-file", keyFile,
 		"--sweep-interval", "2s", "--rescue-after", "6s", "--shutdown-timeout", "1s", "--workers", "20",
 		"--allow-targets", "127.0.0.0/8"} // the simulators listen on loopback
-	serveArgs := append([]string{"serve", "--demo=false", "--http-addr", addr}, common...)
+	// One load generator on one address: the per-client rate limit would throttle it.
+	serveArgs := append([]string{"serve", "--demo=false", "--http-addr", addr, "--rate-limit", "0"}, common...)
 	workerArgs := append([]string{"worker"}, common...)
 
 	rng := rand.New(rand.NewPCG(2026, 11))
