@@ -261,13 +261,13 @@ func (h *Handler) putMapping(w http.ResponseWriter, r *http.Request) error {
 // settingsRequest carries provider settings; an absent field keeps its current
 // value (on create: its default).
 type settingsRequest struct {
-	FirstCheckDelay *duration         `json:"first_check_delay" desc:"wait before the first status check; default 10s; negative means at once"`
-	PollPolicy      *watan.PollPolicy `json:"poll_policy" desc:"steady (default), exponential or fixed"`
-	PollInterval    *duration         `json:"poll_interval" desc:"interval of the steady and fixed policies; at least 1s; default 55s (steady), 30s (fixed)"`
-	MaxInFlight     *int              `json:"max_in_flight" desc:"concurrent calls to this account, 1 to 256; default 8"`
-	ConnectTimeout  *duration         `json:"connect_timeout" desc:"at most 60s; default 5s"`
-	RequestTimeout  *duration         `json:"request_timeout" desc:"at most 60s; default 20s for znet, 30s for barakat"`
-	Deadline        *duration         `json:"deadline" desc:"how long after its creation an order may stay pending at this account before it is rejected and refunded; at least 10m; default 24h"`
+	FirstCheckDelay *duration         `json:"first_check_delay" desc:"wait before the first status check; default {first_check_delay}; negative means at once"`
+	PollPolicy      *watan.PollPolicy `json:"poll_policy" desc:"steady, exponential or fixed; default {poll_policy}"`
+	PollInterval    *duration         `json:"poll_interval" desc:"interval of the steady and fixed policies; at least {min_poll_interval}; default {poll_interval_steady} (steady), {poll_interval_fixed} (fixed)"`
+	MaxInFlight     *int              `json:"max_in_flight" desc:"concurrent calls to this account, 1 to {max_max_in_flight}; default {max_in_flight}"`
+	ConnectTimeout  *duration         `json:"connect_timeout" desc:"at most {max_request_timeout}; default {connect_timeout}"`
+	RequestTimeout  *duration         `json:"request_timeout" desc:"at most {max_request_timeout}; default {request_timeout_znet} for znet, {request_timeout_barakat} for barakat"`
+	Deadline        *duration         `json:"deadline" desc:"how long after its creation an order may stay pending at this account before it is rejected and refunded; at least {min_deadline}; default {deadline}"`
 }
 
 // apply copies the fields present onto to; the service checks the result.

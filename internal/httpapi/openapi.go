@@ -497,7 +497,7 @@ func (g *schemaGen) object(t reflect.Type, name string) (map[string]any, error) 
 				return nil, fmt.Errorf("%s.%s: %w", t.Name(), f.Name, err)
 			}
 		}
-		desc := f.Tag.Get("desc")
+		desc := expandDefaults(f.Tag.Get("desc"))
 		if desc == "" {
 			desc = fieldDocs[name+"."+jname]
 		}
@@ -527,4 +527,42 @@ func withDesc(s map[string]any, desc string) map[string]any {
 	out := maps.Clone(s) // s may be shared, e.g. intParam
 	out["description"] = desc
 	return out
+}
+
+// expandDefaults fills the {placeholders} of a field description with the values
+// the code uses, so the document cannot drift from watan.ProviderSettings's
+// defaults and bounds.
+func expandDefaults(desc string) string {
+	if !strings.Contains(desc, "{") {
+		return desc
+	}
+	steady := watan.ProviderSettings{}.WithDefaults(watan.ProviderZnet)
+	fixed := watan.ProviderSettings{Policy: watan.PollFixed}.WithDefaults(watan.ProviderZnet)
+	barakat := watan.ProviderSettings{}.WithDefaults(watan.ProviderBarakat)
+	return strings.NewReplacer(
+		"{first_check_delay}", formatDuration(steady.FirstCheckDelay),
+		"{poll_policy}", string(steady.Policy),
+		"{poll_interval_steady}", formatDuration(steady.PollInterval),
+		"{poll_interval_fixed}", formatDuration(fixed.PollInterval),
+		"{max_in_flight}", strconv.Itoa(steady.MaxInFlight),
+		"{max_max_in_flight}", strconv.Itoa(watan.MaxMaxInFlight),
+		"{connect_timeout}", formatDuration(steady.ConnectTimeout),
+		"{request_timeout_znet}", formatDuration(steady.RequestTimeout),
+		"{request_timeout_barakat}", formatDuration(barakat.RequestTimeout),
+		"{max_request_timeout}", formatDuration(watan.MaxRequestTimeout),
+		"{min_poll_interval}", formatDuration(watan.MinPollInterval),
+		"{deadline}", formatDuration(steady.Deadline),
+		"{min_deadline}", formatDuration(watan.MinDeadline),
+	).Replace(desc)
+}
+
+// formatDuration writes d as people write it: "24h", "10m", "55s", "1m30s".
+func formatDuration(d time.Duration) string {
+	switch {
+	case d != 0 && d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d != 0 && d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	}
+	return d.String()
 }

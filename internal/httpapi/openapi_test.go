@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -417,4 +418,30 @@ func (panicky) AuthenticateAPIKey(ctx context.Context, plain string) (watan.APIK
 
 func newTextLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestOpenAPIDefaultsMatchCode: the documented defaults and bounds of provider
+// settings are the ones the code applies (they once said 10 s and 30 s while the
+// code used 55 s), and no placeholder is left unfilled anywhere in the document.
+func TestOpenAPIDefaultsMatchCode(t *testing.T) {
+	rec := httptest.NewRecorder()
+	newUnwired(t).ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/openapi.json", nil))
+	doc := rec.Body.String()
+	if strings.Contains(doc, "{first_") || strings.Contains(doc, "{poll_") || strings.Contains(doc, "{max_") || strings.Contains(doc, "{min_") || strings.Contains(doc, "{deadline}") {
+		t.Fatal("the OpenAPI document has an unfilled placeholder")
+	}
+	z := watan.ProviderSettings{}.WithDefaults(watan.ProviderZnet)
+	b := watan.ProviderSettings{}.WithDefaults(watan.ProviderBarakat)
+	for _, want := range []string{
+		"default " + formatDuration(z.FirstCheckDelay) + "; negative means at once",
+		"default " + formatDuration(z.PollInterval) + " (steady)",
+		"default " + string(z.Policy),
+		"default " + fmt.Sprint(z.MaxInFlight),
+		"default " + formatDuration(z.RequestTimeout) + " for znet, " + formatDuration(b.RequestTimeout) + " for barakat",
+		"default " + formatDuration(z.Deadline),
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("the OpenAPI document does not say %q", want)
+		}
+	}
 }
