@@ -60,6 +60,21 @@ type AccountService interface {
 	ListAccounts(ctx context.Context, tenantID int64) ([]Account, error)
 	// TopUp adds amount (> 0) to the balance through a ledger entry.
 	TopUp(ctx context.Context, tenantID int64, code string, amount Amount, note string) (LedgerEntry, error)
-	// Ledger lists the account's entries, newest first, at most limit (default 100).
-	Ledger(ctx context.Context, tenantID int64, code string, limit int) ([]LedgerEntry, error)
+	// Ledger lists one page of the account's entries, newest first.
+	Ledger(ctx context.Context, tenantID int64, code string, q LedgerQuery) (LedgerPage, error)
+}
+
+// LedgerQuery selects a page of a ledger.
+type LedgerQuery struct {
+	Limit int // default 100, at most 1000
+	// Cursor continues a listing: a previous page's NextCursor.
+	Cursor string
+}
+
+// LedgerPage is one page of a ledger, newest first. Following NextCursor to the
+// end lists every entry that existed when the first page was read exactly once;
+// entries added meanwhile are newer and belong before the first page.
+type LedgerPage struct {
+	Entries    []LedgerEntry `json:"entries"`
+	NextCursor string        `json:"next_cursor,omitempty"`
 }

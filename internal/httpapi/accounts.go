@@ -24,7 +24,8 @@ type accountList struct {
 }
 
 type ledgerList struct {
-	Entries []watan.LedgerEntry `json:"entries" desc:"newest first"`
+	Entries    []watan.LedgerEntry `json:"entries" desc:"newest first"`
+	NextCursor string              `json:"next_cursor,omitempty" desc:"pass as cursor to read the next, older page; absent on the last page"`
 }
 
 func (h *Handler) createAccount(w http.ResponseWriter, r *http.Request) error {
@@ -97,13 +98,13 @@ func (h *Handler) ledger(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	code := r.PathValue("code")
-	es, err := h.accounts.Ledger(r.Context(), tenantOf(r), code, limit)
+	page, err := h.accounts.Ledger(r.Context(), tenantOf(r), code, watan.LedgerQuery{Limit: limit, Cursor: q.Get("cursor")})
 	if err != nil {
 		return fmt.Errorf("reading ledger of account %q: %w", code, err)
 	}
-	if es == nil {
-		es = []watan.LedgerEntry{}
+	if page.Entries == nil {
+		page.Entries = []watan.LedgerEntry{}
 	}
-	writeJSON(w, http.StatusOK, ledgerList{Entries: es})
+	writeJSON(w, http.StatusOK, ledgerList{Entries: page.Entries, NextCursor: page.NextCursor})
 	return nil
 }

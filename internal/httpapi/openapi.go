@@ -148,7 +148,7 @@ var (
 	docTopUp        = op{id: "topUp", tag: "accounts", summary: "Add money to an account's balance through its ledger",
 		req: topUpRequest{}, resp: watan.LedgerEntry{}, status: http.StatusCreated}
 	docLedger = op{id: "listLedger", tag: "accounts", summary: "An account's ledger, newest first",
-		query: []param{limitParam(1000)}, resp: ledgerList{}}
+		query: []param{limitParam(1000), {name: "cursor", desc: "next_cursor of the previous page", schema: strParam}}, resp: ledgerList{}}
 
 	docCreateCodeGroup = op{id: "createCodeGroup", tag: "code groups", summary: "Create a code group (a stock of PINs)",
 		req: createCodeGroupRequest{}, resp: watan.CodeGroup{}, status: http.StatusCreated, errs: []string{watan.ECodeConflict}}

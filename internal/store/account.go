@@ -3,7 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 
 	"watan"
 )
@@ -137,24 +141,45 @@ func (s *Store) insertLedger(ctx context.Context, tx *sql.Tx, e *watan.LedgerEnt
 	return nil
 }
 
-// Ledger lists the account's entries newest first: at most limit, default 100, at
-// most 1000.
-func (s *Store) Ledger(ctx context.Context, tenantID int64, code string, limit int) ([]watan.LedgerEntry, error) {
+// Ledger lists one page of the account's entries newest first: at most q.Limit,
+// default 100, at most 1000, before q.Cursor. Pages are keyed on the entry id, so
+// a walk to the end stays stable while entries are added.
+func (s *Store) Ledger(ctx context.Context, tenantID int64, code string, q watan.LedgerQuery) (watan.LedgerPage, error) {
+	limit := q.Limit
 	switch {
 	case limit <= 0:
 		limit = 100
 	case limit > 1000:
 		limit = 1000
 	}
+	before := int64(math.MaxInt64)
+	if q.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		id, perr := strconv.ParseInt(strings.TrimPrefix(string(b), "l."), 10, 64)
+		if err != nil || perr != nil || !strings.HasPrefix(string(b), "l.") || id <= 0 {
+			return watan.LedgerPage{}, watan.Errorf(watan.ECodeValidation, "cursor is not valid")
+		}
+		before = id
+	}
 	a, err := s.FindAccount(ctx, tenantID, code)
 	if err != nil {
-		return nil, err
+		return watan.LedgerPage{}, err
 	}
-	return list(ctx, s.db, "ledger", func(r rowScanner) (watan.LedgerEntry, error) {
+	es, err := list(ctx, s.db, "ledger", func(r rowScanner) (watan.LedgerEntry, error) {
 		var e watan.LedgerEntry
 		err := r.Scan(&e.ID, &e.TenantID, &e.AccountID, &e.OrderID, &e.Kind, &e.Amount, &e.BalanceAfter, &e.Note,
 			timeCol{&e.CreatedAt})
 		return e, err
 	}, `SELECT id, tenant_id, account_id, COALESCE(order_id, 0), kind, amount, balance_after, note, created_at
-		FROM ledger_entries WHERE tenant_id = $1 AND account_id = $2 ORDER BY id DESC LIMIT $3`, tenantID, a.ID, limit)
+		FROM ledger_entries WHERE tenant_id = $1 AND account_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`,
+		tenantID, a.ID, before, limit+1)
+	if err != nil {
+		return watan.LedgerPage{}, err
+	}
+	page := watan.LedgerPage{Entries: es}
+	if len(es) > limit {
+		page.Entries = es[:limit]
+		page.NextCursor = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "l.%d", es[limit-1].ID))
+	}
+	return page, nil
 }

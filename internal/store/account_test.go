@@ -66,11 +66,12 @@ func TestTopUpAndLedger(t *testing.T) {
 		if a.Balance != 1250 {
 			t.Errorf("balance = %s, want 12.50", a.Balance)
 		}
-		l, err := b.s.Ledger(b.ctx, b.tenant.ID, "c1", 0)
+		page, err := b.s.Ledger(b.ctx, b.tenant.ID, "c1", watan.LedgerQuery{})
+		l := page.Entries
 		if err != nil || len(l) != 2 || l[0] != e2 || l[1] != e1 {
 			t.Fatalf("Ledger = %+v, %v; want newest first %+v, %+v", l, err, e2, e1)
 		}
-		if l, err := b.s.Ledger(b.ctx, b.tenant.ID, "c1", 1); err != nil || len(l) != 1 || l[0] != e2 {
+		if p, err := b.s.Ledger(b.ctx, b.tenant.ID, "c1", watan.LedgerQuery{Limit: 1}); err != nil || len(p.Entries) != 1 || p.Entries[0] != e2 {
 			t.Fatalf("Ledger(limit 1) = %+v, %v", l, err)
 		}
 
@@ -80,7 +81,7 @@ func TestTopUpAndLedger(t *testing.T) {
 		}
 		_, err = b.s.TopUp(b.ctx, b.tenant.ID, "nope", 100, "")
 		wantCode(t, err, watan.ECodeNotFound)
-		_, err = b.s.Ledger(b.ctx, b.tenant.ID, "nope", 10)
+		_, err = b.s.Ledger(b.ctx, b.tenant.ID, "nope", watan.LedgerQuery{Limit: 10})
 		wantCode(t, err, watan.ECodeNotFound)
 	})
 }

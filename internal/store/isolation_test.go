@@ -42,7 +42,7 @@ func TestTenantIsolation(t *testing.T) {
 		notFound("FindAccount", err)
 		_, err = b.s.TopUp(b.ctx, a.ID, "b-acct", 100, "")
 		notFound("TopUp", err)
-		_, err = b.s.Ledger(b.ctx, a.ID, "b-acct", 10)
+		_, err = b.s.Ledger(b.ctx, a.ID, "b-acct", watan.LedgerQuery{Limit: 10})
 		notFound("Ledger", err)
 		_, err = b.s.FindPackage(b.ctx, a.ID, "b-pkg")
 		notFound("FindPackage", err)

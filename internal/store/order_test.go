@@ -35,7 +35,8 @@ func (b *bundle) checkLedger(t *testing.T, tenantID int64, code string) watan.Ac
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := b.s.Ledger(b.ctx, tenantID, code, 1000)
+	page, err := b.s.Ledger(b.ctx, tenantID, code, watan.LedgerQuery{Limit: 1000})
+	l := page.Entries
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,8 @@ func TestCreateOrder(t *testing.T) {
 		if a.Balance != 10000-597 {
 			t.Errorf("balance = %s, want 94.03", a.Balance)
 		}
-		l, _ := b.s.Ledger(b.ctx, b.tenant.ID, "c1", 1)
+		page, _ := b.s.Ledger(b.ctx, b.tenant.ID, "c1", watan.LedgerQuery{Limit: 1})
+		l := page.Entries
 		if l[0].Kind != watan.LedgerDebit || l[0].OrderID != o.ID || l[0].Amount != -597 || l[0].BalanceAfter != a.Balance {
 			t.Errorf("debit entry = %+v", l[0])
 		}
