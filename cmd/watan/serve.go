@@ -260,6 +260,7 @@ func (n *node) routes(logger *slog.Logger) http.Handler {
 		Logger:        logger.With("component", "api"),
 		Orders:        orderIntake{Store: n.st, queue: n.queue, metrics: n.metrics},
 		RatePerSecond: n.rateLimit, RateBurst: n.rateBurst, Egress: n.egress, RescueAfter: n.rescueAfter,
+		Unavailable: store.IsUnavailable,
 	}
 	if n.webhooks != nil {
 		api.Webhooks = n.webhooks

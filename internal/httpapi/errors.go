@@ -70,6 +70,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		case errors.Is(err, context.DeadlineExceeded):
 			h.log.WarnContext(r.Context(), "request timed out", "method", r.Method, "path", r.URL.Path, "err", err)
 			code, msg = watan.ECodeUnavailable, "timed out; retry"
+		case h.unavailable != nil && h.unavailable(err):
+			// A database outage passes; the client should retry, not report a bug.
+			h.log.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+			code, msg = watan.ECodeUnavailable, "the service cannot reach its database right now; retry shortly"
+			w.Header().Set("Retry-After", "5")
 		default:
 			h.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		}

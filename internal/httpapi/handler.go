@@ -54,6 +54,11 @@ type Config struct {
 	// job is presumed dead while its provider call may still run. Default 0: only
 	// the fixed bound (watan.MaxRequestTimeout) applies.
 	RescueAfter time.Duration
+	// Unavailable, if set, reports errors that mean a dependency (the database)
+	// cannot serve right now (store.IsUnavailable); they answer 503 unavailable
+	// with Retry-After instead of 500 internal. Default nil: every unexpected
+	// error is internal.
+	Unavailable func(error) bool
 	// Egress, if set, refuses provider base URLs it does not allow (private and
 	// loopback addresses by default; see package egress). Default nil: no check.
 	Egress *egress.Policy
@@ -72,18 +77,19 @@ const Prefix = "/api/v1"
 
 // Handler serves the API. It is safe for concurrent use.
 type Handler struct {
-	tenants  watan.TenantService
-	accounts watan.AccountService
-	catalog  watan.CatalogService
-	orders   watan.OrderService
-	operator Operator             // nil: no operator routes
-	webhooks watan.WebhookService // nil: no webhook routes
-	log      *slog.Logger
-	maxBody  int64
-	maxBulk  int64
-	limiter  *clientLimiter // nil: no rate limit
-	egress   *egress.Policy // nil: provider base URLs are not checked
-	rescue   time.Duration  // 0: no bound from the job queue
+	tenants     watan.TenantService
+	accounts    watan.AccountService
+	catalog     watan.CatalogService
+	orders      watan.OrderService
+	operator    Operator             // nil: no operator routes
+	webhooks    watan.WebhookService // nil: no webhook routes
+	log         *slog.Logger
+	maxBody     int64
+	maxBulk     int64
+	limiter     *clientLimiter // nil: no rate limit
+	egress      *egress.Policy // nil: provider base URLs are not checked
+	rescue      time.Duration  // 0: no bound from the job queue
+	unavailable func(error) bool
 
 	mux     *http.ServeMux
 	table   []route
@@ -97,18 +103,19 @@ func New(cfg Config) *Handler {
 		panic("httpapi: Config needs Tenants, Accounts, Catalog and Orders")
 	}
 	h := &Handler{
-		tenants:  cfg.Tenants,
-		accounts: cfg.Accounts,
-		catalog:  cfg.Catalog,
-		orders:   cfg.Orders,
-		operator: cfg.Operator,
-		webhooks: cfg.Webhooks,
-		log:      cfg.Logger,
-		maxBody:  cfg.MaxBodyBytes,
-		maxBulk:  cfg.MaxImportBytes,
-		egress:   cfg.Egress,
-		rescue:   cfg.RescueAfter,
-		mux:      http.NewServeMux(),
+		tenants:     cfg.Tenants,
+		accounts:    cfg.Accounts,
+		catalog:     cfg.Catalog,
+		orders:      cfg.Orders,
+		operator:    cfg.Operator,
+		webhooks:    cfg.Webhooks,
+		log:         cfg.Logger,
+		maxBody:     cfg.MaxBodyBytes,
+		maxBulk:     cfg.MaxImportBytes,
+		egress:      cfg.Egress,
+		rescue:      cfg.RescueAfter,
+		unavailable: cfg.Unavailable,
+		mux:         http.NewServeMux(),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
