@@ -408,4 +408,8 @@ type OrderService interface {
 	FindOrder(ctx context.Context, tenantID, id int64) (Order, error)
 	ListOrders(ctx context.Context, f OrderFilter) (OrderPage, error)
 	OrderEvents(ctx context.Context, tenantID, orderID int64) ([]OrderEvent, error)
+	// OrderEventsPage returns one page of the order's timeline, oldest first:
+	// at most limit events (default and most 1000) after cursor, a previous
+	// page's next cursor ("" for the first page, and on the last page).
+	OrderEventsPage(ctx context.Context, tenantID, orderID int64, limit int, cursor string) (events []OrderEvent, next string, err error)
 }

@@ -78,7 +78,8 @@ var (
 		},
 		resp: orderList{}}
 	docGetOrder    = op{id: "getOrder", tag: "orders", summary: "Get an order", resp: watan.Order{}}
-	docOrderEvents = op{id: "listOrderEvents", tag: "orders", summary: "An order's timeline, oldest first", resp: eventList{}}
+	docOrderEvents = op{id: "listOrderEvents", tag: "orders", summary: "An order's timeline, oldest first, a page at a time",
+		query: []param{limitParam(1000), {name: "cursor", desc: "next_cursor of the previous page", schema: strParam}}, resp: eventList{}}
 
 	// Operator actions. Each answers 200 with the order as the action committed it; the
 	// timeline records the API key as actor operator:api-key:<key name>. An order that

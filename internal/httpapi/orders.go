@@ -26,7 +26,8 @@ type orderList struct {
 }
 
 type eventList struct {
-	Events []watan.OrderEvent `json:"events"`
+	Events     []watan.OrderEvent `json:"events"`
+	NextCursor string             `json:"next_cursor,omitempty" desc:"pass as cursor to read the next, newer page; absent on the last page"`
 }
 
 func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) error {
@@ -133,13 +134,21 @@ func (h *Handler) orderEvents(w http.ResponseWriter, r *http.Request) error {
 	if _, err := h.orders.FindOrder(r.Context(), tenant, id); err != nil {
 		return fmt.Errorf("finding order %d: %w", id, err)
 	}
-	events, err := h.orders.OrderEvents(r.Context(), tenant, id)
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(q, "limit", 0, 1, 1000)
+	if err != nil {
+		return err
+	}
+	events, next, err := h.orders.OrderEventsPage(r.Context(), tenant, id, limit, q.Get("cursor"))
 	if err != nil {
 		return fmt.Errorf("listing events of order %d: %w", id, err)
 	}
 	if events == nil {
 		events = []watan.OrderEvent{}
 	}
-	writeJSON(w, http.StatusOK, eventList{Events: events})
+	writeJSON(w, http.StatusOK, eventList{Events: events, NextCursor: next})
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -316,12 +317,46 @@ func (s *Store) OrderEvents(ctx context.Context, tenantID, orderID int64) ([]wat
 	if err := rowExists(ctx, s.db, "orders", "order", tenantID, orderID); err != nil {
 		return nil, err
 	}
+	return s.orderEvents(ctx, tenantID, orderID, 0, math.MaxInt32)
+}
+
+// MaxEventsPage bounds a page of OrderEventsPage.
+const MaxEventsPage = 1000
+
+// OrderEventsPage implements watan.OrderService: pages are keyed on the event id,
+// so a walk to the end sees every event once while new ones are appended.
+func (s *Store) OrderEventsPage(ctx context.Context, tenantID, orderID int64, limit int, cursor string) ([]watan.OrderEvent, string, error) {
+	if limit <= 0 || limit > MaxEventsPage {
+		limit = MaxEventsPage
+	}
+	var after int64
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		id, perr := strconv.ParseInt(strings.TrimPrefix(string(b), "e."), 10, 64)
+		if err != nil || perr != nil || !strings.HasPrefix(string(b), "e.") || id <= 0 {
+			return nil, "", watan.Errorf(watan.ECodeValidation, "cursor is not valid")
+		}
+		after = id
+	}
+	if err := rowExists(ctx, s.db, "orders", "order", tenantID, orderID); err != nil {
+		return nil, "", err
+	}
+	evs, err := s.orderEvents(ctx, tenantID, orderID, after, limit+1)
+	if err != nil || len(evs) <= limit {
+		return evs, "", err
+	}
+	evs = evs[:limit]
+	return evs, base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "e.%d", evs[limit-1].ID)), nil
+}
+
+// orderEvents lists the order's events after id after, at most limit.
+func (s *Store) orderEvents(ctx context.Context, tenantID, orderID, after int64, limit int) ([]watan.OrderEvent, error) {
 	return list(ctx, s.db, "order events", func(r rowScanner) (watan.OrderEvent, error) {
 		var e watan.OrderEvent
 		err := r.Scan(&e.ID, &e.TenantID, &e.OrderID, timeCol{&e.At}, &e.Actor, &e.Kind, &e.Message, jsonCol{&e.Data})
 		return e, err
 	}, `SELECT id, tenant_id, order_id, at, actor, kind, message, data FROM order_events
-		WHERE tenant_id = $1 AND order_id = $2 ORDER BY id`, tenantID, orderID)
+		WHERE tenant_id = $1 AND order_id = $2 AND id > $3 ORDER BY id LIMIT $4`, tenantID, orderID, after, limit)
 }
 
 // Order listing.
