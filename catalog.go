@@ -204,13 +204,34 @@ type ProviderAccount struct {
 	// Credentials are the kind's secrets: znet "kod" and "sifre", barakat "token".
 	Credentials map[string]Secret `json:"-"`
 	Active      bool              `json:"active"`
-	// Paused stops dispatch to this account, e.g. after a misconfiguration signal,
-	// until an operator or a successful health probe resumes it.
+	// Paused stops dispatch to this account until an operator resumes it: an
+	// operator's hold (the automatic one is the engine's circuit breaker).
 	Paused       bool      `json:"paused"`
 	PausedReason string    `json:"paused_reason,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 }
+
+// ProviderEvent is one entry of a provider account's timeline: its circuit breaker
+// changing state, an operator pausing or resuming it.
+type ProviderEvent struct {
+	ID                int64     `json:"id"`
+	TenantID          int64     `json:"-"`
+	ProviderAccountID int64     `json:"provider_account_id"`
+	At                time.Time `json:"at"`
+	Actor             Actor     `json:"actor"`
+	Kind              string    `json:"kind"`
+	Message           string    `json:"message"`
+}
+
+// Provider event kinds.
+const (
+	ProviderEventCircuitOpen     = "circuit_open"
+	ProviderEventCircuitHalfOpen = "circuit_half_open"
+	ProviderEventCircuitClosed   = "circuit_closed"
+	ProviderEventPaused          = "paused"
+	ProviderEventResumed         = "resumed"
+)
 
 // RoutingMode says how orders for a package are fulfilled.
 type RoutingMode string

@@ -193,6 +193,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	if err != nil {
 		return err
 	}
+	n.metrics.WatchCircuits(n.engine.Circuits)
 
 	// Jobs stop on their own context so that a shutdown lets running jobs finish
 	// instead of cancelling them at once.
@@ -256,7 +257,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 func (n *node) routes(logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	api := httpapi.Config{
-		Tenants: n.st, Accounts: n.st, Catalog: n.st, Operator: n.engine,
+		Tenants: n.st, Accounts: n.st, Catalog: n.st, Operator: n.engine, Health: n.engine,
 		Logger:        logger.With("component", "api"),
 		Orders:        orderIntake{Store: n.st, queue: n.queue, metrics: n.metrics},
 		RatePerSecond: n.rateLimit, RateBurst: n.rateBurst, Egress: n.egress, RescueAfter: n.rescueAfter,

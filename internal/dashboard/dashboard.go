@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/breaker"
 	"watan/internal/store"
 )
 
@@ -59,7 +60,12 @@ type Operator interface {
 	Redispatch(ctx context.Context, tenantID, orderID, providerAccountID int64, actor watan.Actor, note string) (watan.Order, error)
 	SetManual(ctx context.Context, tenantID, orderID int64, actor watan.Actor, note string) (watan.Order, error)
 	CheckNow(ctx context.Context, tenantID, orderID int64, actor watan.Actor) (watan.Order, error)
+	PauseProvider(ctx context.Context, tenantID, id int64, reason string, actor watan.Actor) error
 	ResumeProvider(ctx context.Context, tenantID, id int64, actor watan.Actor) error
+	// Circuit is a provider account's circuit breaker in this process.
+	Circuit(providerAccountID int64) breaker.Snapshot
+	// ProviderEvents pages through a provider account's timeline, newest first.
+	ProviderEvents(ctx context.Context, tenantID, providerAccountID int64, limit int, cursor string) ([]watan.ProviderEvent, string, error)
 }
 
 // Balances asks a provider for a provider account's balance, on an operator's
@@ -199,6 +205,7 @@ func New(cfg Config) *Handler {
 	m.Handle("POST /orders/{id}/{action}", h.auth(h.orderAction))
 	m.Handle("GET /providers", h.auth(h.providers))
 	m.Handle("POST /providers/{id}/resume", h.auth(h.resumeProvider))
+	m.Handle("POST /providers/{id}/pause", h.auth(h.pauseProvider))
 	m.Handle("GET /security", h.auth(h.security))
 	m.Handle("GET /live", h.auth(h.live))
 	if cfg.Jobs != nil {

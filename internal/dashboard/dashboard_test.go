@@ -195,7 +195,7 @@ func TestTenantIsolation(t *testing.T) {
 		b := setup(t, e, bundleOpts{})
 		mine := b.order(b.a, pkgManual)
 		theirs := b.order(b.b, pkgManual)
-		b.must(b.st.SetProviderPaused(b.ctx, b.b.ID, b.znetB.ID, true, "test"))
+		b.must(b.st.SetProviderPaused(b.ctx, b.b.ID, b.znetB.ID, true, "test", watan.OperatorActor("test")))
 		c := b.client().signIn(b.a, userA)
 
 		if st, _ := c.get(path("/orders/%d", theirs.ID)); st != http.StatusNotFound {
@@ -374,10 +374,18 @@ func TestActions(t *testing.T) {
 			t.Errorf("checked order %s/%s PIN %q", got.Status, got.ProviderState, got.PIN)
 		}
 
-		// Resume a paused provider account.
-		b.must(b.st.SetProviderPaused(b.ctx, b.a.ID, b.znetA.ID, true, "empty body"))
-		if _, body := c.get("/providers"); !strings.Contains(body, "empty body") || !strings.Contains(body, "Resume") {
-			t.Error("providers page does not show the pause and its reason")
+		// Pause a provider account with a reason, then resume it.
+		if _, body := c.get("/providers"); !strings.Contains(body, `data-circuit="closed"`) {
+			t.Error("providers page does not show the circuit breaker")
+		}
+		if st, loc, _ := c.post(path("/providers/%d/pause", b.znetA.ID), url.Values{"reason": {"empty body"}}); st != http.StatusSeeOther || loc != "/providers?done=pause" {
+			t.Errorf("pause: %d %q", st, loc)
+		}
+		if pa, _ := b.st.FindProviderAccount(b.ctx, b.a.ID, b.znetA.ID); !pa.Paused || pa.PausedReason != "empty body" {
+			t.Errorf("after pause: %+v", pa)
+		}
+		if _, body := c.get("/providers"); !strings.Contains(body, "empty body") || !strings.Contains(body, "Resume") || !strings.Contains(body, "Recent events") {
+			t.Error("providers page does not show the pause, its reason and the account's timeline")
 		}
 		if st, loc, _ := c.post(path("/providers/%d/resume", b.znetA.ID), nil); st != http.StatusSeeOther || loc != "/providers?done=resume" {
 			t.Errorf("resume: %d %q", st, loc)

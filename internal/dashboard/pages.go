@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/breaker"
 	"watan/internal/store"
 )
 
@@ -431,7 +432,13 @@ type providerRow struct {
 	Pending    int
 	Balance    *watan.Balance
 	BalanceErr string
+	Circuit    breaker.Snapshot
+	Events     []watan.ProviderEvent // the latest few, newest first
 }
+
+// providerEventsShown is how many of an account's latest timeline entries the
+// providers page shows; the API pages through all of them.
+const providerEventsShown = 5
 
 type providersData struct {
 	Rows        []providerRow
@@ -456,7 +463,11 @@ func (h *Handler) providers(w http.ResponseWriter, r *http.Request) {
 	d := providersData{CanBalance: h.balances != nil}
 	asked, _ := strconv.ParseInt(r.URL.Query().Get("balance"), 10, 64)
 	for _, p := range provs {
-		pr := providerRow{ProviderAccount: p, Pending: pending[p.ID]}
+		pr := providerRow{ProviderAccount: p, Pending: pending[p.ID], Circuit: h.op.Circuit(p.ID)}
+		if pr.Events, _, err = h.op.ProviderEvents(r.Context(), tid, p.ID, providerEventsShown, ""); err != nil {
+			h.failErr(w, r, s, err)
+			return
+		}
 		// The balance is asked for on demand only: it is a call to the provider,
 		// which may be slow or count against a rate limit.
 		if asked == p.ID && h.balances != nil {
@@ -484,6 +495,29 @@ func (h *Handler) resumeProvider(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/providers?done=resume", http.StatusSeeOther)
+}
+
+func (h *Handler) pauseProvider(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		h.failErr(w, r, s, watan.Errorf(watan.ECodeNotFound, "no provider account %q", r.PathValue("id")))
+		return
+	}
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if len(reason) > watan.MaxNoteLen {
+		h.failErr(w, r, s, watan.Errorf(watan.ECodeValidation, "reason must be at most %d bytes", watan.MaxNoteLen))
+		return
+	}
+	if err := watan.ValidateText("reason", reason); err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	if err := h.op.PauseProvider(r.Context(), s.User.TenantID, id, reason, actor(s)); err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	http.Redirect(w, r, "/providers?done=pause", http.StatusSeeOther)
 }
 
 // maxSignInEvents is how many of the tenant's latest sign-in events the security

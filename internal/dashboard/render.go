@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -29,6 +30,9 @@ type view struct {
 
 // T translates key into the page's language.
 func (v view) T(key string) string { return tr(v.Lang, key) }
+
+// Tf translates key into the page's language and fills in its %d and %s verbs.
+func (v view) Tf(key string, args ...any) string { return fmt.Sprintf(tr(v.Lang, key), args...) }
 
 // Status translates an order status.
 func (v view) Status(s watan.Status) string { return tr(v.Lang, "status."+string(s)) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/breaker"
 	"watan/internal/engine"
 	"watan/internal/jobs"
 	"watan/internal/providers"
@@ -62,6 +63,8 @@ type setupOpts struct {
 	// realClock runs the engine, store and simulators on the system clock, for
 	// runs with the queue started.
 	realClock bool
+	// breaker sets the provider accounts' circuit breaker thresholds.
+	breaker breaker.Config
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -105,7 +108,7 @@ func setup(t testing.TB, engineKind store.Engine, o setupOpts) *bundle {
 	b.barakat = providertest.StartBarakat(t, o.barakat)
 	b.eng, err = engine.New(engine.Config{
 		Store: b.st, Queue: b.q, Clock: engineClock, Logger: testLogger(t), CatalogTTL: catalogTTL,
-		Providers: providers.New(providers.Config{Logger: testLogger(t)}),
+		Providers: providers.New(providers.Config{Logger: testLogger(t)}), Breaker: o.breaker,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/breaker"
 )
 
 // checkOutcome is what applying one status answer decided.
@@ -103,9 +104,12 @@ func (e *Engine) check(ctx context.Context, o watan.Order, gen int) (Next, error
 		return done, err
 	}
 	next, err := e.checkWith(ctx, st, o, acct, client, true)
-	if err != nil && watan.IsMisconfigured(err) {
-		// The account is paused for this; wait for it without using up attempts.
-		return later(e.cfg.PausedRetry), nil
+	if err != nil {
+		if snap := e.breakers.of(acct).Snapshot(); snap.State == breaker.Open {
+			// The provider is known to be failing: wait for its circuit to
+			// half-open without using up the job's attempts.
+			return later(e.circuitWait(&breaker.OpenError{State: snap.State, Until: snap.Until})), nil
+		}
 	}
 	return next, err
 }
@@ -138,14 +142,12 @@ func (e *Engine) checkWith(ctx context.Context, st *step, o watan.Order, acct wa
 	if callErr == nil && len(results) != len(refs) {
 		callErr = fmt.Errorf("provider answered %d of %d references", len(results), len(refs))
 	}
+	e.breakers.of(acct).Record(callOutcome(ctx, callErr), errText(callErr))
 	if callErr != nil {
 		for range refs {
 			e.observer.Checked(acct.Kind, acct.ID, "error")
 		}
 		st.log(ctx, "check_call", "error", "provider_account_id", acct.ID, "orders", len(refs), "err", callErr)
-		if watan.IsMisconfigured(callErr) {
-			e.pause(ctx, acct, callErr.Error())
-		}
 		if err := e.recordCheckFailure(ctx, o, callErr, 0); err != nil {
 			e.log.Error("record check failure", "order_id", o.ID, "err", err)
 		}

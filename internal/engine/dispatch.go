@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/breaker"
 )
 
 // maxRounds bounds how often one dispatch run goes round again (a fallback, a
@@ -170,20 +171,8 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 		return done, false, e.toManual(ctx, o, fmt.Sprintf("provider account %q is inactive: waiting for an operator", acct.Name))
 	}
 	if acct.Paused {
-		if fb := pkg.Routing.FallbackProviderID; fb != 0 && fb != acct.ID && !o.FallbackUsed {
-			st.log(ctx, "provider", "paused_fallback", "provider_account_id", acctID, "fallback_id", fb)
-			_, changed, err := e.apply(ctx, o, watan.TrFallback, nil, func(tx *sql.Tx, cur *watan.Order) error {
-				if cur.FallbackUsed || cur.ProviderAccountID != o.ProviderAccountID {
-					return errUnchanged
-				}
-				cur.ProviderState, cur.ProviderAccountID, cur.FallbackUsed, cur.ProviderReferans = watan.StateNotSent, fb, true, ""
-				return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFallback,
-					"provider account %q is paused (%s): trying fallback provider account %d", acct.Name, acct.PausedReason, fb))
-			})
-			return done, changed, err
-		}
 		st.log(ctx, "provider", "paused", "provider_account_id", acctID, "reason", acct.PausedReason)
-		return later(e.cfg.PausedRetry), false, e.noteWaiting(ctx, o, acct)
+		return e.elsewhere(ctx, o, pkg, acct, fmt.Sprintf("is paused (%s)", acct.PausedReason), e.cfg.PausedRetry)
 	}
 	mapping, err := e.catalog.mapping(ctx, o.TenantID, o.PackageID, acct.ID)
 	if err != nil {
@@ -194,10 +183,20 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 		return done, false, err
 	}
 
-	// Step 1: a slot of the account's limit, so that the lease below covers the
-	// call alone and not the wait for a slot.
+	// Step 1: the account's circuit breaker, then a slot of its limit, so that the
+	// lease below covers the call alone and not the wait for a slot.
+	report, err := e.breakers.of(acct).Allow()
+	if oe, open := breaker.IsOpen(err); open {
+		st.log(ctx, "provider", "circuit_"+string(oe.State), "provider_account_id", acctID, "until", oe.Until, "reason", oe.Reason)
+		why := fmt.Sprintf("has its circuit open until %s (%s)", oe.Until.Format(time.RFC3339), oe.Reason)
+		if oe.State == breaker.HalfOpen {
+			why = "is being tried again after its circuit opened"
+		}
+		return e.elsewhere(ctx, o, pkg, acct, why, e.circuitWait(oe))
+	}
 	release, err := e.limits.acquire(ctx, acct.ID, acct.Settings.MaxInFlight)
 	if err != nil {
+		report(breaker.Ignored, "")
 		return done, false, err
 	}
 
@@ -225,6 +224,7 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 	})
 	if err != nil || !changed {
 		release()
+		report(breaker.Ignored, "")
 		if err != nil {
 			st.log(ctx, "persist_referans", "error", "err", err)
 			return done, false, err
@@ -242,6 +242,7 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 	})
 	cancel()
 	release()
+	report(placeOutcome(ctx, res, callErr), describe(res, callErr))
 	if callErr != nil {
 		e.observer.Placed(acct.Kind, acct.ID, "error")
 	} else {
@@ -268,9 +269,6 @@ func placementDeadline(o watan.Order, acct watan.ProviderAccount) time.Time {
 
 // applyPlace records the answer to the placement of generation o.Generation.
 func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg watan.Package, acct watan.ProviderAccount, res watan.PlaceResult, callErr error) (Next, bool, error) {
-	if watan.IsMisconfigured(callErr) || (res.Outcome == watan.PlaceRejected && res.Reason == watan.ReasonMisconfigured) {
-		e.pause(ctx, acct, describe(res, callErr))
-	}
 	ans := &answer{what: fmt.Sprintf("%s to the placement with reference %s (%s)", res.Outcome, o.ProviderReferans, describe(res, callErr))}
 	switch res.Outcome {
 	case watan.PlaceAccepted:
@@ -336,7 +334,20 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 		if err != nil || !changed {
 			return done, false, err
 		}
-		return e.resolve(ctx, st, cur)
+		next, again, err := e.resolve(ctx, st, cur)
+		if err != nil || !again || placeOutcome(ctx, res, callErr) != breaker.Misconfigured {
+			return next, again, err
+		}
+		// The provider refused the account itself and holds no order under the
+		// reference: the fallback takes the order now, or it waits instead of
+		// asking the same account again at once (its circuit breaker decides
+		// when the account as a whole is given up on).
+		now, found, err := e.findLive(ctx, o.TenantID, o.ID)
+		if !found || err != nil || now.ProviderState != watan.StateNotFound || now.Generation != o.Generation {
+			return done, found && err == nil, err
+		}
+		st.log(ctx, "provider", "refused_account", "provider_account_id", acct.ID)
+		return e.elsewhere(ctx, now, pkg, acct, fmt.Sprintf("refused the account (%s)", describe(res, callErr)), e.cfg.PausedRetry)
 	}
 }
 
@@ -352,17 +363,15 @@ func (e *Engine) resolve(ctx context.Context, st *step, o watan.Order) (Next, bo
 	if err != nil {
 		return done, false, err
 	}
-	// A paused account still gets this check: only the provider can say whether the
-	// order exists, and nothing may happen to the order before it does.
+	// A paused account, or one whose circuit is open, still gets this check: only
+	// the provider can say whether the order exists, and nothing may happen to the
+	// order before it does.
 	r, callErr := e.askOne(ctx, acct, client, o)
 	if callErr != nil {
 		if ctx.Err() != nil {
 			return done, false, callErr
 		}
 		st.log(ctx, "resolve_check", "error", "err", callErr)
-		if watan.IsMisconfigured(callErr) {
-			e.pause(ctx, acct, callErr.Error())
-		}
 		// Leave it to the check job, which retries with backoff.
 		return done, false, e.recordCheckFailure(ctx, o, callErr, RetryDelay(1))
 	}
@@ -386,6 +395,7 @@ func (e *Engine) askOne(ctx context.Context, acct watan.ProviderAccount, client 
 	if err == nil && len(results) != 1 {
 		err = fmt.Errorf("provider answered %d results for one reference", len(results))
 	}
+	e.breakers.of(acct).Record(callOutcome(ctx, err), errText(err))
 	if err != nil {
 		e.observer.Checked(acct.Kind, acct.ID, "error")
 		return watan.CheckResult{}, err
@@ -404,9 +414,26 @@ func (e *Engine) findLive(ctx context.Context, tenantID, orderID int64) (o watan
 	return o, err == nil, err
 }
 
-// noteWaiting records, once, that the order waits for a paused provider account.
-func (e *Engine) noteWaiting(ctx context.Context, o watan.Order, acct watan.ProviderAccount) error {
-	msg := fmt.Sprintf("waiting: provider account %q is paused (%s)", acct.Name, acct.PausedReason)
+// elsewhere handles an order whose provider account cannot take placements now
+// (paused by an operator, circuit open): a fallback not yet used takes it; otherwise
+// it waits, with one event saying why, and its job looks again after wait.
+func (e *Engine) elsewhere(ctx context.Context, o watan.Order, pkg watan.Package, acct watan.ProviderAccount, why string, wait time.Duration) (Next, bool, error) {
+	if fb := pkg.Routing.FallbackProviderID; fb != 0 && fb != acct.ID && !o.FallbackUsed {
+		_, changed, err := e.apply(ctx, o, watan.TrFallback, nil, func(tx *sql.Tx, cur *watan.Order) error {
+			if cur.FallbackUsed || cur.ProviderAccountID != o.ProviderAccountID {
+				return errUnchanged
+			}
+			cur.ProviderState, cur.ProviderAccountID, cur.FallbackUsed, cur.ProviderReferans = watan.StateNotSent, fb, true, ""
+			return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFallback,
+				"provider account %q %s: trying fallback provider account %d", acct.Name, why, fb))
+		})
+		return done, changed, err
+	}
+	return later(wait), false, e.noteWaiting(ctx, o, fmt.Sprintf("waiting: provider account %q %s", acct.Name, why))
+}
+
+// noteWaiting records, once per reason, why the order waits.
+func (e *Engine) noteWaiting(ctx context.Context, o watan.Order, msg string) error {
 	if o.ProviderMessage == msg {
 		return nil
 	}
@@ -420,20 +447,6 @@ func (e *Engine) noteWaiting(ctx context.Context, o watan.Order, acct watan.Prov
 	return err
 }
 
-// pause stops dispatch to an account that shows the misconfiguration signal.
-func (e *Engine) pause(ctx context.Context, acct watan.ProviderAccount, reason string) {
-	if acct.Paused {
-		return
-	}
-	defer e.catalog.forgetAccount(acct.TenantID, acct.ID)
-	if err := e.store.SetProviderPaused(ctx, acct.TenantID, acct.ID, true, reason); err != nil {
-		e.log.Error("pause provider account", "provider_account_id", acct.ID, "err", err)
-		return
-	}
-	e.log.Warn("provider account paused: dispatch to it waits until it is healthy",
-		"provider_account_id", acct.ID, "tenant_id", acct.TenantID, "kind", acct.Kind, "reason", reason)
-}
-
 func describe(res watan.PlaceResult, err error) string {
 	if err != nil {
 		return err.Error()
@@ -442,6 +455,13 @@ func describe(res watan.PlaceResult, err error) string {
 		return res.Message
 	}
 	return string(res.Outcome)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func orDash(s string) string {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/breaker"
 )
 
 // Config configures an Engine.
@@ -36,9 +37,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Seed seeds the jitter of check schedules, for reproducible tests. Default 1.
 	Seed uint64
-	// PausedRetry is how long an order waits before looking again at a paused
-	// provider account. Default 30 s.
+	// PausedRetry is how long an order waits before looking again at a provider
+	// account an operator paused. Default 30 s.
 	PausedRetry time.Duration
+	// Breaker sets the thresholds of each provider account's circuit breaker; its
+	// zero value takes breaker.Config's documented defaults. Now and OnChange are
+	// the engine's.
+	Breaker breaker.Config
 	// SweepLimit bounds the orders one sweep pass touches per kind of repair.
 	// Default 100.
 	SweepLimit int
@@ -68,6 +73,7 @@ type Engine struct {
 	clock     watan.Clock
 	log       *slog.Logger
 	limits    *limiter
+	breakers  *breakers
 	catalog   *catalogCache
 	observer  Observer
 	notifier  Notifier
@@ -110,7 +116,7 @@ func New(cfg Config) (*Engine, error) {
 		host, _ := os.Hostname()
 		cfg.Node = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	return &Engine{
+	e := &Engine{
 		store:     cfg.Store,
 		queue:     cfg.Queue,
 		providers: cfg.Providers,
@@ -122,7 +128,9 @@ func New(cfg Config) (*Engine, error) {
 		notifier:  cfg.Notifier,
 		cfg:       cfg,
 		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-	}, nil
+	}
+	e.breakers = &breakers{e: e, set: map[int64]*accountBreaker{}}
+	return e, nil
 }
 
 // Next tells the job runner what to do once a step has returned without error.
@@ -202,18 +210,17 @@ func (e *Engine) provider(ctx context.Context, tenantID, id int64) (watan.Provid
 
 // Event kinds the engine writes.
 const (
-	EventDispatch     watan.EventKind = "dispatch"
-	EventSent         watan.EventKind = "sent"
-	EventCheck        watan.EventKind = "check"
-	EventDelivered    watan.EventKind = "delivered"
-	EventFailed       watan.EventKind = "failed"
-	EventUnknown      watan.EventKind = "unknown_outcome"
-	EventFallback     watan.EventKind = "fallback"
-	EventWaiting      watan.EventKind = "waiting"
-	EventManual       watan.EventKind = "manual"
-	EventTimeout      watan.EventKind = "timeout"
-	EventLateAnswer   watan.EventKind = "late_answer"  // about an order already decided
-	EventStaleAnswer  watan.EventKind = "stale_answer" // about an older placement generation
-	EventProviderHold watan.EventKind = "provider_paused"
-	EventOperator     watan.EventKind = "operator"
+	EventDispatch    watan.EventKind = "dispatch"
+	EventSent        watan.EventKind = "sent"
+	EventCheck       watan.EventKind = "check"
+	EventDelivered   watan.EventKind = "delivered"
+	EventFailed      watan.EventKind = "failed"
+	EventUnknown     watan.EventKind = "unknown_outcome"
+	EventFallback    watan.EventKind = "fallback"
+	EventWaiting     watan.EventKind = "waiting"
+	EventManual      watan.EventKind = "manual"
+	EventTimeout     watan.EventKind = "timeout"
+	EventLateAnswer  watan.EventKind = "late_answer"  // about an order already decided
+	EventStaleAnswer watan.EventKind = "stale_answer" // about an older placement generation
+	EventOperator    watan.EventKind = "operator"
 )

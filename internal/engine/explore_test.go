@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/breaker"
 	"watan/internal/engine"
 	"watan/internal/jobs"
 	"watan/internal/providertest"
@@ -45,6 +46,9 @@ type scenario struct {
 	end watan.CheckOutcome
 	// check adds the scenario's own expectations to the invariants.
 	check func(w *world) []string
+	// breaker sets the thresholds of every actor's circuit breakers (zero: the
+	// production defaults, which no scenario comes near).
+	breaker breaker.Config
 }
 
 // Actors.
@@ -109,7 +113,7 @@ func (w *world) runAll() {
 }
 
 func (w *world) pause(acct watan.ProviderAccount) {
-	if err := w.x.st.SetProviderPaused(w.x.ctx, w.tenant.ID, acct.ID, true, "explorer"); err != nil {
+	if err := w.x.st.SetProviderPaused(w.x.ctx, w.tenant.ID, acct.ID, true, "explorer", watan.OperatorActor("explorer")); err != nil {
 		w.x.t.Fatal(err)
 	}
 }
@@ -194,6 +198,19 @@ var scenarios = []scenario{
 		end: watan.CheckDelivered,
 	},
 	{
+		// A hair-trigger breaker: the lost request opens account a's circuit in the
+		// dispatching process, whose next round sends the order to the fallback,
+		// racing the operator's check and re-dispatch to a and the cool-down.
+		name:    "circuit opening mid-dispatch: fallback racing re-dispatch and the half-open trial",
+		fates:   map[string][]placeFate{"a": {fateLostRequest}},
+		breaker: breaker.Config{TransientInARow: 1, FailureRatio: 1, Trials: 1, CoolDown: 30 * time.Second},
+		setup:   func(w *world) { w.order(routeAB) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("D", dispatchJob, 0, true), w.operator("O", "check", "redispatch-a"), w.tick("T", 31*time.Second)}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
 		name:  "deadline racing a check and the sweeper",
 		fates: map[string][]placeFate{"a": {fateLostReply}},
 		setup: func(w *world) { w.order(routeA) },
@@ -250,6 +267,7 @@ func (x *explorer) play(sc scenario, s *scheduler) (w *world, bad []string) {
 	for acct, n := range sc.failChecks {
 		w.up.failChecks[acctID(acct)] = n
 	}
+	w.breaker = sc.breaker
 	sc.setup(w)
 	s.run(x.ctx, sc.actors(w))
 	bad = w.checkLive()
@@ -377,7 +395,7 @@ func TestInterleavingPlacedAfterDeadline(t *testing.T) {
 			w.pause(w.a)
 			w.runAll() // waits for the paused account
 			w.x.clock.Advance(25 * time.Hour)
-			if err := w.x.st.SetProviderPaused(w.x.ctx, w.tenant.ID, w.a.ID, false, ""); err != nil {
+			if err := w.x.st.SetProviderPaused(w.x.ctx, w.tenant.ID, w.a.ID, false, "", watan.OperatorActor("explorer")); err != nil {
 				w.x.t.Fatal(err)
 			}
 		},
@@ -483,4 +501,28 @@ func TestAfterCareRecordsLateDelivery(t *testing.T) {
 			return bad
 		},
 	}, "O*")
+}
+
+// The circuit breaker's path through the explorer's scenario, run to the end by
+// the dispatching process alone: its lost request opens account a's circuit, the
+// resolving check hears "not found", and the next round sends the order to the
+// fallback without another call to a.
+func TestInterleavingCircuitOpenSendsToFallback(t *testing.T) {
+	runScript(t, scenario{
+		fates:   map[string][]placeFate{"a": {fateLostRequest}},
+		breaker: breaker.Config{TransientInARow: 1, FailureRatio: 1, Trials: 1, CoolDown: 30 * time.Second},
+		setup:   func(w *world) { w.order(routeAB) },
+		actors:  func(w *world) []*actor { return []*actor{w.worker("D", dispatchJob, 0, false)} },
+		end:     watan.CheckDelivered,
+		check: func(w *world) []string {
+			o, err := w.x.st.FindOrder(w.x.ctx, w.tenant.ID, w.orders[0].ID)
+			if err != nil {
+				w.x.t.Fatal(err)
+			}
+			if o.ProviderAccountID != w.b.ID || !strings.Contains(w.timelines(), "has its circuit open until") {
+				return []string{fmt.Sprintf("order ended at account %d without going to the fallback for the open circuit", o.ProviderAccountID)}
+			}
+			return nil
+		},
+	}, "D*")
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/breaker"
 	"watan/internal/engine"
 	"watan/internal/jobs"
 	"watan/internal/providertest"
@@ -209,6 +210,7 @@ type world struct {
 	up       *upstream
 	orders   []watan.Order
 	problems []string // unexpected errors of actors
+	breaker  breaker.Config
 	mu       sync.Mutex
 }
 
@@ -271,7 +273,7 @@ func (w *world) engine() *engine.Engine {
 	e, err := engine.New(engine.Config{
 		Store: yieldingStore{w.x.st}, Queue: w.x.q, Clock: w.x.clock, CatalogTTL: -1,
 		Providers: upProviders{u: w.up, batchAcct: w.b.ID}, Notifier: w.x.hooks,
-		SendingGrace: time.Second, Node: "explorer",
+		SendingGrace: time.Second, Node: "explorer", Breaker: w.breaker,
 	})
 	if err != nil {
 		w.x.t.Fatal(err)

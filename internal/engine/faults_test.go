@@ -33,15 +33,14 @@ func TestRefusalFallsBackOnceThenRejects(t *testing.T) {
 
 		// The fallback is tried once: when it refuses too, the order is rejected.
 		b.barakat.SetBalance(0)
-		b.must(b.eng.ResumeProvider(b.ctx, b.tenant.ID, b.znetAcct.ID, watan.OperatorActor("sara")))
 		o2 := b.order(pkgFB)
 		b.dispatch(o2.ID)
 		b.want(o2.ID, watan.StatusRejected, watan.StateFailed)
 
 		// Without a fallback, znet's ambiguous "8|connection error or insufficient
-		// balance" pauses the account and the order waits: it is not the order's
-		// fault, and an operator or the health probe will resume dispatch.
-		b.must(b.eng.ResumeProvider(b.ctx, b.tenant.ID, b.znetAcct.ID, watan.OperatorActor("sara")))
+		// balance" makes the order wait rather than fail: it is not the order's
+		// fault. It is not placed again at once either; the account's circuit
+		// breaker counts the refusal.
 		o3 := b.order(pkgZnet)
 		if next := b.dispatch(o3.ID); next.After <= 0 {
 			t.Fatalf("order for a paused account does not wait: %+v", next)
@@ -51,8 +50,11 @@ func TestRefusalFallsBackOnceThenRejects(t *testing.T) {
 			t.Fatalf("no waiting event:\n%s", b.timeline(o3.ID))
 		}
 
+		if n := len(b.znet.Requests()); n > 8 {
+			t.Fatalf("%d requests to znet: a refused account was asked again at once", n)
+		}
+
 		// A plain refusal without a fallback rejects and refunds at once.
-		b.must(b.eng.ResumeProvider(b.ctx, b.tenant.ID, b.znetAcct.ID, watan.OperatorActor("sara")))
 		b.znet.SetBalance(10000_00)
 		pkg, err := b.st.FindPackage(b.ctx, b.tenant.ID, pkgZnet)
 		b.must(err)
@@ -387,47 +389,6 @@ func TestOperatorRejectRacingProviderSuccess(t *testing.T) {
 			default:
 				t.Errorf("order %d ended %s", o.ID, got.Status)
 			}
-		}
-		b.money()
-	})
-}
-
-func TestProviderOutagePausesDispatchAndResumes(t *testing.T) {
-	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
-		b := setup(t, e, setupOpts{})
-		b.znet.InjectFault(providertest.OpAny, providertest.FaultEmpty, 3) // place, check, and the first probe
-		first := b.order(pkgZnet)
-		b.dispatch(first.ID)
-		b.want(first.ID, watan.StatusPending, watan.StateUnknown)
-		acct, err := b.st.FindProviderAccount(b.ctx, b.tenant.ID, b.znetAcct.ID)
-		b.must(err)
-		if !acct.Paused {
-			t.Fatal("account not paused after an empty answer")
-		}
-
-		second := b.order(pkgZnet)
-		if next := b.dispatch(second.ID); next.After <= 0 {
-			t.Fatalf("dispatch to a paused account did not wait: %+v", next)
-		}
-		b.want(second.ID, watan.StatusPending, watan.StateNotSent)
-		if !b.hasEvent(second.ID, engine.EventWaiting) {
-			t.Fatalf("no waiting event:\n%s", b.timeline(second.ID))
-		}
-
-		if resumed, err := b.eng.Probe(b.ctx); err != nil || resumed != 0 {
-			t.Fatalf("probe while still failing: resumed %d, %v", resumed, err)
-		}
-		if resumed, err := b.eng.Probe(b.ctx); err != nil || resumed != 1 {
-			t.Fatalf("probe once healthy: resumed %d, %v", resumed, err)
-		}
-		b.dispatch(second.ID)
-		b.want(second.ID, watan.StatusPending, watan.StateSent)
-		b.clock.Advance(time.Minute)
-		b.check(first.ID) // not found: the empty answer placed nothing
-		b.dispatch(first.ID)
-		b.want(first.ID, watan.StatusPending, watan.StateSent)
-		if len(b.znet.Orders()) != 2 {
-			t.Fatalf("provider holds %d orders, want 2", len(b.znet.Orders()))
 		}
 		b.money()
 	})

@@ -175,15 +175,33 @@ func (e *Engine) CheckNow(ctx context.Context, tenantID, orderID int64, actor wa
 	return e.store.FindOrder(ctx, tenantID, orderID)
 }
 
-// ResumeProvider lifts the pause of a provider account; orders waiting for it are
-// dispatched when their jobs next run.
+// PauseProvider holds back placements to a provider account until an operator
+// resumes it: its orders go to their fallback or wait. Status checks go on.
+func (e *Engine) PauseProvider(ctx context.Context, tenantID, id int64, reason string, actor watan.Actor) error {
+	if reason == "" {
+		reason = "paused by an operator"
+	}
+	defer e.catalog.forgetAccount(tenantID, id)
+	if err := e.store.SetProviderPaused(ctx, tenantID, id, true, reason, actor); err != nil {
+		return err
+	}
+	e.log.Info("provider account paused", "provider_account_id", id, "tenant_id", tenantID, "actor", actor, "reason", reason)
+	return nil
+}
+
+// ResumeProvider lifts an operator's pause of a provider account and closes its
+// circuit breaker in this process: the operator has looked at the account and
+// wants it used. Orders waiting for it are dispatched when their jobs next run.
 func (e *Engine) ResumeProvider(ctx context.Context, tenantID, id int64, actor watan.Actor) error {
 	if _, err := e.store.FindProviderAccount(ctx, tenantID, id); err != nil {
 		return err
 	}
 	defer e.catalog.forgetAccount(tenantID, id)
-	if err := e.store.SetProviderPaused(ctx, tenantID, id, false, ""); err != nil {
+	if err := e.store.SetProviderPaused(ctx, tenantID, id, false, "", actor); err != nil {
 		return err
+	}
+	if b := e.breakers.find(id); b != nil {
+		b.Reset()
 	}
 	e.log.Info("provider account resumed", "provider_account_id", id, "tenant_id", tenantID, "actor", actor)
 	return nil

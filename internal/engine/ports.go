@@ -36,8 +36,13 @@ type Store interface {
 	// to two orders; an empty stock is an ECodeNotFound error.
 	TakeCodeTx(ctx context.Context, tx *sql.Tx, tenantID, groupID, orderID int64) (string, error)
 
-	SetProviderPaused(ctx context.Context, tenantID, id int64, paused bool, reason string) error
-	ListPausedProviderAccounts(ctx context.Context) ([]watan.ProviderAccount, error)
+	// SetProviderPaused pauses or resumes dispatch to a provider account as actor
+	// and records it on the account's timeline.
+	SetProviderPaused(ctx context.Context, tenantID, id int64, paused bool, reason string, actor watan.Actor) error
+	// AddProviderEvent appends to a provider account's timeline.
+	AddProviderEvent(ctx context.Context, ev watan.ProviderEvent) error
+	// ProviderEvents pages through a provider account's timeline, newest first.
+	ProviderEvents(ctx context.Context, tenantID, providerAccountID int64, limit int, cursor string) ([]watan.ProviderEvent, string, error)
 
 	// DueChecks lists other pending orders of the provider account in a dispatched
 	// state whose next check is due by now, soonest first, for batch checks.
@@ -83,6 +88,9 @@ type Observer interface {
 	// Checked reports the outcome of one order's status answer: a
 	// watan.CheckOutcome, or "error" for a failed check call (once per order in it).
 	Checked(kind watan.ProviderKind, providerAccountID int64, outcome string)
+	// CircuitChanged reports a provider account's circuit breaker moving between
+	// states ("closed", "open", "half_open").
+	CircuitChanged(kind watan.ProviderKind, providerAccountID int64, from, to string)
 }
 
 // Notifier hears of every order change a storefront must be told about, inside the
@@ -105,6 +113,7 @@ func NotifyStatus(s watan.Status) string { return "order." + string(s) }
 // noObserver is the Observer of an engine configured without one.
 type noObserver struct{}
 
-func (noObserver) StatusChanged(watan.Status, watan.Status)  {}
-func (noObserver) Placed(watan.ProviderKind, int64, string)  {}
-func (noObserver) Checked(watan.ProviderKind, int64, string) {}
+func (noObserver) StatusChanged(watan.Status, watan.Status)                 {}
+func (noObserver) Placed(watan.ProviderKind, int64, string)                 {}
+func (noObserver) Checked(watan.ProviderKind, int64, string)                {}
+func (noObserver) CircuitChanged(watan.ProviderKind, int64, string, string) {}

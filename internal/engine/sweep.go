@@ -89,34 +89,3 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 	}
 	return rep, errors.Join(errs...)
 }
-
-// Probe asks each paused provider account for its balance and resumes the ones that
-// answer: a misconfiguration that an operator fixed at the provider's side (IP
-// whitelisted, API switched on) ends the pause without anyone pressing resume.
-func (e *Engine) Probe(ctx context.Context) (resumed int, err error) {
-	paused, err := e.store.ListPausedProviderAccounts(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("probe: %w", err)
-	}
-	var errs []error
-	for _, acct := range paused {
-		acct.Settings = acct.Settings.WithDefaults(acct.Kind)
-		client, err := e.providers.Provider(acct)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if _, err := client.Balance(ctx); err != nil {
-			e.log.Info("provider account still unhealthy", "provider_account_id", acct.ID, "err", err)
-			continue
-		}
-		e.catalog.forgetAccount(acct.TenantID, acct.ID)
-		if err := e.store.SetProviderPaused(ctx, acct.TenantID, acct.ID, false, ""); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		resumed++
-		e.log.Info("provider account healthy again: dispatch resumed", "provider_account_id", acct.ID, "tenant_id", acct.TenantID)
-	}
-	return resumed, errors.Join(errs...)
-}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/breaker"
 )
 
 type createPackageRequest struct {
@@ -334,14 +335,49 @@ type providerAccountView struct {
 	Settings       settingsView       `json:"settings"`
 	CredentialKeys []string           `json:"credential_keys" desc:"names of the credentials that are set; the values are never returned"`
 	Active         bool               `json:"active"`
-	Paused         bool               `json:"paused"`
+	Paused         bool               `json:"paused" desc:"an operator's hold: placements wait or go to the fallback until resumed"`
 	PausedReason   string             `json:"paused_reason,omitempty"`
+	Circuit        *circuitView       `json:"circuit,omitempty" desc:"the circuit breaker of this account in the serving process"`
 	CreatedAt      time.Time          `json:"created_at"`
 	UpdatedAt      time.Time          `json:"updated_at"`
 }
 
+// circuitView is a provider account's circuit breaker.
+type circuitView struct {
+	State               breaker.State `json:"state" desc:"closed (placements go out), open (they wait or go to the fallback until until), half_open (a few trial placements go out)"`
+	Since               time.Time     `json:"since"`
+	Until               *time.Time    `json:"until,omitempty" desc:"when an open circuit half-opens"`
+	Reason              string        `json:"reason,omitempty" desc:"why it opened"`
+	Calls               int           `json:"calls" desc:"provider calls in the sliding window"`
+	Failures            int           `json:"failures" desc:"of which failed (transient or misconfiguration)"`
+	Misconfigured       int           `json:"misconfigured" desc:"of which misconfiguration signals (HTML or empty answers, 401)"`
+	FailedInARow        int           `json:"failed_in_a_row"`
+	MisconfiguredInARow int           `json:"misconfigured_in_a_row"`
+	Opened              int           `json:"opened" desc:"times it opened since the process started"`
+}
+
+func viewCircuit(s breaker.Snapshot) *circuitView {
+	v := &circuitView{State: s.State, Since: s.Since, Reason: s.Reason, Calls: s.Counts.Calls, Failures: s.Counts.Failures,
+		Misconfigured: s.Counts.Misconfigured, FailedInARow: s.Counts.FailedInARow,
+		MisconfiguredInARow: s.Counts.MisconfiguredInARow, Opened: s.Counts.Opened}
+	if !s.Until.IsZero() {
+		v.Until = &s.Until
+	}
+	return v
+}
+
 type providerAccountList struct {
 	ProviderAccounts []providerAccountView `json:"provider_accounts"`
+}
+
+// viewProviderAccount shows p, with its circuit breaker when this process runs an
+// engine.
+func (h *Handler) viewProviderAccount(p watan.ProviderAccount) providerAccountView {
+	v := viewProviderAccount(p)
+	if h.health != nil {
+		v.Circuit = viewCircuit(h.health.Circuit(p.ID))
+	}
+	return v
 }
 
 func viewProviderAccount(p watan.ProviderAccount) providerAccountView {
@@ -406,7 +442,7 @@ func (h *Handler) createProviderAccount(w http.ResponseWriter, r *http.Request) 
 		return fmt.Errorf("creating provider account: %w", err)
 	}
 	w.Header().Set("Location", fmt.Sprintf("%s/provider-accounts/%d", Prefix, p.ID))
-	writeJSON(w, http.StatusCreated, viewProviderAccount(p))
+	writeJSON(w, http.StatusCreated, h.viewProviderAccount(p))
 	return nil
 }
 
@@ -417,7 +453,7 @@ func (h *Handler) listProviderAccounts(w http.ResponseWriter, r *http.Request) e
 	}
 	out := providerAccountList{ProviderAccounts: make([]providerAccountView, 0, len(ps))}
 	for _, p := range ps {
-		out.ProviderAccounts = append(out.ProviderAccounts, viewProviderAccount(p))
+		out.ProviderAccounts = append(out.ProviderAccounts, h.viewProviderAccount(p))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -440,7 +476,7 @@ func (h *Handler) getProviderAccount(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, viewProviderAccount(p))
+	writeJSON(w, http.StatusOK, h.viewProviderAccount(p))
 	return nil
 }
 
@@ -484,7 +520,10 @@ func (h *Handler) patchProviderAccount(w http.ResponseWriter, r *http.Request) e
 	if req.Active != nil {
 		p.Active = *req.Active
 	}
-	if req.Paused != nil {
+	// With an engine, a pause or resume is the operator's action (on the
+	// account's timeline; a resume also closes its circuit), after the rest.
+	pauseByOperator := req.Paused != nil && h.operator != nil
+	if req.Paused != nil && !pauseByOperator {
 		p.Paused = *req.Paused
 		if p.Paused && p.PausedReason == "" {
 			p.PausedReason = "paused through the API"
@@ -500,6 +539,19 @@ func (h *Handler) patchProviderAccount(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return fmt.Errorf("updating provider account %d: %w", p.ID, err)
 	}
-	writeJSON(w, http.StatusOK, viewProviderAccount(updated))
+	if pauseByOperator {
+		if *req.Paused {
+			err = h.operator.PauseProvider(r.Context(), tenantOf(r), p.ID, "paused through the API", actorOf(r))
+		} else {
+			err = h.operator.ResumeProvider(r.Context(), tenantOf(r), p.ID, actorOf(r))
+		}
+		if err != nil {
+			return fmt.Errorf("pausing provider account %d: %w", p.ID, err)
+		}
+		if updated, err = h.findProviderAccount(r); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, h.viewProviderAccount(updated))
 	return nil
 }

@@ -28,6 +28,11 @@ type Config struct {
 	// neither served nor documented, for a process that runs no engine.
 	Operator Operator
 
+	// Health shows provider accounts' circuit breakers and timelines
+	// (*engine.Engine). Default nil: accounts show no circuit and the timeline
+	// route is neither served nor documented.
+	Health ProviderHealth
+
 	// Webhooks manages the tenant's webhook endpoint and shows and resends
 	// deliveries (*webhooks.Service). Default nil: those routes are neither served
 	// nor documented.
@@ -82,6 +87,7 @@ type Handler struct {
 	catalog     watan.CatalogService
 	orders      watan.OrderService
 	operator    Operator             // nil: no operator routes
+	health      ProviderHealth       // nil: no circuits, no provider timelines
 	webhooks    watan.WebhookService // nil: no webhook routes
 	log         *slog.Logger
 	maxBody     int64
@@ -108,6 +114,7 @@ func New(cfg Config) *Handler {
 		catalog:     cfg.Catalog,
 		orders:      cfg.Orders,
 		operator:    cfg.Operator,
+		health:      cfg.Health,
 		webhooks:    cfg.Webhooks,
 		log:         cfg.Logger,
 		maxBody:     cfg.MaxBodyBytes,
@@ -171,8 +178,10 @@ type route struct {
 	operator bool
 	// webhooks marks the routes of Config.Webhooks, left out when it is nil.
 	webhooks bool
-	body     bodyKind
-	doc      op
+	// health marks the routes of Config.Health, left out when it is nil.
+	health bool
+	body   bodyKind
+	doc    op
 }
 
 // routes is the API: every route, in one table.
@@ -206,6 +215,8 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: p + "/provider-accounts/{id}", handle: h.getProviderAccount, doc: docGetProviderAccount},
 		{method: "PATCH", path: p + "/provider-accounts/{id}", handle: h.patchProviderAccount, body: bodyJSON, doc: docPatchProviderAccount},
 		{method: "POST", path: p + "/provider-accounts/{id}/resume", handle: h.resumeProviderAccount, operator: true, body: bodyOptionalJSON, doc: docResumeProviderAccount},
+		{method: "POST", path: p + "/provider-accounts/{id}/pause", handle: h.pauseProviderAccount, operator: true, body: bodyOptionalJSON, doc: docPauseProviderAccount},
+		{method: "GET", path: p + "/provider-accounts/{id}/events", handle: h.providerAccountEvents, health: true, doc: docProviderAccountEvents},
 
 		{method: "POST", path: p + "/accounts", handle: h.createAccount, body: bodyJSON, doc: docCreateAccount},
 		{method: "GET", path: p + "/accounts", handle: h.listAccounts, doc: docListAccounts},
@@ -234,6 +245,9 @@ func (h *Handler) routes() []route {
 	if h.operator == nil {
 		// Unserved rather than answering 501: a route the document lists must work.
 		table = slices.DeleteFunc(table, func(rt route) bool { return rt.operator })
+	}
+	if h.health == nil {
+		table = slices.DeleteFunc(table, func(rt route) bool { return rt.health })
 	}
 	return table
 }

@@ -110,10 +110,18 @@ var (
 			"and applies the answer as a scheduled check would: delivered approves it with the PIN, a final failure rejects and refunds it, pending changes nothing. " +
 			"A provider that cannot be asked gives unavailable (503); scheduled checks go on regardless. The body is empty or {}.",
 		req: emptyRequest{}, resp: watan.Order{}, errs: []string{watan.ECodeInvalidTransition, watan.ECodeUnavailable}}
-	docResumeProviderAccount = op{id: "resumeProviderAccount", tag: "operator actions", summary: "Resume dispatch to a paused provider account",
-		desc: "Lifts the pause set when the provider showed a misconfiguration signal (or by PATCH paused=true); orders waiting for the account are dispatched " +
-			"when their jobs next run. Resuming an account that is not paused changes nothing. Answers with the account. The body is empty or {}.",
+	docResumeProviderAccount = op{id: "resumeProviderAccount", tag: "operator actions", summary: "Resume dispatch to a provider account",
+		desc: "Lifts an operator's pause (POST .../pause or PATCH paused=true) and closes the account's circuit breaker if it is open: the operator " +
+			"has looked at the account and wants it used. Orders waiting for the account are dispatched when their jobs next run. " +
+			"Resuming an account that is neither paused nor open changes nothing. Answers with the account. The body is empty or {}.",
 		req: emptyRequest{}, resp: providerAccountView{}}
+	docPauseProviderAccount = op{id: "pauseProviderAccount", tag: "operator actions", summary: "Pause dispatch to a provider account",
+		desc: "Holds back placements to the account until an operator resumes it: orders with a fallback go there, the others wait with an event " +
+			"saying why. Status checks of orders the provider already holds go on. Pausing a paused account changes nothing. Answers with the account.",
+		req: pauseRequest{}, resp: providerAccountView{}}
+	docProviderAccountEvents = op{id: "listProviderAccountEvents", tag: "provider accounts", summary: "A provider account's timeline",
+		desc:  "Newest first: its circuit breaker opening (with why and until when), half-opening and closing, and operators pausing and resuming it.",
+		query: []param{limitParam(1000), {name: "cursor", desc: "next_cursor of the previous page", schema: strParam}}, resp: providerEventList{}}
 
 	docCreatePackage = op{id: "createPackage", tag: "packages", summary: "Create a package",
 		desc: "A new package is routed manually until PUT .../routing says otherwise.",

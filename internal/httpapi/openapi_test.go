@@ -24,13 +24,14 @@ type unwired struct {
 	watan.CatalogService
 	watan.OrderService
 	Operator
+	ProviderHealth
 }
 
 // newUnwired returns a handler with every route, the operator actions included.
 func newUnwired(t *testing.T) *Handler {
 	t.Helper()
 	u := unwired{}
-	return New(Config{Tenants: u, Accounts: u, Catalog: u, Orders: u, Operator: u})
+	return New(Config{Tenants: u, Accounts: u, Catalog: u, Orders: u, Operator: u, Health: u})
 }
 
 func getOpenAPI(t *testing.T, h *Handler) map[string]any {
@@ -240,7 +241,7 @@ func TestOperatorRoutesNeedOperator(t *testing.T) {
 		}
 	}
 	for path := range getOpenAPI(t, h)["paths"].(map[string]any) {
-		for _, action := range []string{"/approve", "/reject", "/redispatch", "/manual", "/check", "/resume"} {
+		for _, action := range []string{"/approve", "/reject", "/redispatch", "/manual", "/check", "/resume", "/pause"} {
 			if strings.HasSuffix(path, action) {
 				t.Errorf("%s is documented without an Operator", path)
 			}
@@ -251,8 +252,8 @@ func TestOperatorRoutesNeedOperator(t *testing.T) {
 	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), `"code":"not_found"`) {
 		t.Errorf("approve without an Operator: %d %s", rec.Code, rec.Body)
 	}
-	if n := len(newUnwired(t).table) - len(h.table); n != 6 {
-		t.Errorf("an Operator adds %d routes, want 6", n)
+	if n := len(newUnwired(t).table) - len(h.table); n != 8 {
+		t.Errorf("an Operator and Health add %d routes, want 8", n)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"watan"
+	"watan/internal/breaker"
 )
 
 // Operator carries out operators' actions; *engine.Engine satisfies it. Each order
@@ -25,8 +26,22 @@ type Operator interface {
 	SetManual(ctx context.Context, tenantID, orderID int64, actor watan.Actor, note string) (watan.Order, error)
 	// CheckNow asks the provider about a dispatched order at once.
 	CheckNow(ctx context.Context, tenantID, orderID int64, actor watan.Actor) (watan.Order, error)
-	// ResumeProvider lifts the pause of a provider account.
+	// PauseProvider holds back placements to a provider account until resumed.
+	PauseProvider(ctx context.Context, tenantID, id int64, reason string, actor watan.Actor) error
+	// ResumeProvider lifts the pause of a provider account and closes its circuit.
 	ResumeProvider(ctx context.Context, tenantID, id int64, actor watan.Actor) error
+}
+
+// ProviderHealth tells how provider accounts are doing; *engine.Engine satisfies it.
+type ProviderHealth interface {
+	// Circuit is the account's circuit breaker in this process.
+	Circuit(providerAccountID int64) breaker.Snapshot
+	// ProviderEvents pages through the account's timeline, newest first.
+	ProviderEvents(ctx context.Context, tenantID, providerAccountID int64, limit int, cursor string) ([]watan.ProviderEvent, string, error)
+}
+
+type pauseRequest struct {
+	Reason string `json:"reason" desc:"why, for the account's timeline and the waiting orders; at most 1000 bytes"`
 }
 
 // maxPINLen bounds a PIN an operator delivers, as the store bounds a stocked code
@@ -177,6 +192,60 @@ func (h *Handler) resumeProviderAccount(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, viewProviderAccount(p))
+	writeJSON(w, http.StatusOK, h.viewProviderAccount(p))
+	return nil
+}
+
+// pauseProviderAccount holds back placements to the account until it is resumed,
+// and answers with the account read back.
+func (h *Handler) pauseProviderAccount(w http.ResponseWriter, r *http.Request) error {
+	var req pauseRequest
+	if err := decodeOptionalJSON(r, &req); err != nil {
+		return err
+	}
+	if err := checkNote(req.Reason); err != nil {
+		return err
+	}
+	id, err := pathID(r, "id", "provider account")
+	if err != nil {
+		return err
+	}
+	if err := h.operator.PauseProvider(r.Context(), tenantOf(r), id, strings.TrimSpace(req.Reason), actorOf(r)); err != nil {
+		return fmt.Errorf("pausing provider account %d: %w", id, err)
+	}
+	p, err := h.findProviderAccount(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, h.viewProviderAccount(p))
+	return nil
+}
+
+// providerEventList is a page of a provider account's timeline.
+type providerEventList struct {
+	Events     []watan.ProviderEvent `json:"events"`
+	NextCursor string                `json:"next_cursor,omitempty" desc:"pass as cursor to read the next, older page; absent on the last page"`
+}
+
+// providerAccountEvents pages through the account's timeline, newest first: its
+// circuit opening and closing, operators pausing and resuming it.
+func (h *Handler) providerAccountEvents(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.findProviderAccount(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	limit, err := queryInt(q, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	evs, next, err := h.health.ProviderEvents(r.Context(), tenantOf(r), p.ID, limit, q.Get("cursor"))
+	if err != nil {
+		return fmt.Errorf("listing events of provider account %d: %w", p.ID, err)
+	}
+	if evs == nil {
+		evs = []watan.ProviderEvent{}
+	}
+	writeJSON(w, http.StatusOK, providerEventList{Events: evs, NextCursor: next})
 	return nil
 }

@@ -74,7 +74,7 @@ func newOpEnv(t *testing.T, kind store.Engine) *opEnv {
 		t.Fatal(err)
 	}
 	e := &opEnv{
-		env: newEnv(t, st, httpapi.Config{Operator: eng}), ctx: ctx, eng: eng, clock: clock,
+		env: newEnv(t, st, httpapi.Config{Operator: eng, Health: eng}), ctx: ctx, eng: eng, clock: clock,
 		znet:    providertest.StartZnet(t, providertest.ZnetOptions{Options: providertest.Options{Clock: clock}}),
 		barakat: providertest.StartBarakat(t, providertest.BarakatOptions{Options: providertest.Options{Clock: clock}}),
 	}
@@ -123,6 +123,7 @@ type actedOrder struct {
 	ProviderState     string `json:"provider_state"`
 	ProviderAccountID int64  `json:"provider_account_id"`
 	ProviderReferans  string `json:"provider_referans"`
+	ProviderMessage   string `json:"provider_message"`
 	PIN               string `json:"pin"`
 }
 
@@ -415,26 +416,48 @@ func TestOperatorSetsManualAndChecksNow(t *testing.T) {
 	})
 }
 
-func TestOperatorResumesPausedProviderAccount(t *testing.T) {
+func TestOperatorPausesAndResumesProviderAccount(t *testing.T) {
 	forEachOpEngine(t, func(t *testing.T, e *opEnv) {
-		// znet's empty answer is its misconfiguration signal: the engine pauses the account.
-		e.znet.InjectFault(providertest.OpPlace, providertest.FaultEmpty, 1)
-		e.dispatch(e.order("znet", "cust1").ID)
 		type view struct {
 			ID             int64    `json:"id"`
 			Paused         bool     `json:"paused"`
 			PausedReason   string   `json:"paused_reason"`
 			CredentialKeys []string `json:"credential_keys"`
+			Circuit        *struct {
+				State         string `json:"state"`
+				Calls         int    `json:"calls"`
+				Misconfigured int    `json:"misconfigured"`
+			} `json:"circuit"`
+		}
+		type timeline struct {
+			Events []struct {
+				Actor   string `json:"actor"`
+				Kind    string `json:"kind"`
+				Message string `json:"message"`
+			} `json:"events"`
+			NextCursor string `json:"next_cursor"`
 		}
 		path := fmt.Sprintf("/api/v1/provider-accounts/%d", e.znetID)
+
+		// znet's empty answer is its misconfiguration signal: one of them is
+		// counted by the circuit breaker and stops nothing.
+		e.znet.InjectFault(providertest.OpPlace, providertest.FaultEmpty, 1)
+		e.dispatch(e.order("znet", "cust1").ID)
 		var pa view
 		e.c.call("GET", path, "", 200, &pa)
-		if !pa.Paused || pa.PausedReason == "" {
-			t.Fatalf("not paused after an empty answer: %+v", pa)
+		if pa.Paused || pa.Circuit == nil || pa.Circuit.State != "closed" || pa.Circuit.Misconfigured != 1 {
+			t.Fatalf("after one empty answer: %+v circuit %+v", pa, pa.Circuit)
+		}
+
+		e.c.call("POST", path+"/pause", `{"reason":"provider maintenance"}`, 200, &pa)
+		if !pa.Paused || pa.PausedReason != "provider maintenance" {
+			t.Fatalf("paused %+v", pa)
 		}
 		waiting := e.order("znet", "cust1")
 		e.dispatch(waiting.ID)
-		e.want(waiting.ID, "pending", "not_sent")
+		if got := e.want(waiting.ID, "pending", "not_sent"); !strings.Contains(got.ProviderMessage, "provider maintenance") {
+			t.Fatalf("waiting order says %q", got.ProviderMessage)
+		}
 
 		pa = view{}
 		e.c.call("POST", path+"/resume", "", 200, &pa)
@@ -444,14 +467,36 @@ func TestOperatorResumesPausedProviderAccount(t *testing.T) {
 		e.dispatch(waiting.ID)
 		e.want(waiting.ID, "pending", "sent")
 
-		// Resuming what is not paused changes nothing.
+		// Resuming what is not paused changes nothing, and writes nothing.
 		e.c.call("POST", path+"/resume", `{}`, 200, &pa)
 		if pa.Paused {
 			t.Errorf("resumed twice: %+v", pa)
 		}
+		// PATCH paused=true is the same operator action.
+		e.c.call("PATCH", path, `{"paused":true}`, 200, &pa)
+		if !pa.Paused {
+			t.Fatalf("PATCH paused: %+v", pa)
+		}
+
+		var tl timeline
+		e.c.call("GET", path+"/events?limit=2", "", 200, &tl)
+		if len(tl.Events) != 2 || tl.NextCursor == "" || tl.Events[0].Kind != watan.ProviderEventPaused || tl.Events[1].Kind != watan.ProviderEventResumed {
+			t.Fatalf("first page of the timeline: %+v", tl)
+		}
+		var older timeline
+		e.c.call("GET", path+"/events?limit=2&cursor="+tl.NextCursor, "", 200, &older)
+		if len(older.Events) != 1 || older.NextCursor != "" || older.Events[0].Kind != watan.ProviderEventPaused ||
+			!strings.Contains(older.Events[0].Message, "provider maintenance") || !strings.HasPrefix(older.Events[0].Actor, "operator:") {
+			t.Fatalf("last page of the timeline: %+v", older)
+		}
+
 		wantError(t, "no such account", e.c.send("POST", "/api/v1/provider-accounts/999999/resume", "", ""), 404, watan.ECodeNotFound)
+		wantError(t, "no such account", e.c.send("POST", "/api/v1/provider-accounts/999999/pause", "", ""), 404, watan.ECodeNotFound)
+		wantError(t, "no such account", e.c.send("GET", "/api/v1/provider-accounts/999999/events", "", ""), 404, watan.ECodeNotFound)
 		wantError(t, "id not a number", e.c.send("POST", "/api/v1/provider-accounts/znet/resume", "", ""), 404, watan.ECodeNotFound)
 		wantError(t, "a body with a field", e.c.send("POST", path+"/resume", "", `{"reason":"fixed"}`), 400, watan.ECodeBadRequest)
+		wantError(t, "a control character in the reason", e.c.send("POST", path+"/pause", "", `{"reason":"a\u0000b"}`), 400, watan.ECodeBadRequest)
+		wantError(t, "a bad cursor", e.c.send("GET", path+"/events?cursor=zzz", "", ""), 422, watan.ECodeValidation)
 	})
 }
 
@@ -468,7 +513,7 @@ func TestOperatorTenantIsolation(t *testing.T) {
 		e.act(failed.ID, "check", "", 200)
 		e.want(failed.ID, "rejected", "failed")
 		ctx := context.Background()
-		if err := e.st.SetProviderPaused(ctx, e.c.tenant.ID, e.barakatID, true, "test pause"); err != nil {
+		if err := e.st.SetProviderPaused(ctx, e.c.tenant.ID, e.barakatID, true, "test pause", watan.OperatorActor("test")); err != nil {
 			t.Fatal(err)
 		}
 

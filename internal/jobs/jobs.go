@@ -1,7 +1,7 @@
 // Package jobs runs the engine's work on River: a dispatch job per order, inserted in
 // the transaction that creates the order; a check job per dispatched order that
-// snoozes while the provider is pending; and periodic sweeper and health-probe jobs
-// that run on the elected leader only. It is the only package that knows River.
+// snoozes while the provider is pending; and a periodic sweeper job that runs on the
+// elected leader only. It is the only package that knows River.
 //
 // On PostgreSQL it uses River's database/sql driver with a pgx listener for
 // LISTEN/NOTIFY, so several processes (serve and worker nodes) share the queue; on
@@ -40,7 +40,6 @@ type Runner interface {
 	Dispatch(ctx context.Context, tenantID, orderID int64) (engine.Next, error)
 	CheckGeneration(ctx context.Context, tenantID, orderID int64, generation int) (engine.Next, error)
 	Sweep(ctx context.Context) (engine.SweepReport, error)
-	Probe(ctx context.Context) (int, error)
 }
 
 // Config configures the queue.
@@ -59,9 +58,6 @@ type Config struct {
 	Workers int
 	// SweepInterval is how often the leader runs the sweeper. Default 5 minutes.
 	SweepInterval time.Duration
-	// ProbeInterval is how often the leader probes paused provider accounts.
-	// Default 1 minute.
-	ProbeInterval time.Duration
 	// FetchCooldown and FetchPollInterval tune how fast jobs are picked up.
 	// Defaults 5 ms and 50 ms: River's own defaults (100 ms, 1 s) cap a process
 	// near 500 jobs a second.
@@ -74,6 +70,9 @@ type Config struct {
 	// WebhookWorkers is the number of webhook deliveries this process sends at
 	// once. Default 20.
 	WebhookWorkers int
+	// RetryDelay is the wait after the n-th failed attempt at a dispatch or
+	// check job. Default engine.RetryDelay; tests shorten it.
+	RetryDelay func(failures int) time.Duration
 	// WebhookRetryDelay is the wait after the n-th failed attempt at a webhook
 	// delivery. Default WebhookRetryDelay; tests shorten it.
 	WebhookRetryDelay func(failures int) time.Duration
@@ -144,17 +143,6 @@ func (SweepArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates}}
 }
 
-// ProbeArgs is the periodic health probe of paused provider accounts.
-type ProbeArgs struct{}
-
-// Kind implements river.JobArgs.
-func (ProbeArgs) Kind() string { return "watan_probe" }
-
-// InsertOpts keeps one probe live at a time.
-func (ProbeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: liveStates}}
-}
-
 // New builds the queue. Jobs can be enqueued at once; they run after Start.
 func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.DB == nil {
@@ -169,9 +157,6 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 5 * time.Minute
 	}
-	if cfg.ProbeInterval <= 0 {
-		cfg.ProbeInterval = time.Minute
-	}
 	if cfg.FetchCooldown <= 0 {
 		cfg.FetchCooldown = 5 * time.Millisecond
 	}
@@ -184,6 +169,9 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.WebhookWorkers <= 0 {
 		cfg.WebhookWorkers = 20
 	}
+	if cfg.RetryDelay == nil {
+		cfg.RetryDelay = engine.RetryDelay
+	}
 	if cfg.WebhookRetryDelay == nil {
 		cfg.WebhookRetryDelay = WebhookRetryDelay
 	}
@@ -193,7 +181,6 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	river.AddWorker(workers, &dispatchWorker{q: q})
 	river.AddWorker(workers, &checkWorker{q: q})
 	river.AddWorker(workers, &sweepWorker{q: q})
-	river.AddWorker(workers, &probeWorker{q: q})
 	river.AddWorker(workers, &webhookWorker{q: q, delay: cfg.WebhookRetryDelay})
 
 	rcfg := &river.Config{
@@ -203,7 +190,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		FetchPollInterval:    cfg.FetchPollInterval,
 		JobTimeout:           min(2*time.Minute, cfg.RescueAfter*2/3),
 		RescueStuckJobsAfter: cfg.RescueAfter,
-		RetryPolicy:          backoff{},
+		RetryPolicy:          backoff(cfg.RetryDelay),
 		Queues: map[string]river.QueueConfig{
 			QueueDispatch:    {MaxWorkers: cfg.Workers},
 			QueueCheck:       {MaxWorkers: cfg.Workers},
@@ -214,9 +201,6 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
 				&river.PeriodicJobOpts{ID: "sweep", RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.ProbeInterval),
-				func() (river.JobArgs, *river.InsertOpts) { return ProbeArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "probe"}),
 		},
 	}
 
@@ -356,24 +340,10 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error
 	return err
 }
 
-type probeWorker struct {
-	river.WorkerDefaults[ProbeArgs]
-	q *Queue
-}
+// backoff retries failed jobs by Config.RetryDelay (engine.RetryDelay: provider
+// outages are usually minutes long, and the order's deadline bounds the total).
+type backoff func(failures int) time.Duration
 
-func (w *probeWorker) Work(ctx context.Context, job *river.Job[ProbeArgs]) error {
-	r, err := w.q.run()
-	if err != nil {
-		return err
-	}
-	_, err = r.Probe(ctx)
-	return err
-}
-
-// backoff retries failed jobs by engine.RetryDelay: provider outages are usually
-// minutes long, and the order's deadline bounds the total.
-type backoff struct{}
-
-func (backoff) NextRetry(job *rivertype.JobRow) time.Time {
-	return time.Now().Add(engine.RetryDelay(job.Attempt))
+func (b backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	return time.Now().Add(b(job.Attempt))
 }

@@ -28,7 +28,7 @@ func TestResultTurnsStepsIntoRiverOutcomes(t *testing.T) {
 func TestBackoffGrowsToItsCap(t *testing.T) {
 	prev := time.Duration(0)
 	for attempt := 1; attempt <= 12; attempt++ {
-		d := time.Until(backoff{}.NextRetry(&rivertype.JobRow{Attempt: attempt}))
+		d := time.Until(backoff(engine.RetryDelay).NextRetry(&rivertype.JobRow{Attempt: attempt}))
 		if d < prev-time.Second || d > 5*time.Minute+time.Second {
 			t.Fatalf("attempt %d: retry in %v (previous %v)", attempt, d, prev)
 		}

@@ -20,6 +20,11 @@
 //	watan_provider_call_duration_seconds{provider_kind,op,result}   histogram
 //	watan_queue_jobs{queue,state}                      live River jobs (at scrape)
 //	watan_oldest_pending_order_age_seconds             0 when nothing is pending (at scrape)
+//	watan_provider_circuit_changes_total{provider_kind,provider_account,to}
+//	watan_provider_circuit_state{provider_kind,provider_account,state}      (at scrape)
+//	watan_provider_circuit_window_calls{provider_kind,provider_account}     (at scrape)
+//	watan_provider_circuit_window_failures{provider_kind,provider_account,class}
+//	watan_provider_circuit_opened{provider_kind,provider_account}           (at scrape)
 //	watan_webhook_attempts_total{result}
 //	watan_webhook_attempt_duration_seconds             histogram
 //	watan_metrics_collect_up{collector}                0 if this scrape's query failed
@@ -55,6 +60,7 @@ type Metrics struct {
 	webhookAttempts *prometheus.CounterVec
 	webhookDuration prometheus.Histogram
 	collectErrors   *prometheus.CounterVec
+	circuitChanges  *prometheus.CounterVec
 }
 
 // New returns Metrics on a fresh registry holding watan's series and the Go runtime
@@ -88,9 +94,12 @@ func New() *Metrics {
 		collectErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "watan_metrics_collect_errors_total", Help: "Scrape-time database queries that failed or timed out.",
 		}, []string{"collector"}),
+		circuitChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watan_provider_circuit_changes_total", Help: "Provider circuit breaker changes of state, by the state entered.",
+		}, []string{"provider_kind", "provider_account", "to"}),
 	}
 	m.reg.MustRegister(m.ordersCreated, m.statusChanges, m.placements, m.checks, m.providerLatency,
-		m.webhookAttempts, m.webhookDuration, m.collectErrors,
+		m.webhookAttempts, m.webhookDuration, m.collectErrors, m.circuitChanges,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

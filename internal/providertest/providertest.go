@@ -73,6 +73,16 @@ type FaultRates struct {
 	LostReply float64
 }
 
+// Of returns the rate of fault x.
+func (f FaultRates) Of(x Fault) float64 {
+	for _, r := range f.table() {
+		if r.fault == x {
+			return r.rate
+		}
+	}
+	return 0
+}
+
 func (f FaultRates) table() []struct {
 	fault Fault
 	rate  float64

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -175,27 +178,88 @@ func (s *Store) TakeCodeTx(ctx context.Context, tx *sql.Tx, tenantID, groupID, o
 	return pin, nil
 }
 
-// SetProviderPaused pauses or resumes dispatch to a provider account.
-func (s *Store) SetProviderPaused(ctx context.Context, tenantID, id int64, paused bool, reason string) error {
+// SetProviderPaused pauses or resumes dispatch to a provider account as actor, and
+// writes the change to the account's timeline in the same transaction. Pausing a
+// paused account, or resuming one that is not, changes nothing and writes nothing.
+func (s *Store) SetProviderPaused(ctx context.Context, tenantID, id int64, paused bool, reason string, actor watan.Actor) error {
 	if !paused {
 		reason = ""
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE provider_accounts SET paused = $1, paused_reason = $2, updated_at = $3
-		WHERE tenant_id = $4 AND id = $5`, paused, truncate(reason, 500), s.ts(s.now()), tenantID, id)
-	if err != nil {
-		return fmt.Errorf("store: pause provider account: %w", err)
+	lock := ""
+	if s.engine == EnginePostgres {
+		lock = " FOR UPDATE"
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return errNotFound("provider account", id)
+	return s.InTx(ctx, func(tx *sql.Tx) error {
+		var was bool
+		err := tx.QueryRowContext(ctx, `SELECT paused FROM provider_accounts WHERE tenant_id = $1 AND id = $2`+lock,
+			tenantID, id).Scan(&was)
+		if isNoRows(err) {
+			return errNotFound("provider account", id)
+		}
+		if err != nil {
+			return fmt.Errorf("store: pause provider account: %w", err)
+		}
+		if was == paused {
+			return nil
+		}
+		now := s.now()
+		if _, err := tx.ExecContext(ctx, `UPDATE provider_accounts SET paused = $1, paused_reason = $2, updated_at = $3
+			WHERE tenant_id = $4 AND id = $5`, paused, truncate(reason, 500), s.ts(now), tenantID, id); err != nil {
+			return fmt.Errorf("store: pause provider account: %w", err)
+		}
+		ev := watan.ProviderEvent{TenantID: tenantID, ProviderAccountID: id, At: now, Actor: actor,
+			Kind: watan.ProviderEventResumed, Message: "dispatch resumed"}
+		if paused {
+			ev.Kind, ev.Message = watan.ProviderEventPaused, "dispatch paused: "+reason
+		}
+		return s.addProviderEvent(ctx, tx, ev)
+	})
+}
+
+// AddProviderEvent appends an entry to a provider account's timeline.
+func (s *Store) AddProviderEvent(ctx context.Context, ev watan.ProviderEvent) error {
+	return s.addProviderEvent(ctx, s.db, ev)
+}
+
+func (s *Store) addProviderEvent(ctx context.Context, q querier, ev watan.ProviderEvent) error {
+	if _, err := q.ExecContext(ctx, `INSERT INTO provider_account_events (tenant_id, provider_account_id, at, actor, kind, message)
+		VALUES ($1, $2, $3, $4, $5, $6)`, ev.TenantID, ev.ProviderAccountID, s.ts(ev.At), string(ev.Actor), ev.Kind, truncate(ev.Message, 2000)); err != nil {
+		return fmt.Errorf("store: provider account event: %w", err)
 	}
 	return nil
 }
 
-// ListPausedProviderAccounts returns every tenant's paused, active provider accounts,
-// for the health probe.
-func (s *Store) ListPausedProviderAccounts(ctx context.Context) ([]watan.ProviderAccount, error) {
-	return list(ctx, s.db, "paused provider accounts", s.scanProvider,
-		`SELECT `+providerColumns+` FROM provider_accounts WHERE paused AND active ORDER BY id`)
+// ProviderEvents pages through a provider account's timeline, newest first: at most
+// limit entries older than the cursor (empty for the newest), and the cursor of the
+// next page, empty on the last.
+func (s *Store) ProviderEvents(ctx context.Context, tenantID, providerAccountID int64, limit int, cursor string) ([]watan.ProviderEvent, string, error) {
+	before := int64(math.MaxInt64)
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		id, perr := strconv.ParseInt(strings.TrimPrefix(string(b), "p."), 10, 64)
+		if err != nil || perr != nil || !strings.HasPrefix(string(b), "p.") || id <= 0 {
+			return nil, "", watan.Errorf(watan.ECodeValidation, "cursor is not valid")
+		}
+		before = id
+	}
+	evs, err := list(ctx, s.db, "provider account events", func(r rowScanner) (watan.ProviderEvent, error) {
+		var ev watan.ProviderEvent
+		var actor string
+		err := r.Scan(&ev.ID, &ev.TenantID, &ev.ProviderAccountID, timeCol{&ev.At}, &actor, &ev.Kind, &ev.Message)
+		ev.Actor = watan.Actor(actor)
+		return ev, err
+	}, `SELECT id, tenant_id, provider_account_id, at, actor, kind, message FROM provider_account_events
+		WHERE tenant_id = $1 AND provider_account_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`,
+		tenantID, providerAccountID, before, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(evs) > limit {
+		evs = evs[:limit]
+		next = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "p.%d", evs[len(evs)-1].ID))
+	}
+	return evs, next, nil
 }
 
 // DueChecks lists other pending orders of a provider account, in a dispatched state,
