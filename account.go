@@ -58,6 +58,10 @@ type AccountService interface {
 	CreateAccount(ctx context.Context, tenantID int64, a NewAccount) (Account, error)
 	FindAccount(ctx context.Context, tenantID int64, code string) (Account, error)
 	ListAccounts(ctx context.Context, tenantID int64) ([]Account, error)
+	// ListAccountsPage returns one page of the tenant's accounts ordered by code:
+	// at most limit (default and most 1000) after cursor, a previous page's next
+	// cursor ("" for the first page, and on the last page).
+	ListAccountsPage(ctx context.Context, tenantID int64, limit int, cursor string) (accounts []Account, next string, err error)
 	// TopUp adds amount (> 0) to the balance through a ledger entry.
 	TopUp(ctx context.Context, tenantID int64, code string, amount Amount, note string) (LedgerEntry, error)
 	// Ledger lists one page of the account's entries, newest first.

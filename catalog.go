@@ -287,15 +287,31 @@ type CodeGroup struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// CodeItem is one stored PIN. It is handed to at most one order, ever.
+// CodeItem is one stored PIN. It is handed to at most one order, ever. The PIN
+// itself is never listed: an unused one is stock that has not been sold, and a used
+// one is the PIN of its order.
 type CodeItem struct {
-	ID        int64     `json:"id"`
-	TenantID  int64     `json:"-"`
-	GroupID   int64     `json:"group_id"`
-	PIN       string    `json:"-"`
-	OrderID   int64     `json:"order_id,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        int64      `json:"id"`
+	TenantID  int64      `json:"-"`
+	GroupID   int64      `json:"group_id"`
+	PIN       string     `json:"-"`
+	Status    CodeStatus `json:"status"`
+	OrderID   int64      `json:"order_id,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UsedAt    *time.Time `json:"used_at,omitempty"`
 }
+
+// CodeStatus says whether a stored code was handed out.
+type CodeStatus string
+
+// Code statuses.
+const (
+	CodeAvailable CodeStatus = "available" // not handed out yet
+	CodeUsed      CodeStatus = "used"      // handed to an order, for good
+)
+
+// Valid reports whether s is a known code status.
+func (s CodeStatus) Valid() bool { return s == CodeAvailable || s == CodeUsed }
 
 // ImportResult reports a code import: codes already in the group are skipped, not
 // duplicated.
@@ -310,21 +326,36 @@ type CatalogService interface {
 	UpdateProviderAccount(ctx context.Context, p ProviderAccount) (ProviderAccount, error)
 	FindProviderAccount(ctx context.Context, tenantID, id int64) (ProviderAccount, error)
 	ListProviderAccounts(ctx context.Context, tenantID int64) ([]ProviderAccount, error)
+	// ListProviderAccountsPage returns one page of the tenant's provider accounts in
+	// creation order.
+	ListProviderAccountsPage(ctx context.Context, tenantID int64, limit int, cursor string) (accounts []ProviderAccount, next string, err error)
 
 	CreatePackage(ctx context.Context, p Package) (Package, error)
 	UpdatePackage(ctx context.Context, p Package) (Package, error)
 	FindPackage(ctx context.Context, tenantID int64, code string) (Package, error)
 	ListPackages(ctx context.Context, tenantID int64) ([]Package, error)
+	// ListPackagesPage returns one page of the tenant's packages ordered by code.
+	ListPackagesPage(ctx context.Context, tenantID int64, limit int, cursor string) (packages []Package, next string, err error)
 	// SetRouting validates that referenced provider accounts and code groups belong to
 	// the tenant before storing.
 	SetRouting(ctx context.Context, tenantID int64, packageCode string, r Routing) (Package, error)
 
 	PutMapping(ctx context.Context, m Mapping) (Mapping, error)
 	ListMappings(ctx context.Context, tenantID, packageID int64) ([]Mapping, error)
+	// ListMappingsPage returns one page of the package's mappings ordered by
+	// provider account.
+	ListMappingsPage(ctx context.Context, tenantID, packageID int64, limit int, cursor string) (mappings []Mapping, next string, err error)
 	FindMapping(ctx context.Context, tenantID, packageID, providerAccountID int64) (Mapping, error)
 
 	CreateCodeGroup(ctx context.Context, tenantID int64, name string) (CodeGroup, error)
 	FindCodeGroup(ctx context.Context, tenantID, id int64) (CodeGroup, error)
 	ListCodeGroups(ctx context.Context, tenantID int64) ([]CodeGroup, error)
+	// ListCodeGroupsPage returns one page of the tenant's code groups in creation
+	// order.
+	ListCodeGroupsPage(ctx context.Context, tenantID int64, limit int, cursor string) (groups []CodeGroup, next string, err error)
+	// ListCodes returns one page of the group's codes in import order, without
+	// their PINs: at most limit (default 100, at most 1000) after cursor, only
+	// those with status if it is set.
+	ListCodes(ctx context.Context, tenantID, groupID int64, status CodeStatus, limit int, cursor string) (codes []CodeItem, next string, err error)
 	ImportCodes(ctx context.Context, tenantID, groupID int64, pins []string) (ImportResult, error)
 }

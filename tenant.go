@@ -42,6 +42,10 @@ type TenantService interface {
 	CreateAPIKey(ctx context.Context, tenantID int64, name string) (APIKey, string, error)
 	// ListAPIKeys returns the tenant's keys, revoked ones included, oldest first.
 	ListAPIKeys(ctx context.Context, tenantID int64) ([]APIKey, error)
+	// ListAPIKeysPage returns one page of ListAPIKeys: at most limit keys (default
+	// and most 1000) after cursor, a previous page's next cursor ("" for the first
+	// page, and on the last page).
+	ListAPIKeysPage(ctx context.Context, tenantID int64, limit int, cursor string) (keys []APIKey, next string, err error)
 	// RevokeAPIKey revokes the key and returns its record. Revoking a revoked key
 	// changes nothing and returns it as it is.
 	RevokeAPIKey(ctx context.Context, tenantID, id int64) (APIKey, error)

@@ -26,6 +26,11 @@ const (
 	WebhookFailed    = "failed"    // attempts used up, or no active endpoint any more
 )
 
+// ValidWebhookState reports whether s is one of the delivery states.
+func ValidWebhookState(s string) bool {
+	return s == WebhookPending || s == WebhookDelivered || s == WebhookFailed
+}
+
 // WebhookDelivery is one event about one order, to be sent until a 2xx answer.
 type WebhookDelivery struct {
 	ID       int64  `json:"id"`
@@ -124,6 +129,13 @@ type WebhookService interface {
 	// OrderWebhookDeliveries lists the deliveries about an order, in event order,
 	// with their attempts.
 	OrderWebhookDeliveries(ctx context.Context, tenantID, orderID int64) ([]WebhookDelivery, error)
+	// OrderWebhookDeliveriesPage returns one page of OrderWebhookDeliveries: at
+	// most limit deliveries (default and most 1000) after cursor.
+	OrderWebhookDeliveriesPage(ctx context.Context, tenantID, orderID int64, limit int, cursor string) (deliveries []WebhookDelivery, next string, err error)
+	// ListWebhookDeliveries returns one page of the tenant's deliveries, newest
+	// first, without their attempts: at most limit (default 100, at most 1000)
+	// before cursor, only those in state if it is set.
+	ListWebhookDeliveries(ctx context.Context, tenantID int64, state string, limit int, cursor string) (deliveries []WebhookDelivery, next string, err error)
 	// ResendWebhook sends a delivery again; its attempts continue the count.
 	ResendWebhook(ctx context.Context, tenantID, deliveryID int64) (WebhookDelivery, error)
 }

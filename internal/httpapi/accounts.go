@@ -20,7 +20,8 @@ type topUpRequest struct {
 }
 
 type accountList struct {
-	Accounts []watan.Account `json:"accounts"`
+	Accounts   []watan.Account `json:"accounts" desc:"ordered by code"`
+	NextCursor string          `json:"next_cursor,omitempty" desc:"pass as cursor to read the next page; absent on the last page"`
 }
 
 type ledgerList struct {
@@ -47,14 +48,18 @@ func (h *Handler) createAccount(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) listAccounts(w http.ResponseWriter, r *http.Request) error {
-	as, err := h.accounts.ListAccounts(r.Context(), tenantOf(r))
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	as, next, err := h.accounts.ListAccountsPage(r.Context(), tenantOf(r), limit, cursor)
 	if err != nil {
 		return fmt.Errorf("listing accounts: %w", err)
 	}
 	if as == nil {
 		as = []watan.Account{}
 	}
-	writeJSON(w, http.StatusOK, accountList{Accounts: as})
+	writeJSON(w, http.StatusOK, accountList{Accounts: as, NextCursor: next})
 	return nil
 }
 

@@ -25,13 +25,15 @@ type createdAPIKey struct {
 }
 
 type apiKeyList struct {
-	APIKeys []watan.APIKey `json:"api_keys" desc:"oldest first, revoked keys included"`
+	APIKeys    []watan.APIKey `json:"api_keys" desc:"oldest first, revoked keys included"`
+	NextCursor string         `json:"next_cursor,omitempty" desc:"pass as cursor to read the next page; absent on the last page"`
 }
 
 var (
 	docListAPIKeys = op{id: "listAPIKeys", tag: "api keys", summary: "List the tenant's API keys",
-		desc: "Every key of the tenant, revoked ones included, oldest first. The keys themselves are never returned, only their prefix.",
-		resp: apiKeyList{}}
+		desc: "Every key of the tenant, revoked ones included, oldest first, a page at a time (" + pagingDesc + "). " +
+			"The keys themselves are never returned, only their prefix.",
+		query: pageQueryParams, resp: apiKeyList{}}
 	docCreateAPIKey = op{id: "createAPIKey", tag: "api keys", summary: "Create an API key",
 		desc: "Returns the new key once, in key; only its hash is stored, so it cannot be shown again. " +
 			"The key works at once, beside the tenant's other keys.",
@@ -48,14 +50,18 @@ var (
 )
 
 func (h *Handler) listAPIKeys(w http.ResponseWriter, r *http.Request) error {
-	ks, err := h.tenants.ListAPIKeys(r.Context(), tenantOf(r))
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	ks, next, err := h.tenants.ListAPIKeysPage(r.Context(), tenantOf(r), limit, cursor)
 	if err != nil {
 		return fmt.Errorf("listing API keys: %w", err)
 	}
 	if ks == nil {
 		ks = []watan.APIKey{}
 	}
-	writeJSON(w, http.StatusOK, apiKeyList{APIKeys: ks})
+	writeJSON(w, http.StatusOK, apiKeyList{APIKeys: ks, NextCursor: next})
 	return nil
 }
 

@@ -44,11 +44,13 @@ type putMappingRequest struct {
 }
 
 type packageList struct {
-	Packages []watan.Package `json:"packages"`
+	Packages   []watan.Package `json:"packages" desc:"ordered by code"`
+	NextCursor string          `json:"next_cursor,omitempty" desc:"pass as cursor to read the next page; absent on the last page"`
 }
 
 type mappingList struct {
-	Mappings []watan.Mapping `json:"mappings"`
+	Mappings   []watan.Mapping `json:"mappings" desc:"ordered by provider account id"`
+	NextCursor string          `json:"next_cursor,omitempty" desc:"pass as cursor to read the next page; absent on the last page"`
 }
 
 func (h *Handler) createPackage(w http.ResponseWriter, r *http.Request) error {
@@ -77,14 +79,18 @@ func (h *Handler) createPackage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) listPackages(w http.ResponseWriter, r *http.Request) error {
-	ps, err := h.catalog.ListPackages(r.Context(), tenantOf(r))
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	ps, next, err := h.catalog.ListPackagesPage(r.Context(), tenantOf(r), limit, cursor)
 	if err != nil {
 		return fmt.Errorf("listing packages: %w", err)
 	}
 	if ps == nil {
 		ps = []watan.Package{}
 	}
-	writeJSON(w, http.StatusOK, packageList{Packages: ps})
+	writeJSON(w, http.StatusOK, packageList{Packages: ps, NextCursor: next})
 	return nil
 }
 
@@ -191,14 +197,18 @@ func (h *Handler) listMappings(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ms, err := h.catalog.ListMappings(r.Context(), p.TenantID, p.ID)
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	ms, next, err := h.catalog.ListMappingsPage(r.Context(), p.TenantID, p.ID, limit, cursor)
 	if err != nil {
 		return fmt.Errorf("listing mappings of package %q: %w", p.Code, err)
 	}
 	if ms == nil {
 		ms = []watan.Mapping{}
 	}
-	writeJSON(w, http.StatusOK, mappingList{Mappings: ms})
+	writeJSON(w, http.StatusOK, mappingList{Mappings: ms, NextCursor: next})
 	return nil
 }
 
@@ -367,7 +377,8 @@ func viewCircuit(s breaker.Snapshot) *circuitView {
 }
 
 type providerAccountList struct {
-	ProviderAccounts []providerAccountView `json:"provider_accounts"`
+	ProviderAccounts []providerAccountView `json:"provider_accounts" desc:"in creation order"`
+	NextCursor       string                `json:"next_cursor,omitempty" desc:"pass as cursor to read the next page; absent on the last page"`
 }
 
 // viewProviderAccount shows p, with its circuit breaker when this process runs an
@@ -447,11 +458,15 @@ func (h *Handler) createProviderAccount(w http.ResponseWriter, r *http.Request) 
 }
 
 func (h *Handler) listProviderAccounts(w http.ResponseWriter, r *http.Request) error {
-	ps, err := h.catalog.ListProviderAccounts(r.Context(), tenantOf(r))
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	ps, next, err := h.catalog.ListProviderAccountsPage(r.Context(), tenantOf(r), limit, cursor)
 	if err != nil {
 		return fmt.Errorf("listing provider accounts: %w", err)
 	}
-	out := providerAccountList{ProviderAccounts: make([]providerAccountView, 0, len(ps))}
+	out := providerAccountList{ProviderAccounts: make([]providerAccountView, 0, len(ps)), NextCursor: next}
 	for _, p := range ps {
 		out.ProviderAccounts = append(out.ProviderAccounts, h.viewProviderAccount(p))
 	}

@@ -21,7 +21,13 @@ type createCodeGroupRequest struct {
 }
 
 type codeGroupList struct {
-	CodeGroups []watan.CodeGroup `json:"code_groups"`
+	CodeGroups []watan.CodeGroup `json:"code_groups" desc:"in creation order"`
+	NextCursor string            `json:"next_cursor,omitempty" desc:"pass as cursor to read the next page; absent on the last page"`
+}
+
+type codeList struct {
+	Codes      []watan.CodeItem `json:"codes" desc:"in import order; never the PINs themselves"`
+	NextCursor string           `json:"next_cursor,omitempty" desc:"pass as cursor to read the next page; absent on the last page"`
 }
 
 func (h *Handler) createCodeGroup(w http.ResponseWriter, r *http.Request) error {
@@ -39,14 +45,45 @@ func (h *Handler) createCodeGroup(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (h *Handler) listCodeGroups(w http.ResponseWriter, r *http.Request) error {
-	gs, err := h.catalog.ListCodeGroups(r.Context(), tenantOf(r))
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	gs, next, err := h.catalog.ListCodeGroupsPage(r.Context(), tenantOf(r), limit, cursor)
 	if err != nil {
 		return fmt.Errorf("listing code groups: %w", err)
 	}
 	if gs == nil {
 		gs = []watan.CodeGroup{}
 	}
-	writeJSON(w, http.StatusOK, codeGroupList{CodeGroups: gs})
+	writeJSON(w, http.StatusOK, codeGroupList{CodeGroups: gs, NextCursor: next})
+	return nil
+}
+
+// listCodes lists a group's codes, a page at a time, without their PINs: an unused
+// PIN is stock not yet sold, which no listing hands out, and a used one is already
+// on its order.
+func (h *Handler) listCodes(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id", "code group")
+	if err != nil {
+		return err
+	}
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	status := watan.CodeStatus(r.URL.Query().Get("status"))
+	if status != "" && !status.Valid() {
+		return invalid("query parameter \"status\" must be available or used, not %q", status)
+	}
+	cs, next, err := h.catalog.ListCodes(r.Context(), tenantOf(r), id, status, limit, cursor)
+	if err != nil {
+		return fmt.Errorf("listing codes of group %d: %w", id, err)
+	}
+	if cs == nil {
+		cs = []watan.CodeItem{}
+	}
+	writeJSON(w, http.StatusOK, codeList{Codes: cs, NextCursor: next})
 	return nil
 }
 

@@ -381,6 +381,19 @@ func queryInt(q url.Values, name string, def, min, max int) (int, error) {
 	return n, nil
 }
 
+// pageParams reads the limit (1 to 1000; 0 when absent, for the service's default)
+// and cursor of a listing that pages with a cursor.
+func pageParams(r *http.Request) (limit int, cursor string, err error) {
+	q, err := query(r)
+	if err != nil {
+		return 0, "", err
+	}
+	if limit, err = queryInt(q, "limit", 0, 1, 1000); err != nil {
+		return 0, "", err
+	}
+	return limit, q.Get("cursor"), nil
+}
+
 // queryTime parses an optional RFC 3339 query parameter.
 func queryTime(q url.Values, name string) (time.Time, error) {
 	s := q.Get(name)

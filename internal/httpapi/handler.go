@@ -228,6 +228,7 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: p + "/code-groups", handle: h.listCodeGroups, doc: docListCodeGroups},
 		{method: "GET", path: p + "/code-groups/{id}", handle: h.getCodeGroup, doc: docGetCodeGroup},
 		{method: "POST", path: p + "/code-groups/{id}/codes", handle: h.importCodes, body: bodyImport, doc: docImportCodes},
+		{method: "GET", path: p + "/code-groups/{id}/codes", handle: h.listCodes, doc: docListCodes},
 
 		{method: "GET", path: p + "/api-keys", handle: h.listAPIKeys, doc: docListAPIKeys},
 		{method: "POST", path: p + "/api-keys", handle: h.createAPIKey, body: bodyJSON, doc: docCreateAPIKey},
@@ -237,6 +238,7 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: p + "/webhook-endpoint", handle: h.getWebhookEndpoint, webhooks: true, doc: docGetWebhookEndpoint},
 		{method: "PUT", path: p + "/webhook-endpoint", handle: h.putWebhookEndpoint, webhooks: true, body: bodyJSON, doc: docPutWebhookEndpoint},
 		{method: "GET", path: p + "/orders/{id}/webhooks", handle: h.orderWebhooks, webhooks: true, doc: docOrderWebhooks},
+		{method: "GET", path: p + "/webhook-deliveries", handle: h.listWebhookDeliveries, webhooks: true, doc: docListWebhookDeliveries},
 		{method: "POST", path: p + "/webhook-deliveries/{id}/resend", handle: h.resendWebhook, webhooks: true, body: bodyOptionalJSON, doc: docResendWebhook},
 	}
 	if h.webhooks == nil {

@@ -53,6 +53,16 @@ func limitParam(max int) param {
 	return param{name: "limit", desc: "page size", schema: map[string]any{"type": "integer", "minimum": 1, "maximum": max}}
 }
 
+// cursorParam continues a listing that pages with a cursor.
+var cursorParam = param{name: "cursor", desc: "next_cursor of the previous page", schema: strParam}
+
+// pageQueryParams and pagingDesc document the listings that returned every row
+// before they paged: their default page is the largest, so that a tenant with
+// fewer rows still gets them all in one response.
+var pageQueryParams = []param{limitParam(1000), cursorParam}
+
+const pagingDesc = "limit: default and at most 1000; follow next_cursor to the end to read every row that existed when the first page was read, exactly once"
+
 // Operation documents, referenced by the route table.
 var (
 	docOpenAPI = op{id: "getOpenAPI", tag: "meta", summary: "This OpenAPI document",
@@ -74,12 +84,12 @@ var (
 			{name: "from", desc: "created at or after (RFC 3339)", schema: timeParam},
 			{name: "to", desc: "created before (RFC 3339)", schema: timeParam},
 			limitParam(500),
-			{name: "cursor", desc: "next_cursor of the previous page", schema: strParam},
+			cursorParam,
 		},
 		resp: orderList{}}
 	docGetOrder    = op{id: "getOrder", tag: "orders", summary: "Get an order", resp: watan.Order{}}
 	docOrderEvents = op{id: "listOrderEvents", tag: "orders", summary: "An order's timeline, oldest first, a page at a time",
-		query: []param{limitParam(1000), {name: "cursor", desc: "next_cursor of the previous page", schema: strParam}}, resp: eventList{}}
+		query: []param{limitParam(1000), cursorParam}, resp: eventList{}}
 
 	// Operator actions. Each answers 200 with the order as the action committed it; the
 	// timeline records the API key as actor operator:api-key:<key name>. An order that
@@ -126,7 +136,8 @@ var (
 	docCreatePackage = op{id: "createPackage", tag: "packages", summary: "Create a package",
 		desc: "A new package is routed manually until PUT .../routing says otherwise.",
 		req:  createPackageRequest{}, resp: watan.Package{}, status: http.StatusCreated, errs: []string{watan.ECodeConflict}}
-	docListPackages = op{id: "listPackages", tag: "packages", summary: "List packages", resp: packageList{}}
+	docListPackages = op{id: "listPackages", tag: "packages", summary: "List packages, ordered by code",
+		desc: "A page at a time (" + pagingDesc + ").", query: pageQueryParams, resp: packageList{}}
 	docGetPackage   = op{id: "getPackage", tag: "packages", summary: "Get a package", resp: watan.Package{}}
 	docPatchPackage = op{id: "patchPackage", tag: "packages", summary: "Change some of a package's name, price and active flag",
 		req: patchPackageRequest{}, resp: watan.Package{}}
@@ -136,15 +147,17 @@ var (
 		desc: "manual: an operator fulfils orders. codes: a code from code_group_id, then fallback_provider_id if the stock is empty. " +
 			"auto: primary_provider_id, then fallback_provider_id once if the primary refuses.",
 		req: routingRequest{}, resp: watan.Package{}}
-	docListMappings = op{id: "listMappings", tag: "packages", summary: "List a package's provider mappings", resp: mappingList{}}
-	docGetMapping   = op{id: "getMapping", tag: "packages", summary: "Get a package's mapping to one provider account", resp: watan.Mapping{}}
-	docPutMapping   = op{id: "putMapping", tag: "packages", summary: "Set how a package is ordered from a provider account",
+	docListMappings = op{id: "listMappings", tag: "packages", summary: "List a package's provider mappings, ordered by provider account",
+		desc: "A page at a time (" + pagingDesc + ").", query: pageQueryParams, resp: mappingList{}}
+	docGetMapping = op{id: "getMapping", tag: "packages", summary: "Get a package's mapping to one provider account", resp: watan.Mapping{}}
+	docPutMapping = op{id: "putMapping", tag: "packages", summary: "Set how a package is ordered from a provider account",
 		req: putMappingRequest{}, resp: watan.Mapping{}}
 
 	docCreateProviderAccount = op{id: "createProviderAccount", tag: "provider accounts", summary: "Create a provider account",
 		desc: "Credentials are write-only: no response ever contains them, only the names of the keys that are set.",
 		req:  createProviderAccountRequest{}, resp: providerAccountView{}, status: http.StatusCreated, errs: []string{watan.ECodeConflict}}
-	docListProviderAccounts = op{id: "listProviderAccounts", tag: "provider accounts", summary: "List provider accounts", resp: providerAccountList{}}
+	docListProviderAccounts = op{id: "listProviderAccounts", tag: "provider accounts", summary: "List provider accounts, oldest first",
+		desc: "A page at a time (" + pagingDesc + ").", query: pageQueryParams, resp: providerAccountList{}}
 	docGetProviderAccount   = op{id: "getProviderAccount", tag: "provider accounts", summary: "Get a provider account", resp: providerAccountView{}}
 	docPatchProviderAccount = op{id: "patchProviderAccount", tag: "provider accounts", summary: "Change a provider account",
 		desc: "Fields present are changed; credentials and settings are merged into the current ones.",
@@ -152,22 +165,33 @@ var (
 
 	docCreateAccount = op{id: "createAccount", tag: "accounts", summary: "Create a customer account",
 		req: createAccountRequest{}, resp: watan.Account{}, status: http.StatusCreated, errs: []string{watan.ECodeConflict}}
-	docListAccounts = op{id: "listAccounts", tag: "accounts", summary: "List customer accounts", resp: accountList{}}
-	docGetAccount   = op{id: "getAccount", tag: "accounts", summary: "Get a customer account with its balance", resp: watan.Account{}}
-	docTopUp        = op{id: "topUp", tag: "accounts", summary: "Add money to an account's balance through its ledger",
+	docListAccounts = op{id: "listAccounts", tag: "accounts", summary: "List customer accounts, ordered by code",
+		desc: "A page at a time (" + pagingDesc + ").", query: pageQueryParams, resp: accountList{}}
+	docGetAccount = op{id: "getAccount", tag: "accounts", summary: "Get a customer account with its balance", resp: watan.Account{}}
+	docTopUp      = op{id: "topUp", tag: "accounts", summary: "Add money to an account's balance through its ledger",
 		req: topUpRequest{}, resp: watan.LedgerEntry{}, status: http.StatusCreated}
 	docLedger = op{id: "listLedger", tag: "accounts", summary: "An account's ledger, newest first",
-		query: []param{limitParam(1000), {name: "cursor", desc: "next_cursor of the previous page", schema: strParam}}, resp: ledgerList{}}
+		query: []param{limitParam(1000), cursorParam}, resp: ledgerList{}}
 
 	docCreateCodeGroup = op{id: "createCodeGroup", tag: "code groups", summary: "Create a code group (a stock of PINs)",
 		req: createCodeGroupRequest{}, resp: watan.CodeGroup{}, status: http.StatusCreated, errs: []string{watan.ECodeConflict}}
-	docListCodeGroups = op{id: "listCodeGroups", tag: "code groups", summary: "List code groups with their counts", resp: codeGroupList{}}
-	docGetCodeGroup   = op{id: "getCodeGroup", tag: "code groups", summary: "Get a code group with its counts", resp: watan.CodeGroup{}}
-	docImportCodes    = op{id: "importCodes", tag: "code groups", summary: "Import PINs into a code group",
+	docListCodeGroups = op{id: "listCodeGroups", tag: "code groups", summary: "List code groups with their counts, oldest first",
+		desc: "A page at a time (" + pagingDesc + ").", query: pageQueryParams, resp: codeGroupList{}}
+	docGetCodeGroup = op{id: "getCodeGroup", tag: "code groups", summary: "Get a code group with its counts", resp: watan.CodeGroup{}}
+	docImportCodes  = op{id: "importCodes", tag: "code groups", summary: "Import PINs into a code group",
 		desc: "The body is text/csv (one code per line, or in the first column; a first row \"pin\" or \"code\" is a header) " +
 			"or JSON lines (application/x-ndjson or application/jsonl: one \"CODE\" or {\"pin\":\"CODE\"} per line). " +
 			"Codes already in the group, or repeated in the body, are skipped and counted. At most 100000 codes per request.",
 		resp: watan.ImportResult{}}
+	docListCodes = op{id: "listCodes", tag: "code groups", summary: "List a code group's codes, without their PINs",
+		desc: "In import order, a page at a time (limit: default 100). Each code shows its status, the order it was handed to and when; " +
+			"the PIN itself is never listed: an unused one is unsold stock, and a used one is on its order (GET /orders/{id}). " +
+			"Follow next_cursor to the end to read every code that existed when the first page was read, exactly once.",
+		query: []param{
+			{name: "status", desc: "available (not handed out yet) or used", schema: map[string]any{"$ref": schemaRef("CodeStatus")}},
+			limitParam(1000), cursorParam,
+		},
+		resp: codeList{}}
 )
 
 // fieldDocs describes fields of domain types, which carry no desc tags of their own.
@@ -185,6 +209,9 @@ var fieldDocs = map[string]string{
 	"CodeGroup.available":     "codes not yet handed out",
 	"CodeGroup.used":          "codes handed to orders",
 	"ImportResult.skipped":    "codes already in the group or repeated in the body",
+	"CodeItem.status":         "available until handed to an order, then used for good",
+	"CodeItem.order_id":       "the order the code was handed to; its PIN is on that order",
+	"CodeItem.used_at":        "when the code was handed out; absent while available",
 	"OrderEvent.kind":         "created, status_changed, refund, redebit, note, or an engine step name",
 	"OrderEvent.actor":        "system, api, or operator:<name>",
 	"APIKey.prefix":           "the key's first 12 characters (wtn_ and 8 of its 52 random ones), to tell keys apart; not enough to use or guess it",
@@ -199,6 +226,7 @@ var enums = map[reflect.Type][]string{
 	reflect.TypeFor[watan.PollPolicy]():   {"steady", "exponential", "fixed"},
 	reflect.TypeFor[watan.RoutingMode]():  {"manual", "codes", "auto"},
 	reflect.TypeFor[watan.LedgerKind]():   {"topup", "debit", "refund", "redebit"},
+	reflect.TypeFor[watan.CodeStatus]():   {string(watan.CodeAvailable), string(watan.CodeUsed)},
 	reflect.TypeFor[watan.ProviderState](): {"not_sent", "sending", "sent", "unknown", "delivered", "failed",
 		"not_found", "manual", "expired"},
 }

@@ -446,3 +446,66 @@ func TestOpenAPIDefaultsMatchCode(t *testing.T) {
 		}
 	}
 }
+
+// unwiredHooks is unwired with the webhook routes too.
+type unwiredHooks struct {
+	unwired
+	watan.WebhookService
+}
+
+// TestOpenAPIListingsPage: every listing (a GET answering an array of objects) is
+// documented to page with a cursor, limit and cursor in, next_cursor out, so that
+// a client can read all of it.
+func TestOpenAPIListingsPage(t *testing.T) {
+	u := unwiredHooks{}
+	doc := getOpenAPI(t, New(Config{Tenants: u, Accounts: u, Catalog: u, Orders: u, Operator: u, Webhooks: u}))
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	resolve := func(s map[string]any) map[string]any {
+		if ref, ok := s["$ref"].(string); ok {
+			return schemas[strings.TrimPrefix(ref, "#/components/schemas/")].(map[string]any)
+		}
+		return s
+	}
+	var listings []string
+	for path, item := range doc["paths"].(map[string]any) {
+		o, ok := item.(map[string]any)["get"].(map[string]any)
+		if !ok {
+			continue
+		}
+		ok200, _ := o["responses"].(map[string]any)["200"].(map[string]any)
+		s := resolve(ok200["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any))
+		props, _ := s["properties"].(map[string]any)
+		list := false
+		for _, p := range props {
+			items, _ := p.(map[string]any)["items"].(map[string]any)
+			if _, isRef := items["$ref"]; isRef {
+				list = true
+			}
+		}
+		if !list {
+			continue
+		}
+		listings = append(listings, path)
+		if _, ok := props["next_cursor"]; !ok {
+			t.Errorf("GET %s answers a list without next_cursor", path)
+		}
+		var params []string
+		for _, p := range o["parameters"].([]any) {
+			params = append(params, p.(map[string]any)["name"].(string))
+		}
+		if !slices.Contains(params, "limit") || !slices.Contains(params, "cursor") {
+			t.Errorf("GET %s: parameters %v, want limit and cursor", path, params)
+		}
+	}
+	slices.Sort(listings)
+	want := []string{"/api/v1/accounts", "/api/v1/accounts/{code}/ledger", "/api/v1/api-keys", "/api/v1/code-groups",
+		"/api/v1/code-groups/{id}/codes", "/api/v1/orders", "/api/v1/orders/{id}/events", "/api/v1/orders/{id}/webhooks",
+		"/api/v1/packages", "/api/v1/packages/{code}/mappings", "/api/v1/provider-accounts", "/api/v1/webhook-deliveries"}
+	if !slices.Equal(listings, want) {
+		t.Errorf("listings %v, want %v", listings, want)
+	}
+	// A listed code never shows its PIN.
+	if _, ok := schemas["CodeItem"].(map[string]any)["properties"].(map[string]any)["pin"]; ok {
+		t.Error("the CodeItem schema has a pin")
+	}
+}

@@ -20,6 +20,7 @@ type putWebhookEndpointRequest struct {
 
 type webhookDeliveryList struct {
 	Deliveries []watan.WebhookDelivery `json:"deliveries"`
+	NextCursor string                  `json:"next_cursor,omitempty" desc:"pass as cursor to read the next page; absent on the last page"`
 }
 
 var (
@@ -34,6 +35,17 @@ var (
 			"seq numbers one order's events; retries may arrive out of order and twice, so order by seq and use (order.id, seq) as the idempotency key.",
 		req: putWebhookEndpointRequest{}, resp: watan.WebhookEndpoint{}}
 	docOrderWebhooks = op{id: "listOrderWebhooks", tag: "webhooks", summary: "Webhook deliveries about an order, with every attempt",
+		desc:  "In seq order, a page at a time (" + pagingDesc + ").",
+		query: pageQueryParams, resp: webhookDeliveryList{}}
+	docListWebhookDeliveries = op{id: "listWebhookDeliveries", tag: "webhooks", summary: "The tenant's webhook deliveries, newest first",
+		desc: "Every delivery about every order of the tenant, newest first, a page at a time (limit: default 100). " +
+			"Each shows its state, attempts, last status and error; the attempts themselves are listed per order by GET /orders/{id}/webhooks. " +
+			"Follow next_cursor to the end to read every delivery that existed when the first page was read, exactly once.",
+		query: []param{
+			{name: "status", desc: "only deliveries in this state: pending (queued or being retried), delivered or failed",
+				schema: map[string]any{"type": "string", "enum": []string{watan.WebhookPending, watan.WebhookDelivered, watan.WebhookFailed}}},
+			limitParam(1000), cursorParam,
+		},
 		resp: webhookDeliveryList{}}
 	docResendWebhook = op{id: "resendWebhook", tag: "webhooks", summary: "Send a webhook delivery again",
 		desc: "Queues the delivery again whatever its state; its attempts continue the count. While the delivery is still being retried this adds nothing. The body is empty or {}.",
@@ -68,14 +80,38 @@ func (h *Handler) orderWebhooks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ds, err := h.webhooks.OrderWebhookDeliveries(r.Context(), tenantOf(r), id)
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	ds, next, err := h.webhooks.OrderWebhookDeliveriesPage(r.Context(), tenantOf(r), id, limit, cursor)
 	if err != nil {
 		return fmt.Errorf("listing webhook deliveries of order %d: %w", id, err)
 	}
 	if ds == nil {
 		ds = []watan.WebhookDelivery{}
 	}
-	writeJSON(w, http.StatusOK, webhookDeliveryList{Deliveries: ds})
+	writeJSON(w, http.StatusOK, webhookDeliveryList{Deliveries: ds, NextCursor: next})
+	return nil
+}
+
+func (h *Handler) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) error {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	state := r.URL.Query().Get("status")
+	if state != "" && !watan.ValidWebhookState(state) {
+		return invalid("query parameter \"status\" must be pending, delivered or failed, not %q", state)
+	}
+	ds, next, err := h.webhooks.ListWebhookDeliveries(r.Context(), tenantOf(r), state, limit, cursor)
+	if err != nil {
+		return fmt.Errorf("listing webhook deliveries: %w", err)
+	}
+	if ds == nil {
+		ds = []watan.WebhookDelivery{}
+	}
+	writeJSON(w, http.StatusOK, webhookDeliveryList{Deliveries: ds, NextCursor: next})
 	return nil
 }
 

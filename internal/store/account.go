@@ -92,6 +92,26 @@ func (s *Store) ListAccounts(ctx context.Context, tenantID int64) ([]watan.Accou
 		`SELECT `+accountColumns+` FROM accounts WHERE tenant_id = $1 ORDER BY code`, tenantID)
 }
 
+// ListAccountsPage implements watan.AccountService: pages are keyed on the code,
+// which is unique in the tenant and never changes.
+func (s *Store) ListAccountsPage(ctx context.Context, tenantID int64, limit int, cursor string) ([]watan.Account, string, error) {
+	size := pageSize(limit, MaxPage)
+	var after string
+	if cursor != "" {
+		var err error
+		if after, err = decodeTextCursor("acct", cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	as, err := list(ctx, s.db, "list accounts", scanAccount, `SELECT `+accountColumns+` FROM accounts
+		WHERE tenant_id = $1 AND code > $2 ORDER BY code LIMIT $3`, tenantID, after, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	as, next := cutPage(as, size, "acct", func(a watan.Account) string { return a.Code })
+	return as, next, nil
+}
+
 // TopUp credits amount to the account and records it in the ledger, in one
 // transaction.
 func (s *Store) TopUp(ctx context.Context, tenantID int64, code string, amount watan.Amount, note string) (watan.LedgerEntry, error) {

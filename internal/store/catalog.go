@@ -158,6 +158,26 @@ func (s *Store) ListProviderAccounts(ctx context.Context, tenantID int64) ([]wat
 		`SELECT `+providerColumns+` FROM provider_accounts WHERE tenant_id = $1 ORDER BY id`, tenantID)
 }
 
+// ListProviderAccountsPage implements watan.CatalogService: pages are keyed on
+// the account's id.
+func (s *Store) ListProviderAccountsPage(ctx context.Context, tenantID int64, limit int, cursor string) ([]watan.ProviderAccount, string, error) {
+	size := pageSize(limit, MaxPage)
+	var after int64
+	if cursor != "" {
+		var err error
+		if after, err = decodeIDCursor("prov", cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	ps, err := list(ctx, s.db, "list provider accounts", s.scanProvider, `SELECT `+providerColumns+` FROM provider_accounts
+		WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, tenantID, after, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	ps, next := cutPage(ps, size, "prov", func(p watan.ProviderAccount) string { return idKey(p.ID) })
+	return ps, next, nil
+}
+
 // Packages.
 
 const packageColumns = `id, tenant_id, code, name, price, currency, active, routing_mode,
@@ -346,6 +366,26 @@ func (s *Store) ListPackages(ctx context.Context, tenantID int64) ([]watan.Packa
 		`SELECT `+packageColumns+` FROM packages WHERE tenant_id = $1 ORDER BY code`, tenantID)
 }
 
+// ListPackagesPage implements watan.CatalogService: pages are keyed on the code,
+// which is unique in the tenant (the API never changes it).
+func (s *Store) ListPackagesPage(ctx context.Context, tenantID int64, limit int, cursor string) ([]watan.Package, string, error) {
+	size := pageSize(limit, MaxPage)
+	var after string
+	if cursor != "" {
+		var err error
+		if after, err = decodeTextCursor("pkg", cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	ps, err := list(ctx, s.db, "list packages", scanPackage, `SELECT `+packageColumns+` FROM packages
+		WHERE tenant_id = $1 AND code > $2 ORDER BY code LIMIT $3`, tenantID, after, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	ps, next := cutPage(ps, size, "pkg", func(p watan.Package) string { return p.Code })
+	return ps, next, nil
+}
+
 // SetRouting replaces the routing of the tenant's package with code, after checking
 // that the referenced provider accounts and code group are the tenant's.
 func (s *Store) SetRouting(ctx context.Context, tenantID int64, packageCode string, r watan.Routing) (watan.Package, error) {
@@ -447,6 +487,30 @@ func (s *Store) ListMappings(ctx context.Context, tenantID, packageID int64) ([]
 		WHERE tenant_id = $1 AND package_id = $2 ORDER BY provider_account_id`, tenantID, packageID)
 }
 
+// ListMappingsPage implements watan.CatalogService: pages are keyed on the
+// provider account, of which a package has one mapping at most.
+func (s *Store) ListMappingsPage(ctx context.Context, tenantID, packageID int64, limit int, cursor string) ([]watan.Mapping, string, error) {
+	size := pageSize(limit, MaxPage)
+	var after int64
+	if cursor != "" {
+		var err error
+		if after, err = decodeIDCursor("map", cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := rowExists(ctx, s.db, "packages", "package", tenantID, packageID); err != nil {
+		return nil, "", err
+	}
+	ms, err := list(ctx, s.db, "list mappings", scanMapping, `SELECT `+mappingColumns+` FROM mappings
+		WHERE tenant_id = $1 AND package_id = $2 AND provider_account_id > $3 ORDER BY provider_account_id LIMIT $4`,
+		tenantID, packageID, after, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	ms, next := cutPage(ms, size, "map", func(m watan.Mapping) string { return idKey(m.ProviderAccountID) })
+	return ms, next, nil
+}
+
 // FindMapping returns how the tenant's package is ordered from a provider account,
 // or an ECodeNotFound error.
 func (s *Store) FindMapping(ctx context.Context, tenantID, packageID, providerAccountID int64) (watan.Mapping, error) {
@@ -523,6 +587,67 @@ func (s *Store) FindCodeGroup(ctx context.Context, tenantID, id int64) (watan.Co
 func (s *Store) ListCodeGroups(ctx context.Context, tenantID int64) ([]watan.CodeGroup, error) {
 	return list(ctx, s.db, "list code groups", scanCodeGroup,
 		`SELECT `+codeGroupColumns+` FROM code_groups g WHERE g.tenant_id = $1 ORDER BY g.id`, tenantID)
+}
+
+// ListCodeGroupsPage implements watan.CatalogService: pages are keyed on the
+// group's id.
+func (s *Store) ListCodeGroupsPage(ctx context.Context, tenantID int64, limit int, cursor string) ([]watan.CodeGroup, string, error) {
+	size := pageSize(limit, MaxPage)
+	var after int64
+	if cursor != "" {
+		var err error
+		if after, err = decodeIDCursor("grp", cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	gs, err := list(ctx, s.db, "list code groups", scanCodeGroup, `SELECT `+codeGroupColumns+` FROM code_groups g
+		WHERE g.tenant_id = $1 AND g.id > $2 ORDER BY g.id LIMIT $3`, tenantID, after, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	gs, next := cutPage(gs, size, "grp", func(g watan.CodeGroup) string { return idKey(g.ID) })
+	return gs, next, nil
+}
+
+// ListCodes implements watan.CatalogService: one page of the group's codes in
+// import order, keyed on the code's id. The PIN column is not even read.
+func (s *Store) ListCodes(ctx context.Context, tenantID, groupID int64, status watan.CodeStatus, limit int, cursor string) ([]watan.CodeItem, string, error) {
+	size := pageSize(limit, DefaultPage)
+	var filter string
+	switch status {
+	case "":
+	case watan.CodeAvailable:
+		filter = ` AND order_id IS NULL`
+	case watan.CodeUsed:
+		filter = ` AND order_id IS NOT NULL`
+	default:
+		return nil, "", watan.Errorf(watan.ECodeValidation, "status %q is not available or used", status)
+	}
+	var after int64
+	if cursor != "" {
+		var err error
+		if after, err = decodeIDCursor("code", cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := rowExists(ctx, s.db, "code_groups", "code group", tenantID, groupID); err != nil {
+		return nil, "", err
+	}
+	cs, err := list(ctx, s.db, "list codes", func(r rowScanner) (watan.CodeItem, error) {
+		var c watan.CodeItem
+		err := r.Scan(&c.ID, &c.TenantID, &c.GroupID, &c.OrderID, timeCol{&c.CreatedAt}, nullTimeCol{&c.UsedAt})
+		c.Status = watan.CodeAvailable
+		if c.OrderID != 0 {
+			c.Status = watan.CodeUsed
+		}
+		return c, err
+	}, `SELECT id, tenant_id, group_id, COALESCE(order_id, 0), created_at, used_at FROM code_items
+		WHERE tenant_id = $1 AND group_id = $2 AND id > $3`+filter+` ORDER BY id LIMIT $4`, tenantID, groupID, after, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	cs, next := cutPage(cs, size, "code", func(c watan.CodeItem) string { return idKey(c.ID) })
+	return cs, next, nil
 }
 
 // importBatch is how many codes go in one INSERT: few enough for any engine's

@@ -164,6 +164,25 @@ func (s *Store) ListAPIKeys(ctx context.Context, tenantID int64) ([]watan.APIKey
 		`SELECT `+apiKeyColumns+` FROM api_keys WHERE tenant_id = $1 ORDER BY id`, tenantID)
 }
 
+// ListAPIKeysPage implements watan.TenantService: pages are keyed on the key's id.
+func (s *Store) ListAPIKeysPage(ctx context.Context, tenantID int64, limit int, cursor string) ([]watan.APIKey, string, error) {
+	size := pageSize(limit, MaxPage)
+	var after int64
+	if cursor != "" {
+		var err error
+		if after, err = decodeIDCursor("key", cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	ks, err := list(ctx, s.db, "list api keys", scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys
+		WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, tenantID, after, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	ks, next := cutPage(ks, size, "key", func(k watan.APIKey) string { return idKey(k.ID) })
+	return ks, next, nil
+}
+
 // RevokeAPIKey revokes the tenant's key id at once: the next request with it fails
 // on every node, since authentication reads the row every time. A key that is
 // already revoked keeps its first revocation time.

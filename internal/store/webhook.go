@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"net/url"
+	"strconv"
 	"time"
 
 	"watan"
@@ -207,8 +209,37 @@ func (s *Store) OrderWebhookDeliveries(ctx context.Context, tenantID, orderID in
 	if err := rowExists(ctx, s.db, "orders", "order", tenantID, orderID); err != nil {
 		return nil, err
 	}
+	return s.orderWebhookDeliveries(ctx, tenantID, orderID, 0, math.MaxInt32)
+}
+
+// OrderWebhookDeliveriesPage implements watan.WebhookService: pages are keyed on
+// the delivery's seq, which numbers the order's events.
+func (s *Store) OrderWebhookDeliveriesPage(ctx context.Context, tenantID, orderID int64, limit int, cursor string) ([]watan.WebhookDelivery, string, error) {
+	size := pageSize(limit, MaxPage)
+	var after int64
+	if cursor != "" {
+		var err error
+		if after, err = decodeIDCursor("whk", cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := rowExists(ctx, s.db, "orders", "order", tenantID, orderID); err != nil {
+		return nil, "", err
+	}
+	ds, err := s.orderWebhookDeliveries(ctx, tenantID, orderID, after, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	ds, next := cutPage(ds, size, "whk", func(d watan.WebhookDelivery) string { return strconv.Itoa(d.Seq) })
+	return ds, next, nil
+}
+
+// orderWebhookDeliveries returns at most limit of the order's deliveries after
+// seq after, in seq order, each with its attempts.
+func (s *Store) orderWebhookDeliveries(ctx context.Context, tenantID, orderID, after int64, limit int) ([]watan.WebhookDelivery, error) {
 	ds, err := list(ctx, s.db, "webhook deliveries", scanWebhookDelivery, `SELECT `+webhookDeliveryColumns+`
-		FROM webhook_deliveries WHERE tenant_id = $1 AND order_id = $2 ORDER BY seq`, tenantID, orderID)
+		FROM webhook_deliveries WHERE tenant_id = $1 AND order_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
+		tenantID, orderID, after, limit)
 	if err != nil || len(ds) == 0 {
 		return ds, err
 	}
@@ -224,7 +255,8 @@ func (s *Store) OrderWebhookDeliveries(ctx context.Context, tenantID, orderID in
 		return x, err
 	}, `SELECT a.delivery_id, a.attempt, a.at, a.status_code, a.error, a.duration_us FROM webhook_attempts a
 		JOIN webhook_deliveries d ON d.id = a.delivery_id
-		WHERE d.tenant_id = $1 AND d.order_id = $2 ORDER BY a.delivery_id, a.attempt`, tenantID, orderID)
+		WHERE d.tenant_id = $1 AND d.order_id = $2 AND d.seq > $3 AND d.seq <= $4 ORDER BY a.delivery_id, a.attempt`,
+		tenantID, orderID, after, ds[len(ds)-1].Seq)
 	if err != nil {
 		return nil, err
 	}
@@ -237,4 +269,34 @@ func (s *Store) OrderWebhookDeliveries(ctx context.Context, tenantID, orderID in
 		ds[i].History = append(ds[i].History, x.a)
 	}
 	return ds, nil
+}
+
+// ListWebhookDeliveries implements watan.WebhookService: the tenant's deliveries
+// newest first, keyed on the delivery's id, without their attempts (the order's
+// listing has them).
+func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID int64, state string, limit int, cursor string) ([]watan.WebhookDelivery, string, error) {
+	size := pageSize(limit, DefaultPage)
+	if state != "" && !watan.ValidWebhookState(state) {
+		return nil, "", watan.Errorf(watan.ECodeValidation, "state %q is not pending, delivered or failed", state)
+	}
+	before := int64(math.MaxInt64)
+	if cursor != "" {
+		var err error
+		if before, err = decodeIDCursor("dlv", cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	where, args := `tenant_id = $1 AND id < $2`, []any{tenantID, before}
+	if state != "" {
+		where += ` AND state = $3`
+		args = append(args, state)
+	}
+	args = append(args, size+1)
+	ds, err := list(ctx, s.db, "list webhook deliveries", scanWebhookDelivery, `SELECT `+webhookDeliveryColumns+`
+		FROM webhook_deliveries WHERE `+where+` ORDER BY id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, "", err
+	}
+	ds, next := cutPage(ds, size, "dlv", func(d watan.WebhookDelivery) string { return idKey(d.ID) })
+	return ds, next, nil
 }

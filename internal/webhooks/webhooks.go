@@ -96,6 +96,8 @@ type Store interface {
 	FindWebhookEndpoint(ctx context.Context, tenantID int64) (watan.WebhookEndpoint, error)
 	PutWebhookEndpoint(ctx context.Context, tenantID int64, url string, secret watan.Secret, active bool) (watan.WebhookEndpoint, error)
 	OrderWebhookDeliveries(ctx context.Context, tenantID, orderID int64) ([]watan.WebhookDelivery, error)
+	OrderWebhookDeliveriesPage(ctx context.Context, tenantID, orderID int64, limit int, cursor string) ([]watan.WebhookDelivery, string, error)
+	ListWebhookDeliveries(ctx context.Context, tenantID int64, state string, limit int, cursor string) ([]watan.WebhookDelivery, string, error)
 	CreateWebhookDeliveryTx(ctx context.Context, tx *sql.Tx, tenantID, orderID int64, event string, build func(seq int) ([]byte, error)) (watan.WebhookDelivery, bool, error)
 	FindWebhookDelivery(ctx context.Context, tenantID, id int64) (watan.WebhookDelivery, error)
 	RecordWebhookAttempt(ctx context.Context, tenantID, deliveryID int64, a watan.WebhookAttempt, final bool) (watan.WebhookAttempt, error)
@@ -339,6 +341,16 @@ func (s *Service) PutWebhookEndpoint(ctx context.Context, tenantID int64, url st
 // OrderWebhookDeliveries implements watan.WebhookService.
 func (s *Service) OrderWebhookDeliveries(ctx context.Context, tenantID, orderID int64) ([]watan.WebhookDelivery, error) {
 	return s.store.OrderWebhookDeliveries(ctx, tenantID, orderID)
+}
+
+// OrderWebhookDeliveriesPage implements watan.WebhookService.
+func (s *Service) OrderWebhookDeliveriesPage(ctx context.Context, tenantID, orderID int64, limit int, cursor string) ([]watan.WebhookDelivery, string, error) {
+	return s.store.OrderWebhookDeliveriesPage(ctx, tenantID, orderID, limit, cursor)
+}
+
+// ListWebhookDeliveries implements watan.WebhookService.
+func (s *Service) ListWebhookDeliveries(ctx context.Context, tenantID int64, state string, limit int, cursor string) ([]watan.WebhookDelivery, string, error) {
+	return s.store.ListWebhookDeliveries(ctx, tenantID, state, limit, cursor)
 }
 
 // ResendWebhook implements watan.WebhookService with Resend.
