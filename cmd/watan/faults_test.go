@@ -32,7 +32,7 @@ import (
 // (5 s doubling to 5 minutes) leaves some order waiting minutes, which is the
 // intended behaviour but not a bounded test.
 //
-// Not covered: PostgreSQL restarting mid-load.
+// The database going away mid-load is TestDatabaseOutage's.
 func TestFaultMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault matrix takes tens of seconds")
