@@ -13,6 +13,7 @@ import (
 
 	"watan"
 	"watan/internal/dashboard"
+	"watan/internal/dbhealth"
 	"watan/internal/demo"
 	"watan/internal/egress"
 	"watan/internal/engine"
@@ -114,6 +115,7 @@ func cmdWorker(ctx context.Context, env *Env, args []string) error {
 // and, for serve, the HTTP server.
 type node struct {
 	st        *store.Store
+	health    *dbhealth.Monitor
 	queue     *jobs.Queue
 	engine    *engine.Engine
 	metrics   *metrics.Metrics
@@ -133,11 +135,26 @@ type node struct {
 // requests, running jobs finish (or return to the queue at the shutdown timeout),
 // then the database closes.
 func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger, api bool) error {
-	st, err := openStore(ctx, env, cfg.db, logger, true)
+	// The database monitor logs an outage twice (down, back); every component that
+	// talks to the database logs through quiet, which turns the errors an outage
+	// causes into reports to the monitor and DEBUG lines instead of one ERROR per
+	// failed poll. Provider and simulator logs keep the plain logger: their
+	// network errors are not the database's.
+	n := &node{secureCookies: cfg.secureCookies, rateLimit: cfg.rateLimit, rateBurst: cfg.rateBurst, rescueAfter: cfg.rescueAfter}
+	dbLog := logger.With("component", "database")
+	n.health = dbhealth.New(dbhealth.Config{
+		Ping:   func(ctx context.Context) error { return n.st.Ping(ctx) },
+		Logger: dbLog,
+		OnUp:   func(since, back time.Time) { n.afterOutage(ctx, dbLog, since, back) },
+	})
+	quiet := slog.New(n.health.Quiet(logger.Handler()))
+
+	st, err := openStore(ctx, env, cfg.db, quiet, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	n.st = st
 	// Secrets an older version stored in plain text are sealed now. Re-sealing under
 	// a newer key waits for `watan secrets rotate`, run once every node has it.
 	if sealed, err := st.SealPlainSecrets(ctx); err != nil {
@@ -145,7 +162,6 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	} else if sealed > 0 {
 		logger.Info("sealed secrets at rest", "count", sealed)
 	}
-	n := &node{st: st, secureCookies: cfg.secureCookies, rateLimit: cfg.rateLimit, rateBurst: cfg.rateBurst, rescueAfter: cfg.rescueAfter}
 	allow, err := egress.ParsePrefixes(cfg.allowTargets)
 	if err != nil {
 		return fmt.Errorf("--allow-targets: %w", err)
@@ -171,15 +187,18 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	}
 	n.queue, err = jobs.New(ctx, jobs.Config{
 		DB: st.DB(), Postgres: st.Engine() == store.EnginePostgres, ListenURL: listen,
-		Logger: quieter(logger, slog.LevelWarn).With("component", "river"), Workers: cfg.workers, SweepInterval: cfg.sweepInterval, RescueAfter: cfg.rescueAfter,
+		Logger: quieter(quiet, slog.LevelWarn).With("component", "river"), Workers: cfg.workers, SweepInterval: cfg.sweepInterval, RescueAfter: cfg.rescueAfter,
 	})
 	if err != nil {
 		return err
 	}
+	healthCtx, stopHealth := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHealth()
+	go n.health.Run(healthCtx)
 	n.metrics = metrics.New()
 	n.metrics.WatchStore(st, nil, 2*time.Second)
 	n.webhooks, err = webhooks.New(webhooks.Config{Store: st, Queue: n.queue, Observer: n.metrics, Egress: n.egress,
-		Logger: logger.With("component", "webhooks")})
+		Logger: quiet.With("component", "webhooks")})
 	if err != nil {
 		return err
 	}
@@ -187,7 +206,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	n.queue.HandleWebhooks(n.webhooks)
 	n.providers = providers.New(providers.Config{Logger: logger.With("component", "provider"), Wrap: n.metrics.WrapProvider, Egress: n.egress})
 	n.engine, err = engine.New(engine.Config{
-		Store: st, Queue: n.queue, Logger: logger.With("component", "engine"),
+		Store: st, Queue: n.queue, Logger: quiet.With("component", "engine"),
 		Observer: n.metrics, Notifier: n.webhooks, Providers: n.providers,
 	})
 	if err != nil {
@@ -202,7 +221,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	if api {
 		ui, err := riverui.NewHandler(&riverui.HandlerOpts{
 			Endpoints: riverui.NewEndpoints(n.queue.Client(), nil),
-			Logger:    quieter(logger, slog.LevelWarn).With("component", "riverui"),
+			Logger:    quieter(quiet, slog.LevelWarn).With("component", "riverui"),
 			Prefix:    dashboard.JobsPrefix,
 		})
 		if err != nil {
@@ -221,7 +240,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
 		}
-		srv = newHTTPServer(n.routes(logger), logger)
+		srv = newHTTPServer(n.routes(quiet), logger)
 		go func() { errc <- srv.Serve(ln) }()
 		printBanner(env, "http://"+ln.Addr().String(), st.Engine(), seeded)
 		logger.Info("serving", "addr", ln.Addr().String(), "database", string(st.Engine()))
@@ -261,7 +280,7 @@ func (n *node) routes(logger *slog.Logger) http.Handler {
 		Logger:        logger.With("component", "api"),
 		Orders:        orderIntake{Store: n.st, queue: n.queue, metrics: n.metrics},
 		RatePerSecond: n.rateLimit, RateBurst: n.rateBurst, Egress: n.egress, RescueAfter: n.rescueAfter,
-		Unavailable: store.IsUnavailable,
+		Unavailable: n.unavailable,
 	}
 	if n.webhooks != nil {
 		api.Webhooks = n.webhooks
@@ -274,6 +293,9 @@ func (n *node) routes(logger *slog.Logger) http.Handler {
 		Store: n.st, Operator: n.engine, Logger: logger.With("component", "dashboard"), Secure: n.secureCookies,
 		JobsAccess: n.singleTenant,
 	}
+	if n.health != nil {
+		dash.DatabaseDown = n.health.Down
+	}
 	if n.providers != nil {
 		dash.Balances = dashboard.ProviderBalances{Accounts: n.st, Providers: n.providers}
 	}
@@ -285,8 +307,45 @@ func (n *node) routes(logger *slog.Logger) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", readyHandler(n.st))
+	mux.HandleFunc("GET /readyz", readyHandler(n.st, n.health))
 	return mux
+}
+
+// unavailable classifies an API error as the database being unreachable (503) and
+// reports it to the monitor.
+func (n *node) unavailable(err error) bool {
+	if n.health != nil {
+		return n.health.Observe(err)
+	}
+	return store.IsUnavailable(err)
+}
+
+// settleAfterOutage is how long after the database's return the jobs whose fetch
+// was lost are released: by then River's completer has recorded what finished
+// during the outage (between rounds of retries it sleeps at most about 4 s).
+const settleAfterOutage = 10 * time.Second
+
+// afterOutage releases the jobs that this node's fetches took while the connection
+// broke but never received, so that they run now rather than after River's
+// rescuer (--rescue-after).
+func (n *node) afterOutage(ctx context.Context, logger *slog.Logger, since, back time.Time) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(settleAfterOutage):
+	}
+	if n.queue == nil {
+		return
+	}
+	// A fetch lost at the cut may have run on the server a little before watan saw
+	// the first error, and the two clocks may differ: a minute's margin.
+	released, err := n.queue.ReleaseUnreceived(ctx, since.Add(-time.Minute), back.Add(time.Second))
+	switch {
+	case err != nil:
+		logger.Warn("releasing jobs fetched while the database connection broke", "err", err)
+	case released > 0:
+		logger.Info("released jobs whose fetch was lost when the database connection broke", "jobs", released)
+	}
 }
 
 // singleTenant lets operators into River's UI only while the installation serves one
@@ -380,12 +439,24 @@ func startDemo(ctx context.Context, st *store.Store, cfg serveConfig, logger *sl
 	return d, nil, nil
 }
 
-func readyHandler(st *store.Store) http.HandlerFunc {
+// readyHandler answers /readyz: 503 while the database monitor says the database is
+// unreachable (without asking it again), or when a ping or the migration check
+// fails now; 200 "ready" otherwise.
+func readyHandler(st *store.Store, health *dbhealth.Monitor) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if health != nil {
+			if since, down := health.Down(); down {
+				http.Error(w, fmt.Sprintf("database unreachable since %s", since.UTC().Format(time.RFC3339)), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := st.Ping(ctx); err != nil {
+			if health != nil {
+				health.Observe(err)
+			}
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 			return
 		}

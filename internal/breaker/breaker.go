@@ -14,11 +14,11 @@
 //
 // Two kinds of call reach a breaker. Placements ask first (Allow) and report their
 // outcome through the returned function: they are the work an open breaker holds
-// back, and only their successes end a run of failures or close a half-open
-// breaker. Status checks only Record their outcome: they go out whatever the state,
-// because only the provider can settle an order it may already have; their
-// failures count like any other, but a provider that answers checks while refusing
-// every placement (out of balance, say) is still broken for placements.
+// back, and only their outcomes decide a half-open breaker. Status checks only
+// Record their outcome: they go out whatever the state, because only the provider
+// can settle an order it may already have; they count like any other call, except
+// that a provider answering checks while refusing every placement (out of balance,
+// say) is still broken for placements.
 package breaker
 
 import (
@@ -78,13 +78,13 @@ type Config struct {
 	// Now tells the time. Default time.Now.
 	Now func() time.Time
 	// MisconfiguredInARow opens the breaker after this many misconfiguration
-	// signals with no successful placement between them. Default 8: with 10 % HTML or
+	// signals with no successful call between them, or this many placements
+	// refused with the signal with no successful placement between them. Default 8: with 10 % HTML or
 	// empty answers among 70 % good ones, eight with no success between come about
 	// once in 17 million calls, while an account that is really refused gets there
 	// in its first eight.
 	MisconfiguredInARow int
-	// TransientInARow opens it after this many failed calls of any kind with no
-	// successful placement between them.
+	// TransientInARow opens it after this many failed calls of any kind in a row.
 	// Default 12: a provider down hard gets there in seconds, one failing 30 % of
 	// calls once in two million calls.
 	TransientInARow int
@@ -104,9 +104,10 @@ type Config struct {
 	// fails. Default 5 minutes.
 	MaxCoolDown time.Duration
 	// Trials is how many placements may be out at once while half-open; that many
-	// successes close the breaker, that many failures open it again (one failed
-	// trial must not reopen a provider that fails a share of calls anyway).
-	// Default 3.
+	// successful trials close the breaker, that many failed trials open it again
+	// (one failed trial must not reopen a provider that fails a share of calls
+	// anyway). Only trial placements decide: checks going on meanwhile are
+	// counted in the window alone. Default 3.
 	Trials int
 	// OnChange is told of every change of state, after the breaker's lock is
 	// released and in the goroutine whose call caused it. Default none.
@@ -208,8 +209,13 @@ type Breaker struct {
 	lastFailure  string
 	coolDown     time.Duration
 	window       [buckets]bucket
-	failedInARow int
-	misconfInRow int
+	failedInARow int // failed calls since the last successful call
+	misconfInRow int // misconfiguration signals since the last successful call
+	// placeMisconf counts placements refused with the misconfiguration signal
+	// since the last successful placement: checks answering in between do not
+	// end it (an account out of balance refuses every placement while its
+	// checks answer "not found").
+	placeMisconf int
 	opened       int
 	trialsOut    int // half-open placements in flight
 	trialsWon    int // successes while half-open
@@ -274,20 +280,23 @@ func (b *Breaker) record(o Outcome, detail string, placement, trial bool) {
 		if o != Success {
 			b.lastFailure = fmt.Sprintf("%s: %s", o, detail)
 		}
-		if o == Success && !placement {
-			// A check answered: counted in the window, but it says nothing
-			// about whether placements work.
-			b.mu.Unlock()
-			b.tell(changes)
-			return
-		}
 		switch b.state {
 		case Closed:
+			if o == Success && !placement {
+				// A check answered: counted in the window, but it says
+				// nothing about whether placements work.
+				break
+			}
 			if why := b.tripped(now); why != "" {
 				b.reason = why
 				changes = append(changes, b.to(Open, now))
 			}
 		case HalfOpen:
+			if !trial {
+				// Only the trial placements decide; checks and placements let
+				// through before it opened are counted in the window alone.
+				break
+			}
 			if o == Success {
 				b.trialsWon++
 				if b.trialsWon >= b.cfg.Trials {
@@ -311,14 +320,18 @@ func (b *Breaker) count(o Outcome, placement bool, now time.Time) {
 	bk.calls++
 	switch o {
 	case Success:
+		b.failedInARow, b.misconfInRow = 0, 0
 		if placement {
-			b.failedInARow, b.misconfInRow = 0, 0
+			b.placeMisconf = 0
 		}
 	case Misconfigured:
 		bk.fails++
 		bk.misconfs++
 		b.failedInARow++
 		b.misconfInRow++
+		if placement {
+			b.placeMisconf++
+		}
 	case Transient:
 		bk.fails++
 		b.failedInARow++
@@ -331,6 +344,8 @@ func (b *Breaker) tripped(now time.Time) string {
 	switch {
 	case c.MisconfiguredInARow >= b.cfg.MisconfiguredInARow:
 		return fmt.Sprintf("%d misconfiguration signals in a row, the last %s", c.MisconfiguredInARow, b.lastFailure)
+	case b.placeMisconf >= b.cfg.MisconfiguredInARow:
+		return fmt.Sprintf("%d placements refused with a misconfiguration signal and none accepted since, the last %s", b.placeMisconf, b.lastFailure)
 	case c.FailedInARow >= b.cfg.TransientInARow:
 		return fmt.Sprintf("%d failed calls in a row, the last %s", c.FailedInARow, b.lastFailure)
 	case c.Calls >= b.cfg.MinCalls && float64(c.Failures) >= b.cfg.FailureRatio*float64(c.Calls):
@@ -376,7 +391,7 @@ func (b *Breaker) to(s State, now time.Time) Change {
 	case Closed:
 		// A fresh start: the failures that opened it are history.
 		b.window = [buckets]bucket{}
-		b.failedInARow, b.misconfInRow = 0, 0
+		b.failedInARow, b.misconfInRow, b.placeMisconf = 0, 0, 0
 		b.coolDown = b.cfg.CoolDown
 		b.until = time.Time{}
 	case HalfOpen:

@@ -171,17 +171,23 @@ func TestFailureRatioOverTheSlidingWindow(t *testing.T) {
 func TestChecksCountButAreNeverHeld(t *testing.T) {
 	b, clk, _ := newTest(t, Config{MisconfiguredInARow: 2, Trials: 1, FailureRatio: 1})
 	b.Record(Misconfigured, "html")
-	b.Record(Success, "") // a check answering does not end the run
+	b.Record(Success, "") // a check answering ends a run of checks' signals
 	b.Record(Misconfigured, "html")
-	if s := b.Snapshot(); s.State != Open || s.Counts.Calls != 3 {
+	if s := b.Snapshot(); s.State != Closed {
+		t.Fatalf("a run broken by a good check: %+v", s)
+	}
+	b.Record(Misconfigured, "html")
+	if s := b.Snapshot(); s.State != Open || s.Counts.Calls != 4 {
 		t.Fatalf("checks' misconfiguration signals: %+v", s)
 	}
 	clk.advance(time.Hour)
-	// Half-open: good checks do not close it; a good placement does.
+	// Half-open: checks neither close it nor open it again; a trial placement does.
 	b.Record(Success, "")
 	b.Record(Success, "")
+	b.Record(Transient, "500")
+	b.Record(Misconfigured, "html")
 	if s := b.Snapshot().State; s != HalfOpen {
-		t.Fatalf("two good checks while half-open: %s", s)
+		t.Fatalf("checks while half-open: %s", s)
 	}
 	place(t, b, Success)
 	if s := b.Snapshot().State; s != Closed {
@@ -249,19 +255,30 @@ func TestDefaultsHoldUnderTheCombinedFaultRate(t *testing.T) {
 	b, clk, changes := newTest(t, Config{})
 	cfg := b.cfg
 	rng := rand.New(rand.NewPCG(7, 11))
-	for range 100_000 {
-		clk.advance(50 * time.Millisecond)
-		report, err := b.Allow()
-		if err != nil {
-			t.Fatalf("the breaker opened under a 30 %% fault rate: %+v", (*changes)[0])
-		}
+	outcome := func() Outcome {
 		switch x := rng.Float64(); {
 		case x < 0.10:
-			report(Misconfigured, "html or empty answer")
+			return Misconfigured // HTML or empty answer
 		case x < 0.30:
-			report(Transient, "timeout, 500 or dropped")
-		default:
-			report(Success, "")
+			return Transient // timeout, 500, dropped connection, lost reply
+		}
+		return Success
+	}
+	// Placements with two checks each, then checks alone (every order placed,
+	// the provider slow to finish them).
+	for i := range 200_000 {
+		clk.advance(25 * time.Millisecond)
+		if i < 100_000 && i%3 == 0 {
+			report, err := b.Allow()
+			if err != nil {
+				t.Fatalf("the breaker opened under a 30 %% fault rate at call %d: %+v", i, (*changes)[0])
+			}
+			report(outcome(), "fault")
+			continue
+		}
+		b.Record(outcome(), "fault")
+		if len(*changes) > 0 {
+			t.Fatalf("the breaker opened under a 30 %% fault rate at call %d: %+v", i, (*changes)[0])
 		}
 	}
 	for i := range cfg.MisconfiguredInARow {

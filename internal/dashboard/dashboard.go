@@ -104,6 +104,10 @@ type Config struct {
 	StaleAfter time.Duration
 	// PollInterval is how often pages ask for updates. Default 3 s.
 	PollInterval time.Duration
+	// DatabaseDown says whether the database is known to be unreachable
+	// (dbhealth.Monitor.Down). While it is, every page shows a banner saying so.
+	// Default nil: never.
+	DatabaseDown func() (since time.Time, down bool)
 	// ClientAddress tells a request's client address, which sign-in attempts are
 	// throttled by and the security page shows. Default: the host of the
 	// connection's remote address. Behind a reverse proxy that is the proxy's, so
@@ -146,6 +150,7 @@ type Handler struct {
 	jobs     bool
 	jobsOK   func(u store.User) bool
 	addr     func(r *http.Request) string
+	dbDown   func() (time.Time, bool)
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 }
@@ -160,7 +165,7 @@ func New(cfg Config) *Handler {
 	h := &Handler{
 		store: cfg.Store, op: cfg.Operator, balances: cfg.Balances, log: cfg.Logger, clock: cfg.Clock,
 		secure: cfg.Secure, ttl: cfg.SessionTTL, stale: cfg.StaleAfter, poll: cfg.PollInterval,
-		jobs: cfg.Jobs != nil, jobsOK: cfg.JobsAccess, addr: cfg.ClientAddress, pages: map[string]*template.Template{}, mux: http.NewServeMux(),
+		jobs: cfg.Jobs != nil, jobsOK: cfg.JobsAccess, addr: cfg.ClientAddress, dbDown: cfg.DatabaseDown, pages: map[string]*template.Template{}, mux: http.NewServeMux(),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -247,27 +252,74 @@ func sessionOf(r *http.Request) store.Session {
 // actor is who the timeline records for the signed-in user's actions.
 func actor(s store.Session) watan.Actor { return watan.OperatorActor(s.User.Name) }
 
-// session returns the request's live session, if it has one.
-func (h *Handler) session(r *http.Request) (store.Session, bool) {
+// session returns the request's live session, if it has one. A session that cannot
+// be read because the database is unreachable is an error (the caller answers
+// 503), not a missing session: the operator is not sent to sign in again.
+func (h *Handler) session(r *http.Request) (store.Session, bool, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
-		return store.Session{}, false
+		return store.Session{}, false, nil
 	}
 	s, err := h.store.FindSession(r.Context(), c.Value)
 	if err != nil {
+		if h.outage(err) {
+			return store.Session{}, false, err
+		}
 		if watan.ErrorCode(err) != watan.ECodeUnauthorized {
 			h.log.Error("dashboard: find session", "err", err)
 		}
-		return store.Session{}, false
+		return store.Session{}, false, nil
 	}
-	return s, true
+	return s, true, nil
+}
+
+// databaseDown reports whether the database is known to be unreachable.
+func (h *Handler) databaseDown() bool {
+	if h.dbDown == nil {
+		return false
+	}
+	_, down := h.dbDown()
+	return down
+}
+
+// outage reports whether err is the database being unreachable rather than a bug.
+func (h *Handler) outage(err error) bool {
+	return store.IsUnavailable(err) || (watan.ErrorCode(err) == watan.ECodeInternal && h.databaseDown())
+}
+
+// unavailable answers 503 with Retry-After while the database cannot be reached:
+// a page saying so (with the banner) in the operator's language, or a bare status
+// for the live endpoint. The error is logged at DEBUG only (dbhealth logs the
+// outage once, not once per request).
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, s store.Session, err error) {
+	h.log.Debug("dashboard: database unavailable", "path", r.URL.Path, "err", err)
+	w.Header().Set("Retry-After", "5")
+	w.Header().Set("Cache-Control", "no-store")
+	if r.URL.Path == "/live" {
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	lang := s.User.Lang
+	if s.Token == "" {
+		lang = requestLang(r)
+	}
+	back := r.URL.RequestURI() // a GET can simply be tried again
+	if r.Method != http.MethodGet {
+		back = backTo(r, "/")
+	}
+	h.render(w, r, s, http.StatusServiceUnavailable, "error", "title.dbdown",
+		errorData{Status: http.StatusServiceUnavailable, Message: tr(lang, "db.down"), Back: localPath(back, "/"), DBDown: true})
 }
 
 // auth serves next to signed-in users only; others are sent to the sign-in page (or
 // get 401 from the JSON endpoint). On POST it checks the session's CSRF token.
 func (h *Handler) auth(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, ok := h.session(r)
+		s, ok, err := h.session(r)
+		if err != nil {
+			h.unavailable(w, r, s, err)
+			return
+		}
 		if !ok {
 			if r.URL.Path == "/live" {
 				http.Error(w, "signed out", http.StatusUnauthorized)
@@ -299,7 +351,11 @@ func (h *Handler) auth(next http.HandlerFunc) http.Handler {
 // Origin and Sec-Fetch-Site headers, when present, must agree.
 func (h *Handler) authJobs(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, ok := h.session(r)
+		s, ok, err := h.session(r)
+		if err != nil {
+			h.unavailable(w, r, s, err)
+			return
+		}
 		if !ok {
 			http.Redirect(w, r, "/signin?next="+url.QueryEscape(JobsPrefix+"/"), http.StatusSeeOther)
 			return
@@ -372,6 +428,10 @@ func statusOf(err error) int {
 // shown without detail.
 func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, s store.Session, err error) {
 	status := statusOf(err)
+	if status == http.StatusInternalServerError && h.outage(err) {
+		h.unavailable(w, r, s, err)
+		return
+	}
 	if status == http.StatusInternalServerError {
 		if errors.Is(err, context.Canceled) {
 			return
@@ -393,6 +453,7 @@ type errorData struct {
 	Status  int
 	Message string
 	Back    string
+	DBDown  bool // the message is the database banner's: not repeated
 }
 
 // backTo is the local path a form asked to return to (field "return"), or def.

@@ -21,7 +21,12 @@ import (
 // signinPage shows the sign-in form, with a fresh token in a cookie and in the form
 // so that another site cannot sign a browser in to an account of its choosing.
 func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.session(r); ok {
+	_, ok, err := h.session(r)
+	if err != nil {
+		h.unavailable(w, r, store.Session{}, err)
+		return
+	}
+	if ok {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
@@ -68,6 +73,10 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.showSignin(w, r, http.StatusTooManyRequests, fmt.Sprintf(tr(lang, "signin.throttled"), waitText(lang, te.Wait)))
 		return
 	}
+	if err != nil && h.outage(err) {
+		h.unavailable(w, r, store.Session{}, err)
+		return
+	}
 	if err != nil {
 		if watan.ErrorCode(err) != watan.ECodeUnauthorized {
 			h.log.Error("dashboard: sign-in", "err", err)
@@ -79,6 +88,10 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, err := h.store.CreateSession(r.Context(), u, h.ttl)
+	if err != nil && h.outage(err) {
+		h.unavailable(w, r, store.Session{}, err)
+		return
+	}
 	if err != nil {
 		h.log.Error("dashboard: create session", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -658,6 +671,10 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) liveFail(w http.ResponseWriter, r *http.Request, err error) {
+	if h.outage(err) {
+		h.unavailable(w, r, store.Session{}, err)
+		return
+	}
 	h.log.Error("dashboard: live", "err", err)
 	http.Error(w, "internal error", http.StatusInternalServerError)
 }

@@ -25,6 +25,7 @@ type view struct {
 	Poll    int    // milliseconds between live updates; 0 on pages without a session
 	Flash   string
 	HasJobs bool
+	DBDown  bool // the database cannot be reached: the layout shows a banner
 	Data    any
 }
 
@@ -107,8 +108,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, s store.Session
 	if s.Token == "" {
 		lang = requestLang(r)
 	}
+	down := h.databaseDown()
 	v := view{Lang: lang, Dir: "ltr", Title: tr(lang, titleKey), Nav: page, CSRF: s.CSRF, Path: r.URL.RequestURI(),
-		Data: data, HasJobs: h.mayUseJobs(s.User)}
+		Data: data, HasJobs: !down && h.mayUseJobs(s.User), DBDown: down}
 	if lang == "ar" {
 		v.Dir = "rtl"
 	}

@@ -70,6 +70,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		case errors.Is(err, context.DeadlineExceeded):
 			h.log.WarnContext(r.Context(), "request timed out", "method", r.Method, "path", r.URL.Path, "err", err)
 			code, msg = watan.ECodeUnavailable, "timed out; retry"
+			w.Header().Set("Retry-After", "5")
 		case h.unavailable != nil && h.unavailable(err):
 			// A database outage passes; the client should retry, not report a bug.
 			h.log.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)

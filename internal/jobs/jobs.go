@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,9 +82,12 @@ type Config struct {
 // Queue is the River client with the engine's workers. It implements engine.Queue.
 type Queue struct {
 	client   *river.Client[*sql.Tx]
+	db       *sql.DB
+	postgres bool
 	listener *pgxpool.Pool
 	runner   atomic.Pointer[Runner]
 	webhooks atomic.Pointer[WebhookDeliverer]
+	working  sync.Map // IDs of the jobs whose Work is running in this process
 }
 
 // liveStates are the job states in which a job still has work ahead; uniqueness over
@@ -176,7 +180,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		cfg.WebhookRetryDelay = WebhookRetryDelay
 	}
 
-	q := &Queue{}
+	q := &Queue{db: cfg.DB, postgres: cfg.Postgres}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &dispatchWorker{q: q})
 	river.AddWorker(workers, &checkWorker{q: q})
@@ -281,6 +285,52 @@ func (q *Queue) EnqueueCheckTx(ctx context.Context, tx *sql.Tx, o watan.Order, d
 
 var _ engine.Queue = (*Queue)(nil)
 
+// track records that job id is being worked in this process until the returned
+// func is called.
+func (q *Queue) track(id int64) func() {
+	q.working.Store(id, struct{}{})
+	return func() { q.working.Delete(id) }
+}
+
+// ReleaseUnreceived makes available again the jobs that this process's fetches
+// took (marked running, attempted by this client) between from and to, by the
+// database's clock, but that no worker here is running: fetches whose answer was
+// lost when the connection to the database broke. Without it they would wait for
+// River's rescuer (RescueAfter, 3 minutes by default). The attempt they never made
+// is given back.
+//
+// Call it once the database answers again and River's completer has had time to
+// record what finished during the outage (a few seconds): a job that finished but
+// whose completion is still unrecorded would run once more. Every job is
+// idempotent, so that costs work, not correctness. SQLite, embedded in the
+// process, cannot lose an answer; there it does nothing.
+func (q *Queue) ReleaseUnreceived(ctx context.Context, from, to time.Time) (int, error) {
+	if !q.postgres {
+		return 0, nil
+	}
+	busy := []int64{}
+	q.working.Range(func(k, _ any) bool {
+		busy = append(busy, k.(int64))
+		return true
+	})
+	rows, err := q.db.QueryContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now(), attempt = greatest(attempt - 1, 0)
+		WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] = $1
+			AND attempted_at >= $2 AND attempted_at < $3 AND NOT (id = ANY($4))
+		RETURNING id`, q.client.ID(), from, to, busy)
+	if err != nil {
+		return 0, fmt.Errorf("jobs: release unreceived jobs: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("jobs: release unreceived jobs: %w", err)
+	}
+	return n, nil
+}
+
 func (q *Queue) run() (Runner, error) {
 	r := q.runner.Load()
 	if r == nil {
@@ -306,6 +356,7 @@ type dispatchWorker struct {
 }
 
 func (w *dispatchWorker) Work(ctx context.Context, job *river.Job[DispatchArgs]) error {
+	defer w.q.track(job.ID)()
 	r, err := w.q.run()
 	if err != nil {
 		return err
@@ -319,6 +370,7 @@ type checkWorker struct {
 }
 
 func (w *checkWorker) Work(ctx context.Context, job *river.Job[CheckArgs]) error {
+	defer w.q.track(job.ID)()
 	r, err := w.q.run()
 	if err != nil {
 		return err
@@ -332,6 +384,7 @@ type sweepWorker struct {
 }
 
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
+	defer w.q.track(job.ID)()
 	r, err := w.q.run()
 	if err != nil {
 		return err

@@ -72,6 +72,7 @@ type webhookWorker struct {
 }
 
 func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) error {
+	defer w.q.track(job.ID)()
 	d := w.q.webhooks.Load()
 	if d == nil {
 		return errors.New("jobs: no webhook deliverer configured")

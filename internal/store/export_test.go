@@ -8,3 +8,6 @@ import "context"
 func (s *Store) MigrateTo(ctx context.Context, version int) error {
 	return s.migrate(ctx, version, false)
 }
+
+// WithConnectTimeout is withConnectTimeout, for tests.
+var WithConnectTimeout = withConnectTimeout

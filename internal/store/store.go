@@ -21,6 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -116,7 +118,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		s.engine = EnginePostgres
-		if s.db, err = sql.Open("pgx", url); err != nil {
+		if s.db, err = sql.Open("pgx", withConnectTimeout(url)); err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", err)
 		}
 		n := cfg.MaxOpenConns
@@ -156,6 +158,31 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// defaultConnectTimeout bounds a connection attempt to PostgreSQL when the URL (or
+// PGCONNECT_TIMEOUT) does not: without a bound, a database host that drops packets
+// instead of refusing holds every request that needs a new connection for the
+// operating system's connect timeout (minutes), where an answer of 503 is due.
+const defaultConnectTimeout = "5"
+
+// withConnectTimeout adds connect_timeout=defaultConnectTimeout to a PostgreSQL URL
+// that sets none.
+func withConnectTimeout(raw string) string {
+	if os.Getenv("PGCONNECT_TIMEOUT") != "" {
+		return raw
+	}
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return raw // pgx reports the bad URL
+	}
+	q := u.Query()
+	if q.Has("connect_timeout") {
+		return raw
+	}
+	q.Set("connect_timeout", defaultConnectTimeout)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Close closes the pool. Anything sharing it (River) must be stopped first.

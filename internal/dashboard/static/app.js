@@ -72,6 +72,9 @@
     fetch('/live?' + q, { credentials: 'same-origin', headers: { 'Accept': 'application/json' } })
       .then(function (r) {
         if (r.status === 401) { window.location.href = '/signin'; return null; }
+        // 503: the database cannot be reached; the banner says so until it answers.
+        var banner = document.querySelector('[data-db-banner]');
+        if (banner) { banner.hidden = r.status !== 503; }
         return r.ok ? r.json() : null;
       })
       .then(function (d) { if (d) { apply(d); } })
