@@ -255,7 +255,82 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 		"provider_order_id", res.ProviderOrderID, "reason", res.Reason, "err", callErr)
 
 	// Step 4: record what the provider said about this generation.
-	return e.applyPlace(ctx, st, o, pkg, acct, res, callErr)
+	return e.applyPlace(ctx, st, o, pkg, acct, client, res, callErr)
+}
+
+// accepted records a placement the provider accepted. When the account's first
+// check is due at once, it is asked here, in the same run, instead of through a
+// check job: a delivery then lands in one transaction with the acceptance (no check
+// job is ever made), and a pending answer schedules the check job at its next due
+// time. Until that transaction commits the order stays "sending" under this run's
+// lease, so a crash in between is resolved as any unknown outcome: by asking about
+// the same reference.
+func (e *Engine) accepted(ctx context.Context, st *step, o watan.Order, acct watan.ProviderAccount, client watan.Provider, res watan.PlaceResult, ans *answer) (Next, bool, error) {
+	var first *watan.CheckResult
+	if acct.Settings.FirstCheckDelay <= 0 {
+		if r, err := e.askOne(ctx, acct, client, o); err == nil {
+			first = &r
+			st.log(ctx, "first_check", string(r.Outcome), "referans", o.ProviderReferans)
+		} else {
+			st.log(ctx, "first_check", "error", "err", err) // the check job asks again
+		}
+	}
+	sent := func(tx *sql.Tx, cur *watan.Order) error {
+		now := e.now()
+		cur.ProviderState, cur.SentAt = watan.StateSent, &now
+		cur.ProviderOrderID, cur.ProviderMessage = res.ProviderOrderID, res.Message
+		return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventSent,
+			"accepted by provider (order %s, cost %s): %s", orDash(res.ProviderOrderID), orDash(res.Cost), res.Message))
+	}
+	seen := func(cur *watan.Order, r watan.CheckResult) {
+		cur.LastCheckedAt, cur.CheckCount = cur.SentAt, cur.CheckCount+1
+		if r.ProviderOrderID != "" {
+			cur.ProviderOrderID = r.ProviderOrderID
+		}
+		if r.Message != "" {
+			cur.ProviderMessage = r.Message
+		}
+	}
+
+	if first != nil && first.Outcome == watan.CheckDelivered {
+		r := *first
+		ans.data = map[string]string{"pin": r.PIN}
+		_, _, err := e.apply(ctx, o, watan.TrDeliveredAtPlacement, ans, func(tx *sql.Tx, cur *watan.Order) error {
+			if err := sent(tx, cur); err != nil {
+				return err
+			}
+			seen(cur, r)
+			cur.ProviderState, cur.PIN = watan.StateDelivered, r.PIN
+			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered, "delivered by provider at the first check: %s", orDash(r.Message))); err != nil {
+				return err
+			}
+			return e.finish(ctx, tx, cur, watan.StatusApproved, "delivered by provider")
+		})
+		return done, false, err
+	}
+
+	delay := acct.Settings.FirstCheckDelay
+	pending := first != nil && first.Outcome == watan.CheckPending
+	cur, changed, err := e.apply(ctx, o, watan.TrAccepted, ans, func(tx *sql.Tx, cur *watan.Order) error {
+		if err := sent(tx, cur); err != nil {
+			return err
+		}
+		if pending {
+			seen(cur, *first)
+			delay = e.jitteredNext(acct.Settings, cur.CheckCount)
+		}
+		next := cur.SentAt.Add(delay)
+		cur.NextCheckAt = &next
+		return e.queue.EnqueueCheckTx(ctx, tx, *cur, delay)
+	})
+	if err != nil || !changed || first == nil || pending {
+		return done, false, err
+	}
+	// Failed, or an answer that is not final: as a check job would.
+	if _, err := e.applyCheck(ctx, cur, acct, *first); err != nil {
+		return done, false, err
+	}
+	return done, false, nil
 }
 
 // placementDeadline is when o must have reached a final state at acct: set at its
@@ -268,23 +343,11 @@ func placementDeadline(o watan.Order, acct watan.ProviderAccount) time.Time {
 }
 
 // applyPlace records the answer to the placement of generation o.Generation.
-func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg watan.Package, acct watan.ProviderAccount, res watan.PlaceResult, callErr error) (Next, bool, error) {
+func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg watan.Package, acct watan.ProviderAccount, client watan.Provider, res watan.PlaceResult, callErr error) (Next, bool, error) {
 	ans := &answer{what: fmt.Sprintf("%s to the placement with reference %s (%s)", res.Outcome, o.ProviderReferans, describe(res, callErr))}
 	switch res.Outcome {
 	case watan.PlaceAccepted:
-		_, _, err := e.apply(ctx, o, watan.TrAccepted, ans, func(tx *sql.Tx, cur *watan.Order) error {
-			now := e.now()
-			cur.ProviderState, cur.SentAt = watan.StateSent, &now
-			cur.ProviderOrderID, cur.ProviderMessage = res.ProviderOrderID, res.Message
-			next := now.Add(acct.Settings.FirstCheckDelay)
-			cur.NextCheckAt = &next
-			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventSent,
-				"accepted by provider (order %s, cost %s): %s", orDash(res.ProviderOrderID), orDash(res.Cost), res.Message)); err != nil {
-				return err
-			}
-			return e.queue.EnqueueCheckTx(ctx, tx, *cur, acct.Settings.FirstCheckDelay)
-		})
-		return done, false, err
+		return e.accepted(ctx, st, o, acct, client, res, ans)
 
 	case watan.PlaceDelivered:
 		ans.data = map[string]string{"pin": res.PIN}

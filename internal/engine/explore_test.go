@@ -112,6 +112,16 @@ func (w *world) runAll() {
 	}
 }
 
+// checkAtOnce makes acct's first status check due at once: the dispatch run asks
+// right after the placement, in the same run.
+func (w *world) checkAtOnce(acct watan.ProviderAccount) {
+	acct.Settings.FirstCheckDelay = -1
+	acct.Credentials = nil // keep the stored ones
+	if _, err := w.x.st.UpdateProviderAccount(w.x.ctx, acct); err != nil {
+		w.x.t.Fatal(err)
+	}
+}
+
 func (w *world) pause(acct watan.ProviderAccount) {
 	if err := w.x.st.SetProviderPaused(w.x.ctx, w.tenant.ID, acct.ID, true, "explorer", watan.OperatorActor("explorer")); err != nil {
 		w.x.t.Fatal(err)
@@ -207,6 +217,22 @@ var scenarios = []scenario{
 		setup:   func(w *world) { w.order(routeAB) },
 		actors: func(w *world) []*actor {
 			return []*actor{w.worker("D", dispatchJob, 0, true), w.operator("O", "check", "redispatch-a"), w.tick("T", 31*time.Second)}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name:  "first check at once: the dispatch run's own check racing check-now, the delivery and a dying worker",
+		setup: func(w *world) { w.checkAtOnce(w.a); w.order(routeA) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("D", dispatchJob, 0, true), w.operator("O", "check"), w.provider("P", 0, watan.CheckDelivered)}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name:  "first check at once: a cancellation racing an operator's rejection and re-dispatch",
+		setup: func(w *world) { w.checkAtOnce(w.a); w.order(routeA) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.worker("D", dispatchJob, 0, false), w.operator("O", "reject", "redispatch-b"), w.provider("P", 0, watan.CheckFailed)}
 		},
 		end: watan.CheckDelivered,
 	},

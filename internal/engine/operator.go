@@ -66,7 +66,7 @@ func (e *Engine) decide(ctx context.Context, tx *sql.Tx, cur *watan.Order, to wa
 	if err != nil {
 		return err
 	}
-	cur.Status, cur.UpdatedAt = updated.Status, updated.UpdatedAt
+	cur.Status, cur.CompletedAt, cur.UpdatedAt = updated.Status, updated.CompletedAt, updated.UpdatedAt
 	return nil
 }
 

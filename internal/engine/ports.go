@@ -21,15 +21,14 @@ type Store interface {
 
 	// LockOrderTx reads an order and keeps other writers off it until tx ends.
 	LockOrderTx(ctx context.Context, tx *sql.Tx, tenantID, id int64) (watan.Order, error)
-	// SaveOrderProviderTx writes the provider-side fields of o (provider state,
-	// account, order id, referans, PIN, message, fallback flag, sent, checked and
-	// completed times, deadline, next check, check and dispatch counts, generation
-	// and lease) if the order is still at generation fromGeneration.
-	SaveOrderProviderTx(ctx context.Context, tx *sql.Tx, o watan.Order, fromGeneration int) error
-	// SetOrderStatusTx moves o to status to as actor, applying the money effect that
-	// watan.StatusTransition prescribes (ledger refund or re-debit, the latter within
-	// the overdraft limit), stamping the completion time, and writing the status and
-	// money events. It returns the order as stored.
+	// SaveOrderTx writes the order's provider-side fields and its status in one
+	// statement, if the order is still at generation fromGeneration.
+	SaveOrderTx(ctx context.Context, tx *sql.Tx, o watan.Order, fromGeneration int) error
+	// SetOrderStatusTx decides the move of o (as locked in tx) to status to as
+	// actor: the money effect that watan.StatusTransition prescribes (ledger refund
+	// or re-debit, the latter within the overdraft limit) and the status and money
+	// events. It returns o with its new status and completion time, which the
+	// caller saves with SaveOrderTx.
 	SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order, to watan.Status, actor watan.Actor, note string) (watan.Order, error)
 	AddOrderEventTx(ctx context.Context, tx *sql.Tx, e watan.OrderEvent) error
 	// TakeCodeTx hands one unused code of the group to the order, never the same code

@@ -77,7 +77,7 @@ func (e *Engine) apply(ctx context.Context, o watan.Order, tr watan.Transition, 
 			cur.LeaseUntil, cur.LeaseOwner = nil, ""
 		}
 		cur.UpdatedAt = e.now()
-		if err := e.store.SaveOrderProviderTx(ctx, tx, cur, before.Generation); err != nil {
+		if err := e.store.SaveOrderTx(ctx, tx, cur, before.Generation); err != nil {
 			return err
 		}
 		if err := e.notify(ctx, tx, cur, before.Status, before.ProviderState); err != nil {
@@ -162,6 +162,6 @@ func (e *Engine) finish(ctx context.Context, tx *sql.Tx, o *watan.Order, to wata
 	if err != nil {
 		return err
 	}
-	o.Status, o.UpdatedAt = updated.Status, updated.UpdatedAt
+	o.Status, o.CompletedAt, o.UpdatedAt = updated.Status, updated.CompletedAt, updated.UpdatedAt
 	return nil
 }

@@ -36,11 +36,15 @@ func (s *Store) LockOrderTx(ctx context.Context, tx *sql.Tx, tenantID, id int64)
 	return o, nil
 }
 
-// SaveOrderProviderTx writes the provider-side fields of o, as a compare-and-set on
+// SaveOrderTx writes what the engine changes about o in one statement: its
+// provider-side fields (provider state, account, order id, referans, PIN, message,
+// fallback flag, sent, checked and completed times, deadline, next check, check and
+// dispatch counts, generation and lease) and its status, as a compare-and-set on
 // the order's generation: the row must still be at generation fromGeneration (the
 // caller holds its lock, so this only guards against a caller that mixed up
-// orders). Status and money change only through SetOrderStatusTx.
-func (s *Store) SaveOrderProviderTx(ctx context.Context, tx *sql.Tx, o watan.Order, fromGeneration int) error {
+// orders). A status change must come from SetOrderStatusTx, which applies its money
+// effect; one UPDATE per transition keeps a transition to one new row version.
+func (s *Store) SaveOrderTx(ctx context.Context, tx *sql.Tx, o watan.Order, fromGeneration int) error {
 	if !o.ProviderState.Valid() {
 		return fmt.Errorf("store: save order %d: invalid provider state %q", o.ID, o.ProviderState)
 	}
@@ -48,12 +52,12 @@ func (s *Store) SaveOrderProviderTx(ctx context.Context, tx *sql.Tx, o watan.Ord
 		provider_order_id = $3, provider_referans = $4, pin = $5, provider_message = $6, fallback_used = $7,
 		sent_at = $8, last_checked_at = $9, completed_at = $10, deadline = $11, next_check_at = $12,
 		check_count = $13, dispatch_count = $14, updated_at = $15, generation = $16, lease_until = $17,
-		lease_owner = $18
-		WHERE tenant_id = $19 AND id = $20 AND generation = $21`,
+		lease_owner = $18, status = $19
+		WHERE tenant_id = $20 AND id = $21 AND generation = $22`,
 		string(o.ProviderState), nullID(o.ProviderAccountID), o.ProviderOrderID, nullString(o.ProviderReferans),
 		o.PIN, truncate(o.ProviderMessage, 1000), o.FallbackUsed, s.nts(o.SentAt), s.nts(o.LastCheckedAt),
 		s.nts(o.CompletedAt), s.nts(o.Deadline), s.nts(o.NextCheckAt), o.CheckCount, o.DispatchCount,
-		s.ts(s.now()), o.Generation, s.nts(o.LeaseUntil), o.LeaseOwner, o.TenantID, o.ID, fromGeneration)
+		s.ts(s.now()), o.Generation, s.nts(o.LeaseUntil), o.LeaseOwner, string(o.Status), o.TenantID, o.ID, fromGeneration)
 	if err != nil {
 		return fmt.Errorf("store: save order %d: %w", o.ID, err)
 	}
@@ -63,22 +67,16 @@ func (s *Store) SaveOrderProviderTx(ctx context.Context, tx *sql.Tx, o watan.Ord
 	return nil
 }
 
-// SetOrderStatusTx moves the order to status to as actor, with the money effect that
-// watan.StatusTransition prescribes, decided on the status as stored (the caller
-// holds the order's lock). A refund credits the order's price back; a re-debit
-// takes it again only within the overdraft limit (ECodeInsufficientBalance
-// otherwise). Each is a ledger entry and an event, next to the status event, so the
-// ledger keeps summing to the balance and the timeline says who did it. The order
-// returned is o with its new status, completion and update times.
+// SetOrderStatusTx decides the move of o to status to as actor: o is the order as
+// the caller locked it in tx, so o.Status is the status as stored. It applies the
+// money effect that watan.StatusTransition prescribes (a refund credits the order's
+// price back; a re-debit takes it again only within the overdraft limit,
+// ECodeInsufficientBalance otherwise), each as a ledger entry and an event, and
+// writes the status event, so the ledger keeps summing to the balance and the
+// timeline says who did it. It returns o with its new status and completion time;
+// the caller writes them with SaveOrderTx in the same transaction.
 func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order, to watan.Status, actor watan.Actor, note string) (watan.Order, error) {
-	var from watan.Status
-	err := tx.QueryRowContext(ctx, `SELECT status FROM orders WHERE tenant_id = $1 AND id = $2`, o.TenantID, o.ID).Scan(&from)
-	if isNoRows(err) {
-		return watan.Order{}, errNotFound("order", o.ID)
-	}
-	if err != nil {
-		return watan.Order{}, fmt.Errorf("store: order status: %w", err)
-	}
+	from := o.Status
 	effect, err := watan.StatusTransition(from, to, actor)
 	if err != nil {
 		return watan.Order{}, err
@@ -107,10 +105,6 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 		completed = nil
 	} else if completed == nil {
 		completed = &now
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE orders SET status = $1, completed_at = $2, updated_at = $3
-		WHERE tenant_id = $4 AND id = $5`, string(to), s.nts(completed), s.ts(now), o.TenantID, o.ID); err != nil {
-		return watan.Order{}, fmt.Errorf("store: set order status: %w", err)
 	}
 	msg := fmt.Sprintf("status %s → %s", from, to)
 	if note != "" {

@@ -350,10 +350,10 @@ func TestOrderReadsEveryField(t *testing.T) {
 			if err != nil || locked.ID != o.ID {
 				t.Errorf("LockOrderTx = %+v, %v", locked, err)
 			}
-			if err := b.s.SaveOrderProviderTx(b.ctx, tx, o, 1); err == nil {
-				t.Error("SaveOrderProviderTx saved an order that is not at the generation it was read at")
+			if err := b.s.SaveOrderTx(b.ctx, tx, o, 1); err == nil {
+				t.Error("SaveOrderTx saved an order that is not at the generation it was read at")
 			}
-			if err := b.s.SaveOrderProviderTx(b.ctx, tx, o, 0); err != nil {
+			if err := b.s.SaveOrderTx(b.ctx, tx, o, 0); err != nil {
 				return err
 			}
 			_, err = tx.ExecContext(b.ctx, `UPDATE orders SET status = 'approved' WHERE id = $1`, o.ID)
