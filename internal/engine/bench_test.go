@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -120,4 +121,38 @@ func benchEndToEnd(b *testing.B, e store.Engine) {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms-to-provider")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms-to-provider")
 	}
+	if e == store.EnginePostgres {
+		reportRowWrites(b, bb.st.DB(), b.N)
+	}
+}
+
+// reportRowWrites reports, per order, the rows written to the tables an order
+// touches in the benchmark's schema (PostgreSQL's statistics, which backends flush
+// about once a second): inserted and updated rows, and the share of updates that
+// were HOT (no index touched). With WATAN_BENCH_ROWS set it logs every table.
+func reportRowWrites(b *testing.B, db *sql.DB, orders int) {
+	time.Sleep(2 * time.Second) // let the backends flush their statistics
+	rows, err := db.Query(`SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND relname IN ('orders', 'order_events', 'river_job', 'accounts', 'ledger_entries')`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var ins, upd, hot float64
+	for rows.Next() {
+		var name string
+		var i, u, h float64
+		if err := rows.Scan(&name, &i, &u, &h); err != nil {
+			b.Fatal(err)
+		}
+		ins, upd, hot = ins+i, upd+u, hot+h
+		if os.Getenv("WATAN_BENCH_ROWS") != "" {
+			b.Logf("%-15s inserts/order %.2f updates/order %.2f (HOT %.2f)", name, i/float64(orders), u/float64(orders), h/float64(orders))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(ins/float64(orders), "row-inserts/order")
+	b.ReportMetric(upd/float64(orders), "row-updates/order")
 }

@@ -296,12 +296,14 @@ func (e *Engine) accepted(ctx context.Context, st *step, o watan.Order, acct wat
 		r := *first
 		ans.data = map[string]string{"pin": r.PIN}
 		_, _, err := e.apply(ctx, o, watan.TrDeliveredAtPlacement, ans, func(tx *sql.Tx, cur *watan.Order) error {
-			if err := sent(tx, cur); err != nil {
-				return err
-			}
+			// One event for both answers: one transition, one timeline entry.
+			now := e.now()
+			cur.SentAt, cur.ProviderOrderID, cur.ProviderMessage = &now, res.ProviderOrderID, res.Message
 			seen(cur, r)
 			cur.ProviderState, cur.PIN = watan.StateDelivered, r.PIN
-			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered, "delivered by provider at the first check: %s", orDash(r.Message))); err != nil {
+			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered,
+				"accepted by provider (order %s, cost %s) and delivered at the first check: %s",
+				orDash(cur.ProviderOrderID), orDash(res.Cost), orDash(r.Message))); err != nil {
 				return err
 			}
 			return e.finish(ctx, tx, cur, watan.StatusApproved, "delivered by provider")
