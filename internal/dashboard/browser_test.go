@@ -258,6 +258,28 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
+	// The providers page with a paused account, its reason and its timeline, on a
+	// desk and on a phone, in both languages.
+	b.must(b.eng.PauseProvider(b.ctx, b.a.ID, b.znetA.ID, "provider maintenance tonight (ref 42)", watan.OperatorActor(userA)))
+	run("providers page",
+		chromedp.Navigate(base+"/providers"),
+		chromedp.WaitVisible(`td[data-circuit]`),
+		chromedp.Click(`tr.provider-events summary`),
+		shot("14-providers-en"),
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(base+"/providers"),
+		chromedp.WaitVisible(`td[data-circuit]`),
+		shot("15-providers-en-phone"),
+		chromedp.Click(`#lang-switch`),
+		chromedp.WaitVisible(`html[dir="rtl"]`),
+		chromedp.WaitVisible(`td[data-circuit]`),
+		chromedp.Click(`tr.provider-events summary`),
+		shot("16-providers-ar-phone"),
+		chromedp.Click(`#lang-switch`),
+		chromedp.WaitVisible(`html[dir="ltr"]`),
+		chromedp.EmulateViewport(1280, 1057),
+	)
+
 	var refusal string
 	run("locked-out sign-in",
 		chromedp.Click(`form[action="/signout"] button`),
