@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"watan/internal/breaker"
 )
 
 // TestReadmeConfigTableMatchesFlags: every row of the README's configuration table
@@ -87,4 +90,27 @@ func sameDefault(doc, code string) bool {
 		return err2 == nil && d1 == d2
 	}
 	return doc == code
+}
+
+// TestReadmeBreakerDefaults holds the README's description of the circuit breaker
+// to breaker.DefaultConfig, so that the thresholds it states are the ones in force.
+func TestReadmeBreakerDefaults(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(readme)), " ")
+	c := breaker.DefaultConfig()
+	for _, want := range []string{
+		fmt.Sprintf("It opens after %d misconfiguration signals with no successful call between them", c.MisconfiguredInARow),
+		fmt.Sprintf("or %d placements refused with that signal", c.MisconfiguredInARow),
+		fmt.Sprintf("after %d failed calls in a row of any kind", c.TransientInARow),
+		fmt.Sprintf("when %d %% of at least %d calls in the last %s failed", int(c.FailureRatio*100), c.MinCalls, map[time.Duration]string{time.Minute: "minute"}[c.Window]),
+		fmt.Sprintf("After %d s it half-opens: %d real placements go out; %d successful trials close it, %d failed trials open it again for twice as long (up to %d min)",
+			int(c.CoolDown.Seconds()), c.Trials, c.Trials, c.Trials, int(c.MaxCoolDown.Minutes())),
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("README does not say %q", want)
+		}
+	}
 }

@@ -114,6 +114,9 @@ type Config struct {
 	OnChange func(Change)
 }
 
+// DefaultConfig is the configuration a zero Config stands for.
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
 func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
