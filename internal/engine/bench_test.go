@@ -23,8 +23,8 @@ import (
 // approval). It also reports the time from an order's creation to its provider
 // call.
 //
-//	go test -run x -bench EndToEnd -benchtime 2000x ./internal/engine/
-//	WATAN_TEST_DATABASE_URL=postgres://... go test -run x -bench EndToEnd -benchtime 5000x ./internal/engine/
+//	go test -run '^$' -bench EndToEnd -benchtime 2000x ./internal/engine/
+//	WATAN_TEST_DATABASE_URL=postgres://... go test -run '^$' -bench EndToEnd -benchtime 5000x ./internal/engine/
 func BenchmarkEndToEnd(b *testing.B) {
 	for _, e := range storetest.Engines() {
 		b.Run(string(e), func(b *testing.B) { benchEndToEnd(b, e) })

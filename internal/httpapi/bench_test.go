@@ -18,7 +18,7 @@ import (
 // (authentication, decoding, the store's transaction, encoding) on each engine, with
 // concurrent clients spread over several accounts. Reproduce with:
 //
-//	WATAN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable go test -run x -bench . ./internal/httpapi/
+//	WATAN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable go test -run '^$' -bench . ./internal/httpapi/
 func BenchmarkCreateOrder(b *testing.B) {
 	for _, engine := range storetest.Engines() {
 		// One tenant is the common case; several tenants show what the API does when

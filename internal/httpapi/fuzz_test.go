@@ -21,7 +21,7 @@ import (
 // sums to the balance. The store is one SQLite database shared by all inputs, as
 // a long-running server's is.
 //
-//	go test -run x -fuzz FuzzCreateOrder -fuzztime 60s ./internal/httpapi/
+//	go test -run '^$' -fuzz FuzzCreateOrder -fuzztime 60s ./internal/httpapi/
 func FuzzCreateOrder(f *testing.F) {
 	st := storetest.Open(f)
 	ctx := context.Background()

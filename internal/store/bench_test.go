@@ -14,7 +14,7 @@ import (
 // check, package lookup, debit, number, order, ledger entry, event, commit) with
 // concurrent clients spread over several accounts, per engine:
 //
-//	WATAN_TEST_DATABASE_URL=postgres://... go test -run x -bench CreateOrder ./internal/store/
+//	WATAN_TEST_DATABASE_URL=postgres://... go test -run '^$' -bench CreateOrder ./internal/store/
 func BenchmarkCreateOrder(b *testing.B) {
 	for _, e := range storetest.Engines() {
 		b.Run(string(e), func(b *testing.B) {
