@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/breaker"
 	"watan/internal/engine"
 	"watan/internal/jobs"
 	"watan/internal/metrics"
@@ -212,3 +213,22 @@ func must(t *testing.T, err error) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestCircuitBreakersShowInTheScrape: a breaker's state, window and changes, as the
+// engine reports them.
+func TestCircuitBreakersShowInTheScrape(t *testing.T) {
+	m := metrics.New()
+	snap := breaker.Snapshot{State: breaker.Open, Counts: breaker.Counts{Calls: 30, Failures: 20, Misconfigured: 8, Opened: 1}}
+	m.WatchCircuits(func() []engine.CircuitStat {
+		return []engine.CircuitStat{{Kind: watan.ProviderZnet, ProviderAccountID: 7, Snapshot: snap}}
+	})
+	m.CircuitChanged(watan.ProviderZnet, 7, "closed", "open")
+	out := scrape(t, m)
+	wantLine(t, out, `watan_provider_circuit_state{provider_account="7",provider_kind="znet",state="open"} 1`)
+	wantLine(t, out, `watan_provider_circuit_state{provider_account="7",provider_kind="znet",state="closed"} 0`)
+	wantLine(t, out, `watan_provider_circuit_window_calls{provider_account="7",provider_kind="znet"} 30`)
+	wantLine(t, out, `watan_provider_circuit_window_failures{class="transient",provider_account="7",provider_kind="znet"} 12`)
+	wantLine(t, out, `watan_provider_circuit_window_failures{class="misconfigured",provider_account="7",provider_kind="znet"} 8`)
+	wantLine(t, out, `watan_provider_circuit_opened{provider_account="7",provider_kind="znet"} 1`)
+	wantLine(t, out, `watan_provider_circuit_changes_total{provider_account="7",provider_kind="znet",to="open"} 1`)
+}
