@@ -34,6 +34,8 @@ type benchConfig struct {
 	db       dbConfig
 	scenario string
 	rate     float64
+	e2eRate  float64
+	idle     time.Duration
 	orders   int
 	duration time.Duration
 	clients  int
@@ -47,12 +49,14 @@ type benchConfig struct {
 }
 
 func cmdBench(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "bench", "bench [flags]\n\nRuns the whole system in-process against simulated providers on loopback and\nmeasures it. Scenarios: intake (API order creation at a fixed and at the maximum\nrate), e2e (created to approved with an instant provider), monitor (a simulated\nday on an accelerated clock, per polling policy, plus barakat batching).\nUse an empty database: the bench adds tenants and orders to it.")
+	fs := newFlagSet(env, "bench", "bench [flags]\n\nRuns the whole system in-process against simulated providers on loopback and\nmeasures it. Scenarios: intake (API order creation at a fixed and at the maximum\nrate), e2e (created to approved with an instant provider, at a fixed and at the\nmaximum rate), monitor (a simulated day on an accelerated clock, per polling\npolicy, plus barakat batching), idle (the CPU an idle serve uses). Every phase\nreports CPU per order, of the whole machine and of this process (Linux).\nUse an empty database: the bench adds tenants and orders to it.")
 	var cfg benchConfig
 	fs.StringVar(&cfg.db.URL, "database-url", envDefault(env, "WATAN_BENCH_DATABASE_URL", ""),
 		`database: "sqlite:PATH" or "postgres://..."; default a temporary SQLite file removed afterwards [$WATAN_BENCH_DATABASE_URL]`)
-	fs.StringVar(&cfg.scenario, "scenario", "all", "intake, e2e, monitor, or all")
+	fs.StringVar(&cfg.scenario, "scenario", "all", "intake, e2e, monitor, idle, or all")
 	fs.Float64Var(&cfg.rate, "rate", 200, "intake: offered orders per second in the fixed-rate phase")
+	fs.Float64Var(&cfg.e2eRate, "e2e-rate", 100, "e2e: offered orders per second in the fixed-rate phase")
+	fs.DurationVar(&cfg.idle, "idle-duration", 30*time.Second, "idle: how long to measure an idle serve after it has settled")
 	fs.IntVar(&cfg.orders, "orders", 2000, "orders per phase at most (intake, e2e) or per policy (monitor)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "wall-clock bound of each phase")
 	fs.IntVar(&cfg.clients, "clients", 8, "concurrent HTTP clients (intake, e2e)")
@@ -66,8 +70,8 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if cfg.orders <= 0 || cfg.duration <= 0 || cfg.simBound <= 0 || cfg.clients <= 0 || cfg.rate <= 0 {
-		return fmt.Errorf("bench: --orders, --duration, --monitor-duration, --clients and --rate must be positive")
+	if cfg.orders <= 0 || cfg.duration <= 0 || cfg.simBound <= 0 || cfg.clients <= 0 || cfg.rate <= 0 || cfg.e2eRate <= 0 || cfg.idle <= 0 {
+		return fmt.Errorf("bench: --orders, --duration, --monitor-duration, --clients, --rate, --e2e-rate and --idle-duration must be positive")
 	}
 	if cfg.db.URL == "" {
 		dir, err := os.MkdirTemp("", "watan-bench-")
@@ -78,17 +82,17 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 		cfg.db.URL = "sqlite:" + filepath.Join(dir, "bench.db")
 	}
 	scenarios := map[string]func(context.Context, *Env, benchConfig) ([]benchResult, error){
-		"intake": benchIntake, "e2e": benchE2E, "monitor": benchMonitor,
+		"intake": benchIntake, "e2e": benchE2E, "monitor": benchMonitor, "idle": benchIdle,
 	}
 	names := []string{cfg.scenario}
 	if cfg.scenario == "all" {
-		names = []string{"intake", "e2e", "monitor"}
+		names = []string{"idle", "intake", "e2e", "monitor"}
 	}
 	var results []benchResult
 	for _, name := range names {
 		fn, ok := scenarios[name]
 		if !ok {
-			return fmt.Errorf("bench: unknown scenario %q (want intake, e2e, monitor or all)", name)
+			return fmt.Errorf("bench: unknown scenario %q (want intake, e2e, monitor, idle or all)", name)
 		}
 		rs, err := fn(ctx, env, cfg)
 		results = append(results, rs...)
@@ -117,7 +121,20 @@ type benchResult struct {
 	P99ms   float64 `json:"p99_ms"`
 	// Provider requests (placements and status checks) per order, for monitor.
 	RequestsPerOrder float64 `json:"provider_requests_per_order,omitempty"`
-	Note             string  `json:"note,omitempty"`
+	// CPU per order over the phase, in milliseconds: the whole machine's (every
+	// process, the database included; busy time from /proc/stat) and this
+	// process's own. Null where unknown (off Linux, or no orders).
+	MachineCPUms *float64 `json:"machine_cpu_ms_per_order"`
+	ProcessCPUms *float64 `json:"process_cpu_ms_per_order"`
+	// For the idle scenario: CPU used as a percentage of one core.
+	MachineCPUPercent *float64 `json:"machine_cpu_percent_of_core,omitempty"`
+	ProcessCPUPercent *float64 `json:"process_cpu_percent_of_core,omitempty"`
+	Note              string   `json:"note,omitempty"`
+}
+
+// cpu records the CPU a phase of orders used.
+func (r *benchResult) cpu(u cpuUse, orders int) {
+	r.MachineCPUms, r.ProcessCPUms = u.perOrder(orders)
 }
 
 func printBenchResults(w io.Writer, rs []benchResult, asJSON bool) error {
@@ -127,7 +144,7 @@ func printBenchResults(w io.Writer, rs []benchResult, asJSON bool) error {
 		return enc.Encode(rs)
 	}
 	tw := tabwriter.NewWriter(w, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tphase\tdb\torders\terrors\tseconds\torders/s\tmeasure\tp50\tp95\tp99\treq/order\tnote")
+	fmt.Fprintln(tw, "scenario\tphase\tdb\torders\terrors\tseconds\torders/s\tmeasure\tp50\tp95\tp99\treq/order\tCPU ms/order machine\tprocess\tnote")
 	for _, r := range rs {
 		rate, rpo := "-", "-"
 		if r.PerSecond > 0 {
@@ -136,8 +153,14 @@ func printBenchResults(w io.Writer, rs []benchResult, asJSON bool) error {
 		if r.RequestsPerOrder > 0 {
 			rpo = fmt.Sprintf("%.2f", r.RequestsPerOrder)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Phase, r.Database, r.Orders, r.Errors,
-			r.Seconds, rate, r.Measure, fmtMS(r.P50ms), fmtMS(r.P95ms), fmtMS(r.P99ms), rpo, r.Note)
+		p50, p95, p99 := fmtMS(r.P50ms), fmtMS(r.P95ms), fmtMS(r.P99ms)
+		machine, process := fmtOpt(r.MachineCPUms, "%.2f"), fmtOpt(r.ProcessCPUms, "%.2f")
+		if r.Scenario == "idle" {
+			// No orders: the CPU columns give the percentage of one core instead.
+			p50, p95, p99, machine, process = "-", "-", "-", fmtOpt(r.MachineCPUPercent, "%.2f%%"), fmtOpt(r.ProcessCPUPercent, "%.2f%%")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Phase, r.Database, r.Orders, r.Errors,
+			r.Seconds, rate, r.Measure, p50, p95, p99, rpo, machine, process, r.Note)
 	}
 	return tw.Flush()
 }
@@ -488,10 +511,12 @@ func benchIntake(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult,
 		name string
 		rate float64
 	}{{fmt.Sprintf("fixed %.0f/s", cfg.rate), cfg.rate}, {"max", 0}} {
+		cpu0 := takeCPUSample()
 		r := runLoad(ctx, env, "intake "+phase.name, c, benchPkgZnet, cfg.clients, cfg.orders, phase.rate, cfg.duration)
 		res := benchResult{Scenario: "intake", Phase: phase.name, Database: string(sys.st.Engine()), Orders: r.ok, Errors: r.errs,
 			Seconds: r.elapsed.Seconds(), PerSecond: float64(r.ok) / r.elapsed.Seconds(),
 			Note: fmt.Sprintf("%d clients, workers off", cfg.clients)}
+		res.cpu(cpu0.until(takeCPUSample()), r.ok)
 		res.percentiles("API latency", r.lat)
 		if r.firstErr != nil {
 			res.Note += "; first error: " + r.firstErr.Error()
@@ -504,20 +529,17 @@ func benchIntake(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult,
 	return out, nil
 }
 
-// benchE2E measures orders per second from creation (over HTTP) to approved with
-// the queue running, an instantly completing simulator and no first-check delay.
+// benchE2E measures orders from creation (over HTTP) to approved with the queue
+// running, an instantly completing simulator and no first-check delay: first at a
+// fixed offered rate (--e2e-rate), for the latency of a moderately loaded system,
+// then as fast as the clients can create orders, for throughput. Each phase has a
+// tenant and simulators of its own.
 func benchE2E(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult, error) {
 	sys, err := openBenchSystem(ctx, cfg.db.URL, watan.SystemClock{}, cfg.workers, cfg.seed)
 	if err != nil {
 		return nil, err
 	}
 	defer sys.close()
-	w, err := sys.newWorld(ctx, fmt.Sprintf("bench-e2e-%d", time.Now().UnixNano()), providertest.Options{Seed: cfg.seed},
-		watan.ProviderSettings{FirstCheckDelay: -1})
-	if err != nil {
-		return nil, err
-	}
-	defer w.close()
 	base, stopHTTP, err := sys.serveHTTP()
 	if err != nil {
 		return nil, err
@@ -533,7 +555,33 @@ func benchE2E(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult, er
 		defer cancel()
 		sys.queue.Stop(sctx)
 	}()
+	var out []benchResult
+	for _, phase := range []struct {
+		name string
+		rate float64
+	}{{fmt.Sprintf("fixed %.0f/s", cfg.e2eRate), cfg.e2eRate}, {"max", 0}} {
+		rs, err := e2ePhase(ctx, env, cfg, sys, base, phase.name, phase.rate)
+		out = append(out, rs...)
+		if err != nil {
+			return out, err
+		}
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+	}
+	return out, nil
+}
 
+// e2ePhase creates orders at rate (0: as fast as answers come back) for one new
+// tenant, waits for them to become final, and reports throughput, latency from
+// creation to the provider call and to approval, and CPU per order.
+func e2ePhase(ctx context.Context, env *Env, cfg benchConfig, sys *benchSystem, base, name string, rate float64) ([]benchResult, error) {
+	w, err := sys.newWorld(ctx, fmt.Sprintf("bench-e2e-%d", time.Now().UnixNano()), providertest.Options{Seed: cfg.seed},
+		watan.ProviderSettings{FirstCheckDelay: -1})
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
 	c := newOrderClient(base, w, cfg.clients)
 	tid := w.tenant.ID
 	count := func(where string) int {
@@ -541,10 +589,11 @@ func benchE2E(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult, er
 		_ = sys.st.DB().QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE tenant_id = $1 AND `+where, tid).Scan(&n)
 		return n
 	}
+	cpu0 := takeCPUSample()
 	start := time.Now()
-	r := runLoad(ctx, env, "e2e create", c, benchPkgZnet, cfg.clients, cfg.orders, 0, cfg.duration)
+	r := runLoad(ctx, env, "e2e "+name+" create", c, benchPkgZnet, cfg.clients, cfg.orders, rate, cfg.duration)
 	// Wait for the orders to become final, bounded by the phase's duration again.
-	stop := progress(env, "e2e drain", func() string { return fmt.Sprintf("final %d of %d", count("status <> 'pending'"), r.ok) })
+	stop := progress(env, "e2e "+name+" drain", func() string { return fmt.Sprintf("final %d of %d", count("status <> 'pending'"), r.ok) })
 	deadline := time.Now().Add(cfg.duration)
 	var pending int
 	for {
@@ -552,9 +601,12 @@ func benchE2E(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult, er
 		if pending == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
-		time.Sleep(5 * time.Millisecond) // polling the database: the bench's own measurement loop
+		// The bench's own measurement loop: coarse enough that its queries do not
+		// weigh in the CPU per order.
+		time.Sleep(20 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	use := cpu0.until(takeCPUSample())
 	stop()
 	approved := count("status = 'approved'")
 
@@ -586,14 +638,21 @@ func benchE2E(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult, er
 		return nil, err
 	}
 	note := fmt.Sprintf("%d clients, %d workers", cfg.clients, cfg.workers)
+	if rate > 0 {
+		note += fmt.Sprintf(", offered %.0f orders/s", rate)
+	}
 	if pending > 0 {
 		note += fmt.Sprintf("; %d still pending at the bound", pending)
 	}
-	a := benchResult{Scenario: "e2e", Phase: "created→approved", Database: string(sys.st.Engine()), Orders: approved, Errors: r.errs,
+	if r.firstErr != nil {
+		note += "; first error: " + r.firstErr.Error()
+	}
+	a := benchResult{Scenario: "e2e", Phase: name + ", created→approved", Database: string(sys.st.Engine()), Orders: approved, Errors: r.errs,
 		Seconds: elapsed.Seconds(), PerSecond: float64(approved) / elapsed.Seconds(), Note: note}
+	a.cpu(use, approved)
 	a.percentiles("created→provider call", toProvider)
 	b := a
-	b.Phase, b.Note = "same run", ""
+	b.Phase, b.Note = name+", same run", ""
 	b.PerSecond = 0
 	b.percentiles("created→approved", toFinal)
 	return []benchResult{a, b}, nil
@@ -671,7 +730,9 @@ func benchMonitor(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult
 		if err != nil {
 			return out, err
 		}
+		cpu0 := takeCPUSample()
 		res, err := monitorRun(ctx, env, sys, w, clock, r.name, r.pkg, r.orders, r.span, cfg.simBound, cfg.seed)
+		res.cpu(cpu0.until(takeCPUSample()), res.Orders)
 		w.close()
 		if derr := sys.dropJobs(context.WithoutCancel(ctx), w.tenant.ID); err == nil {
 			err = derr

@@ -16,7 +16,7 @@ func TestBenchRuns(t *testing.T) {
 	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
 		stdout, stderr := &fpBuffer{}, &fpBuffer{}
 		err := cmdBench(t.Context(), fpEnv(nil, stdout, stderr), []string{"--database-url", storetest.URL(t, e), "--json",
-			"--orders", "40", "--batch-pending", "30", "--rate", "200", "--duration", "20s"})
+			"--orders", "40", "--batch-pending", "30", "--rate", "200", "--e2e-rate", "100", "--duration", "20s", "--idle-duration", "1s"})
 		if err != nil {
 			t.Fatalf("bench: %v\nstderr: %s", err, stderr.String())
 		}
@@ -28,6 +28,15 @@ func TestBenchRuns(t *testing.T) {
 		seen := map[string]int{}
 		for _, r := range rs {
 			seen[r.Scenario]++
+			if r.Scenario == "idle" {
+				if r.ProcessCPUPercent == nil || r.MachineCPUPercent == nil {
+					t.Errorf("idle: no CPU figures: %+v", r)
+				}
+				continue
+			}
+			if r.Orders > 0 && r.Scenario != "monitor" && (r.MachineCPUms == nil) != (r.ProcessCPUms == nil) {
+				t.Errorf("%s %s: CPU per order only in part: %+v", r.Scenario, r.Phase, r)
+			}
 			if r.Errors > 0 && r.Scenario != "monitor" {
 				t.Errorf("%s %s: %d errors (%s)", r.Scenario, r.Phase, r.Errors, r.Note)
 			}
@@ -35,7 +44,7 @@ func TestBenchRuns(t *testing.T) {
 				t.Errorf("%s %s: %d orders (%s)", r.Scenario, r.Phase, r.Orders, r.Note)
 			}
 		}
-		if seen["intake"] != 2 || seen["e2e"] != 2 || seen["monitor"] != len(monitorPolicies)+2 {
+		if seen["intake"] != 2 || seen["e2e"] != 4 || seen["monitor"] != len(monitorPolicies)+2 || seen["idle"] != 1 {
 			t.Errorf("results per scenario: %v", seen)
 		}
 	})

@@ -5,7 +5,9 @@
 //
 // On PostgreSQL it uses River's database/sql driver with a pgx listener for
 // LISTEN/NOTIFY, so several processes (serve and worker nodes) share the queue; on
-// SQLite it uses River's SQLite driver over the store's single writer connection.
+// SQLite it uses River's SQLite driver over the store's single writer connection,
+// with River's notifications kept inside the process. Workers are told of new and
+// due jobs and poll only as a safety net (wake.go), so an idle process costs little.
 package jobs
 
 import (
@@ -60,8 +62,10 @@ type Config struct {
 	// SweepInterval is how often the leader runs the sweeper. Default 5 minutes.
 	SweepInterval time.Duration
 	// FetchCooldown and FetchPollInterval tune how fast jobs are picked up.
-	// Defaults 5 ms and 50 ms: River's own defaults (100 ms, 1 s) cap a process
-	// near 500 jobs a second.
+	// FetchCooldown defaults to 5 ms: River's own default (100 ms) caps a process
+	// near 500 jobs a second. FetchPollInterval defaults to 1 s where workers are
+	// told of new and due jobs (SQLite, and PostgreSQL with ListenURL; see
+	// wake.go), and to 50 ms where they can only poll (PostgreSQL without it).
 	FetchCooldown     time.Duration
 	FetchPollInterval time.Duration
 	// RescueAfter is how long a job may run before River assumes its worker died
@@ -85,6 +89,7 @@ type Queue struct {
 	db       *sql.DB
 	postgres bool
 	listener *pgxpool.Pool
+	due      *dueWaker // nil when polling only
 	runner   atomic.Pointer[Runner]
 	webhooks atomic.Pointer[WebhookDeliverer]
 	working  sync.Map // IDs of the jobs whose Work is running in this process
@@ -164,8 +169,12 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.FetchCooldown <= 0 {
 		cfg.FetchCooldown = 5 * time.Millisecond
 	}
+	notified := !cfg.Postgres || cfg.ListenURL != ""
 	if cfg.FetchPollInterval <= 0 {
 		cfg.FetchPollInterval = 50 * time.Millisecond
+		if notified {
+			cfg.FetchPollInterval = time.Second
+		}
 	}
 	if cfg.RescueAfter <= 0 {
 		cfg.RescueAfter = 3 * time.Minute
@@ -181,6 +190,9 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	}
 
 	q := &Queue{db: cfg.DB, postgres: cfg.Postgres}
+	if notified {
+		q.due = newDueWaker(cfg.FetchCooldown, q.notifyInsert)
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &dispatchWorker{q: q})
 	river.AddWorker(workers, &checkWorker{q: q})
@@ -195,6 +207,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		JobTimeout:           min(2*time.Minute, cfg.RescueAfter*2/3),
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		RetryPolicy:          backoff(cfg.RetryDelay),
+		Middleware:           []rivertype.Middleware{&wakeMiddleware{w: q.due}},
 		Queues: map[string]river.QueueConfig{
 			QueueDispatch:    {MaxWorkers: cfg.Workers},
 			QueueCheck:       {MaxWorkers: cfg.Workers},
@@ -211,7 +224,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	var err error
 	switch {
 	case !cfg.Postgres:
-		q.client, err = river.NewClient(riversqlite.New(cfg.DB), rcfg)
+		q.client, err = river.NewClient(newLocalDriver(riversqlite.New(cfg.DB)), rcfg)
 	case cfg.ListenURL != "":
 		pcfg, perr := pgxpool.ParseConfig(cfg.ListenURL)
 		if perr != nil {
@@ -236,6 +249,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 // Start runs the workers until Stop or until ctx ends.
 func (q *Queue) Start(ctx context.Context, r Runner) error {
 	q.runner.Store(&r)
+	q.watchDue()
 	if err := q.client.Start(ctx); err != nil {
 		return fmt.Errorf("jobs: start: %w", err)
 	}
@@ -246,6 +260,7 @@ func (q *Queue) Start(ctx context.Context, r Runner) error {
 // the queue) and closes the listener.
 func (q *Queue) Stop(ctx context.Context) error {
 	defer q.closeListener()
+	defer q.due.stop()
 	if err := q.client.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("jobs: stop: %w", err)
 	}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"watan/internal/seal"
+)
+
+// benchIdle runs "watan serve" in this process on a database of its own (a new
+// SQLite file, or a new schema in the PostgreSQL database), with its demo tenant
+// and no traffic, lets it settle, and measures the CPU it uses while idle: what a
+// node costs when nothing happens.
+func benchIdle(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult, error) {
+	dbURL, engine, cleanup, err := idleDatabase(ctx, cfg.db.URL)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	key, err := seal.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	var stderr syncBuffer
+	serveEnv := &Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &stderr, Getenv: func(k string) string {
+		if k == envSecretKey {
+			return key
+		}
+		return ""
+	}}
+	serveCtx, stopServe := context.WithCancel(ctx)
+	defer stopServe()
+	done := make(chan error, 1)
+	go func() {
+		done <- cmdServe(serveCtx, serveEnv, []string{"--database-url", dbURL, "--http-addr", "127.0.0.1:0",
+			"--log-level", "warn", "--log-format", "text"})
+	}()
+	// Startup migrates, seeds the demo, elects the leader and runs the first
+	// sweep; River's maintenance services start staggered.
+	settle := min(10*time.Second, cfg.idle)
+	stop := progress(env, "idle", func() string { return "serve running, no traffic" })
+	defer stop()
+	wait := func(d time.Duration) error {
+		select {
+		case err := <-done:
+			return fmt.Errorf("serve stopped: %v; %s", err, bytes.TrimSpace(stderr.Bytes()))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+			return nil
+		}
+	}
+	if err := wait(settle); err != nil {
+		return nil, err
+	}
+	cpu0 := takeCPUSample()
+	if err := wait(cfg.idle); err != nil {
+		return nil, err
+	}
+	use := cpu0.until(takeCPUSample())
+	stopServe()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	res := benchResult{Scenario: "idle", Phase: "serve, no traffic", Database: engine, Seconds: use.elapsed.Seconds(),
+		Measure: "CPU % of one core", Note: "process: this process (serve in-process); machine: every process"}
+	res.MachineCPUPercent, res.ProcessCPUPercent = use.percentOfCore()
+	return []benchResult{res}, nil
+}
+
+// idleDatabase returns a new empty database on the bench database's engine, and
+// how to remove it.
+func idleDatabase(ctx context.Context, benchURL string) (dbURL, engine string, cleanup func(), err error) {
+	if strings.HasPrefix(benchURL, "sqlite:") {
+		dir, err := os.MkdirTemp("", "watan-bench-idle-")
+		if err != nil {
+			return "", "", nil, err
+		}
+		return "sqlite:" + filepath.Join(dir, "idle.db"), "sqlite", func() { os.RemoveAll(dir) }, nil
+	}
+	u, err := url.Parse(benchURL)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("idle: database url: %w", err)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "watan_bench_idle_" + hex.EncodeToString(b[:])
+	admin, err := sql.Open("pgx", benchURL)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		return "", "", nil, fmt.Errorf("idle: create schema: %w", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), "postgres", func() {
+		_, _ = admin.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close()
+	}, nil
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader in different
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
+}
