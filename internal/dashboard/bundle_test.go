@@ -125,8 +125,11 @@ func (b *bundle) seedTenant(name, user string) (watan.Tenant, watan.ProviderAcco
 	b.must(err)
 	zn, err := st.CreateProviderAccount(ctx, watan.ProviderAccount{
 		TenantID: tn.ID, Name: "znet " + name, Kind: watan.ProviderZnet, BaseURL: b.znet.URL(), Active: true,
-		// Checks at once and then every second, so that orders finish quickly.
-		Settings:    watan.ProviderSettings{FirstCheckDelay: -1, Policy: watan.PollFixed, PollInterval: time.Second},
+		// Checks a millisecond after the placement and then every second, so that
+		// orders finish quickly through their check job (a first check due at once
+		// would be made by the dispatch run itself, and the tests look at the order
+		// between the two).
+		Settings:    watan.ProviderSettings{FirstCheckDelay: time.Millisecond, Policy: watan.PollFixed, PollInterval: time.Second},
 		Credentials: map[string]watan.Secret{"kod": providertest.DefaultZnetKod, "sifre": providertest.DefaultZnetSifre},
 	})
 	b.must(err)
