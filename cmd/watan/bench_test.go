@@ -35,7 +35,7 @@ func TestBenchRuns(t *testing.T) {
 				t.Errorf("%s %s: %d orders (%s)", r.Scenario, r.Phase, r.Orders, r.Note)
 			}
 		}
-		if seen["intake"] != 2 || seen["e2e"] != 2 || seen["monitor"] != len(monitorPolicies)+2 {
+		if seen["intake"] != 3 || seen["e2e"] != 2 || seen["monitor"] != len(monitorPolicies)+2 {
 			t.Errorf("results per scenario: %v", seen)
 		}
 	})
