@@ -56,16 +56,23 @@ func benchCreateOrder(b *testing.B, e store.Engine, accounts int) {
 	}
 	enqueue := func(ctx context.Context, tx *sql.Tx, o watan.Order) error { return q.EnqueueDispatchTx(ctx, tx, o) }
 	var seq atomic.Int64
+	create := func() error {
+		n := seq.Add(1)
+		_, created, err := s.CreateOrderWith(ctx, watan.NewOrder{TenantID: tn.ID, PackageCode: "p",
+			AccountCode: fmt.Sprintf("acct-%d", n%int64(accounts)), Quantity: 1, PlayerID: "bench",
+			ClientOrderID: fmt.Sprintf("bench-%d", n), Actor: watan.ActorAPI}, enqueue)
+		if err == nil && !created {
+			err = fmt.Errorf("order %d not created", n)
+		}
+		return err
+	}
+	storetest.WarmUp(b, s, 300, create)
 	b.SetParallelism(4) // 8 clients on this machine's 2 cores
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			n := seq.Add(1)
-			_, created, err := s.CreateOrderWith(ctx, watan.NewOrder{TenantID: tn.ID, PackageCode: "p",
-				AccountCode: fmt.Sprintf("acct-%d", n%int64(accounts)), Quantity: 1, PlayerID: "bench",
-				ClientOrderID: fmt.Sprintf("bench-%d", n), Actor: watan.ActorAPI}, enqueue)
-			if err != nil || !created {
-				b.Errorf("CreateOrder: %v (created %v)", err, created)
+			if err := create(); err != nil {
+				b.Errorf("CreateOrder: %v", err)
 				return
 			}
 		}
