@@ -80,6 +80,10 @@ type Store struct {
 	logger *slog.Logger
 	clock  watan.Clock
 	sealer Sealer
+	// commitBarrier: on PostgreSQL, order creation may commit asynchronously and
+	// then wait for a barrier (see createOrderPostgres), because the role may call
+	// pg_logical_emit_message.
+	commitBarrier bool
 }
 
 // Compile-time checks that Store provides the domain's services.
@@ -154,6 +158,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.Ping(ctx); err != nil {
 		s.db.Close()
 		return nil, err
+	}
+	if s.engine == EnginePostgres {
+		err := s.db.QueryRowContext(ctx, `SELECT has_function_privilege(
+			'pg_catalog.pg_logical_emit_message(boolean, text, text)', 'EXECUTE')`).Scan(&s.commitBarrier)
+		if err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("store: postgres: %w", err)
+		}
 	}
 	return s, nil
 }
