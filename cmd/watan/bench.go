@@ -179,7 +179,7 @@ type benchSystem struct {
 
 func openBenchSystem(ctx context.Context, url string, clock watan.Clock, workers int, seed uint64) (*benchSystem, error) {
 	logger := slog.New(slog.DiscardHandler)
-	st, err := store.Open(ctx, store.Config{URL: url, Clock: clock})
+	st, err := store.Open(ctx, store.Config{URL: url, Clock: clock, APIKeyCacheTTL: store.DefaultAPIKeyCacheTTL})
 	if err != nil {
 		return nil, err
 	}

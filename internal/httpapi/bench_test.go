@@ -17,8 +17,9 @@ import (
 )
 
 // BenchmarkCreateOrder measures POST /api/v1/orders through the whole handler
-// (authentication, decoding, the store's transaction with the dispatch job inserted
-// by River as serve does, encoding) on each engine, with 8 concurrent clients.
+// (authentication with serve's one-second key cache, decoding, the store's
+// transaction with the dispatch job inserted by River as serve does, encoding) on
+// each engine, with 8 concurrent clients.
 // Reproduce with:
 //
 //	WATAN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable go test -run x -bench . ./internal/httpapi/
@@ -49,7 +50,7 @@ func (i intake) CreateOrder(ctx context.Context, n watan.NewOrder) (watan.Order,
 }
 
 func benchCreateOrder(b *testing.B, engine store.Engine, tenants, accounts int) {
-	st := storetest.OpenWith(b, storetest.Options{Engine: engine})
+	st := storetest.OpenWith(b, storetest.Options{Engine: engine, APIKeyCacheTTL: store.DefaultAPIKeyCacheTTL})
 	q, err := jobs.New(context.Background(), jobs.Config{DB: st.DB(), Postgres: engine == store.EnginePostgres})
 	if err != nil {
 		b.Fatal(err)

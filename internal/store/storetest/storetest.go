@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"watan"
 	"watan/internal/store"
@@ -36,6 +37,8 @@ type Options struct {
 	Clock watan.Clock
 	// Logger for the store. Default: discard.
 	Logger *slog.Logger
+	// APIKeyCacheTTL for the store (see store.Config). Default 0: no cache.
+	APIKeyCacheTTL time.Duration
 }
 
 // Engines returns the engines tests should run on: SQLite always, PostgreSQL when
@@ -78,7 +81,7 @@ func Open(tb testing.TB) *store.Store {
 func OpenWith(tb testing.TB, opts Options) *store.Store {
 	tb.Helper()
 	ctx := context.Background()
-	cfg := store.Config{URL: URL(tb, opts.Engine), Clock: opts.Clock, Logger: opts.Logger}
+	cfg := store.Config{URL: URL(tb, opts.Engine), Clock: opts.Clock, Logger: opts.Logger, APIKeyCacheTTL: opts.APIKeyCacheTTL}
 	s, err := store.Open(ctx, cfg)
 	if err != nil {
 		tb.Fatalf("storetest: %v", err)
