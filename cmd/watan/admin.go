@@ -16,7 +16,9 @@ func openStore(ctx context.Context, env *Env, cfg dbConfig, logger *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	scfg := store.Config{URL: cfg.URL, Logger: logger}
+	// Only serve authenticates API keys; a key revoked by any command or node is
+	// refused everywhere within the cache's second.
+	scfg := store.Config{URL: cfg.URL, Logger: logger, APIKeyCacheTTL: store.DefaultAPIKeyCacheTTL}
 	if keys != nil {
 		scfg.Sealer = keys
 	}

@@ -49,7 +49,7 @@ type benchConfig struct {
 }
 
 func cmdBench(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "bench", "bench [flags]\n\nRuns the whole system in-process against simulated providers on loopback and\nmeasures it. Scenarios: intake (API order creation at a fixed and at the maximum\nrate), e2e (created to approved with an instant provider, at a fixed and at the\nmaximum rate), monitor (a simulated day on an accelerated clock, per polling\npolicy, plus barakat batching), idle (the CPU an idle serve uses). Every phase\nreports CPU per order, of the whole machine and of this process (Linux).\nUse an empty database: the bench adds tenants and orders to it.")
+	fs := newFlagSet(env, "bench", "bench [flags]\n\nRuns the whole system in-process against simulated providers on loopback and\nmeasures it. Scenarios: intake (API order creation at a fixed and at the maximum\nrate, and at the maximum rate into one account), e2e (created to approved with an\ninstant provider, at a fixed and at the maximum rate), monitor (a simulated day on\nan accelerated clock, per polling policy, plus barakat batching), idle (the CPU an\nidle serve uses). Every phase reports CPU per order, of the whole machine and of\nthis process (Linux).\nUse an empty database: the bench adds tenants and orders to it.")
 	var cfg benchConfig
 	fs.StringVar(&cfg.db.URL, "database-url", envDefault(env, "WATAN_BENCH_DATABASE_URL", ""),
 		`database: "sqlite:PATH" or "postgres://..."; default a temporary SQLite file removed afterwards [$WATAN_BENCH_DATABASE_URL]`)
@@ -202,7 +202,7 @@ type benchSystem struct {
 
 func openBenchSystem(ctx context.Context, url string, clock watan.Clock, workers int, seed uint64) (*benchSystem, error) {
 	logger := slog.New(slog.DiscardHandler)
-	st, err := store.Open(ctx, store.Config{URL: url, Clock: clock})
+	st, err := store.Open(ctx, store.Config{URL: url, Clock: clock, APIKeyCacheTTL: store.DefaultAPIKeyCacheTTL})
 	if err != nil {
 		return nil, err
 	}
@@ -506,13 +506,18 @@ func benchIntake(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult,
 	}
 	defer stopHTTP()
 	c := newOrderClient(base, w, cfg.clients)
+	// The last phase sends every order to one account (a sub-dealer's storefront):
+	// each create then waits for the previous one's lock on that account's row.
+	one := newOrderClient(base, w, cfg.clients)
+	one.accounts, one.run = w.accounts[:1], c.run+"-one"
 	var out []benchResult
 	for _, phase := range []struct {
 		name string
 		rate float64
-	}{{fmt.Sprintf("fixed %.0f/s", cfg.rate), cfg.rate}, {"max", 0}} {
+		c    *orderClient
+	}{{fmt.Sprintf("fixed %.0f/s", cfg.rate), cfg.rate, c}, {"max", 0, c}, {"max, one account", 0, one}} {
 		cpu0 := takeCPUSample()
-		r := runLoad(ctx, env, "intake "+phase.name, c, benchPkgZnet, cfg.clients, cfg.orders, phase.rate, cfg.duration)
+		r := runLoad(ctx, env, "intake "+phase.name, phase.c, benchPkgZnet, cfg.clients, cfg.orders, phase.rate, cfg.duration)
 		res := benchResult{Scenario: "intake", Phase: phase.name, Database: string(sys.st.Engine()), Orders: r.ok, Errors: r.errs,
 			Seconds: r.elapsed.Seconds(), PerSecond: float64(r.ok) / r.elapsed.Seconds(),
 			Note: fmt.Sprintf("%d clients, workers off", cfg.clients)}

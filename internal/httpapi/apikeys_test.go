@@ -29,7 +29,8 @@ type createdKey struct {
 	Key    string `json:"key"`
 }
 
-// keyEnv is an env whose store runs on a manual clock, with the clock at hand.
+// keyEnv is an env whose store runs on a manual clock, with the clock at hand, and
+// caches accepted keys as serve's does.
 type keyEnv struct {
 	*env
 	clock *providertest.ManualClock
@@ -38,7 +39,7 @@ type keyEnv struct {
 func forEachEngineWithClock(t *testing.T, fn func(t *testing.T, e keyEnv)) {
 	storetest.RunEngines(t, func(t *testing.T, engine store.Engine) {
 		clock := providertest.NewManualClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
-		st := storetest.OpenWith(t, storetest.Options{Engine: engine, Clock: clock})
+		st := storetest.OpenWith(t, storetest.Options{Engine: engine, Clock: clock, APIKeyCacheTTL: store.DefaultAPIKeyCacheTTL})
 		fn(t, keyEnv{env: newEnv(t, st, httpapi.Config{}), clock: clock})
 	})
 }

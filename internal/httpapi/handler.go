@@ -397,9 +397,10 @@ func (h *Handler) wrap(rt route) http.Handler {
 
 // authenticate resolves the bearer token to a tenant and records it in the request's
 // info. Store failures are passed on as they are, so that a database outage is a 5xx
-// and not a misleading 401. The answer is deliberately not cached, here or in the
-// store: a revoked key must fail on the very next request on every node, and the
-// lookup is one indexed read (plus a write at most once a minute per key).
+// and not a misleading 401. Nothing is cached here: the store may cache accepted
+// keys briefly (watan serve: one second, see store.Config.APIKeyCacheTTL) and
+// drops a key it revokes at once, so every handler over one store refuses a
+// revoked key on its next request, and other nodes within that second.
 func (h *Handler) authenticate(r *http.Request) error {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)

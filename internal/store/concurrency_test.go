@@ -1,17 +1,41 @@
 package store_test
 
 import (
+	"database/sql"
 	"fmt"
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"watan"
+	"watan/internal/store"
 )
 
 // TestConcurrentCreateOrders checks invariant 4 under contention: 40 concurrent
 // orders against one account whose balance and overdraft cover 15 of them.
 func TestConcurrentCreateOrders(t *testing.T) {
+	run(t, concurrentCreateOrders)
+}
+
+// TestConcurrentCreateOrdersCommitSync: the same on PostgreSQL when order
+// creation commits synchronously, as it does when the role may not write the
+// barrier's WAL message (see Store.CreateOrderWith).
+func TestConcurrentCreateOrdersCommitSync(t *testing.T) {
 	run(t, func(t *testing.T, b *bundle) {
+		if b.s.Engine() != store.EnginePostgres {
+			t.Skip("PostgreSQL only")
+		}
+		if !b.s.CommitBarrier() {
+			t.Error("the test database's role cannot write the commit barrier: creation commits synchronously")
+		}
+		b.s.SetCommitBarrier(false)
+		concurrentCreateOrders(t, b)
+	})
+}
+
+func concurrentCreateOrders(t *testing.T, b *bundle) {
+	{
 		b.account(t, b.tenant.ID, "c1", 1000, 500)
 		b.pkg(t, b.tenant.ID, "p", 100)
 		const workers = 40
@@ -66,7 +90,7 @@ func TestConcurrentCreateOrders(t *testing.T) {
 				t.Errorf("order numbers %v: %d missing; want 1..15, each once", numbers, n)
 			}
 		}
-	})
+	}
 }
 
 // TestConcurrentSameClientOrderID checks idempotency under contention: 20
@@ -107,6 +131,69 @@ func TestConcurrentSameClientOrderID(t *testing.T) {
 		}
 		if a := b.checkLedger(t, b.tenant.ID, "c1"); a.Balance != 9900 {
 			t.Errorf("balance = %s, want 99.00", a.Balance)
+		}
+	})
+}
+
+// TestCreateOrderLeavesSessionsAsFound: on PostgreSQL creation commits
+// asynchronously with a barrier after it, in a pipeline; the connections it
+// returns to the pool must be idle, outside any transaction, and commit
+// synchronously again, or the engine's transactions that share them would not be
+// durable when they report success.
+func TestCreateOrderLeavesSessionsAsFound(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		if b.s.Engine() != store.EnginePostgres {
+			t.Skip("PostgreSQL only")
+		}
+		b.account(t, b.tenant.ID, "c1", 100_000, 0)
+		b.account(t, b.tenant.ID, "c2", 100, 0)
+		b.pkg(t, b.tenant.ID, "p", 100)
+		var wg sync.WaitGroup
+		for i := range 24 {
+			wg.Go(func() {
+				// c2 covers one order: the others are refused by the lookup or by the
+				// debit, so both ends of the pipeline are exercised.
+				acct := "c1"
+				if i%3 == 0 {
+					acct = "c2"
+				}
+				_, _, err := b.s.CreateOrder(b.ctx, watan.NewOrder{TenantID: b.tenant.ID, PackageCode: "p",
+					AccountCode: acct, Quantity: 1, PlayerID: "x"})
+				if err != nil && watan.ErrorCode(err) != watan.ECodeInsufficientBalance {
+					t.Errorf("CreateOrder: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		n := b.s.DB().Stats().OpenConnections
+		var conns []*sql.Conn
+		for range n {
+			c, err := b.s.DB().Conn(b.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			var sync string
+			if err := c.QueryRowContext(b.ctx, `SHOW synchronous_commit`).Scan(&sync); err != nil {
+				t.Fatal(err)
+			}
+			var status byte
+			if err := c.Raw(func(dc any) error {
+				status = dc.(*stdlib.Conn).Conn().PgConn().TxStatus()
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if sync != "on" || status != 'I' {
+				t.Errorf("a pooled connection has synchronous_commit %s, transaction status %c", sync, status)
+			}
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		b.checkLedger(t, b.tenant.ID, "c1")
+		if a := b.checkLedger(t, b.tenant.ID, "c2"); a.Balance != 0 {
+			t.Errorf("c2 balance %s, want 0.00", a.Balance)
 		}
 	})
 }

@@ -11,3 +11,11 @@ func (s *Store) MigrateTo(ctx context.Context, version int) error {
 
 // WithConnectTimeout is withConnectTimeout, for tests.
 var WithConnectTimeout = withConnectTimeout
+
+// SetCommitBarrier turns the asynchronous commit of order creation on PostgreSQL
+// (with its barrier) on or off, as Open would find the privilege for it.
+func (s *Store) SetCommitBarrier(on bool) { s.commitBarrier = on }
+
+// CommitBarrier reports whether order creation commits asynchronously with a
+// barrier.
+func (s *Store) CommitBarrier() bool { return s.commitBarrier }

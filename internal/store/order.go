@@ -11,6 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"watan"
 )
 
@@ -74,17 +78,28 @@ func (s *Store) CreateOrder(ctx context.Context, n watan.NewOrder) (watan.Order,
 // client order id first; the caller rolls back and returns that order.
 var errClientIDTaken = errors.New("client order id taken concurrently")
 
-// CreateOrderWith creates an order as CreateOrder does and, if after is not nil, runs
-// after(ctx, tx, order) inside the creating transaction just before it commits, so
-// that work enqueued there (the dispatch job, with River's InsertTx) commits or rolls
-// back with the order. after is not run when an existing order is returned for a
-// repeated client order id. If after fails, nothing is written and its error is
-// returned as is.
+// CreateOrderWith creates an order as CreateOrder does and, if enqueue is not nil,
+// runs enqueue(ctx, tx, order) inside the creating transaction, so that work
+// enqueued there (the dispatch job, with River's InsertTx) commits or rolls back with
+// the order. The order passed to it has its ID and every field it is created with
+// but its Number, and its row may not be written yet: on PostgreSQL the order, its
+// ledger entry and its event are written after enqueue, together with the debit, so
+// that the account's row is locked only for that last statement and the commit.
+// enqueue is not run when an existing order is returned for a repeated client order
+// id, nor for a refusal found before it (the debit can still refuse after it, when a
+// concurrent order took the balance first). If enqueue fails, nothing is written
+// and its error is returned as is.
 //
-// Within the transaction the account's debit is one conditional UPDATE, so
-// concurrent orders can never take the balance below -OverdraftLimit. Two
-// concurrent requests with one client order id produce one order: the unique index
-// stops the second, which then returns the first.
+// The balance is read first without a lock, so that a plain refusal writes
+// nothing, and debited by one UPDATE at the end that the database checks against
+// the overdraft limit (a condition of the UPDATE on SQLite, the account's CHECK
+// constraint on PostgreSQL), so concurrent orders can never take the balance below
+// -OverdraftLimit. Two concurrent requests with one client order id produce one
+// order: the unique index stops the second, which then returns the first. On
+// PostgreSQL the transaction commits asynchronously and is followed by a barrier
+// that waits for the WAL flush (see createOrderPostgres): the account's row is
+// locked only until the commit is recorded, and CreateOrderWith still returns only
+// once the order is durable.
 //
 // Order numbers are unique per tenant and increasing: each is greater than the number
 // of every create of the tenant that finished before this one began. On SQLite they
@@ -92,14 +107,15 @@ var errClientIDTaken = errors.New("client order id taken concurrently")
 // numbers have no gaps. On PostgreSQL they come from the tenant's sequence (see
 // orderSequence), which takes no lock, so one tenant's orders are created in parallel;
 // but nextval is never rolled back, so a create that fails after taking its number
-// leaves a gap. The number is therefore taken last, in the INSERT of the order itself,
-// after every check and the debit: a refusal (validation, unknown or inactive package,
-// unknown account, wrong currency, insufficient balance) never uses one up. What can
-// still leave a gap is a failure after it: the loser of a race on one client order id,
-// a failing after hook, a failed commit or a cancelled context. Also on PostgreSQL,
-// numbers are taken in one order and committed in another, so a reader may briefly see
-// order #n+1 before #n.
-func (s *Store) CreateOrderWith(ctx context.Context, n watan.NewOrder, after func(ctx context.Context, tx *sql.Tx, o watan.Order) error) (watan.Order, bool, error) {
+// leaves a gap. The number is therefore taken last, in the statement that debits the
+// account and writes the order, and only if the debit succeeded: a refusal
+// (validation, unknown or inactive package, unknown account, wrong currency,
+// insufficient balance, also when found only by the debit) and a failing enqueue
+// never use one up. What can still leave a gap is a failure after it: the loser of
+// a race on one client order id, a failed commit or a cancelled context. Also on
+// PostgreSQL, numbers are taken in one order and committed in another, so a reader
+// may briefly see order #n+1 before #n.
+func (s *Store) CreateOrderWith(ctx context.Context, n watan.NewOrder, enqueue func(ctx context.Context, tx *sql.Tx, o watan.Order) error) (watan.Order, bool, error) {
 	if err := n.Validate(); err != nil {
 		return watan.Order{}, false, err
 	}
@@ -112,56 +128,28 @@ func (s *Store) CreateOrderWith(ctx context.Context, n watan.NewOrder, after fun
 		PlayerID: n.PlayerID, Extra: n.Extra, ClientOrderID: n.ClientOrderID,
 		Status: watan.StatusPending, ProviderState: watan.StateNotSent, CreatedAt: now, UpdatedAt: now,
 	}
-	replayed := false
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
-		if n.ClientOrderID != "" {
-			prev, err := findOrderByClientID(ctx, tx, n.TenantID, n.ClientOrderID)
-			if err == nil {
-				o, replayed = prev, true
-				return nil
-			}
-			if !isNoRows(err) {
+	var (
+		replayed bool
+		err      error
+	)
+	if s.engine == EnginePostgres {
+		replayed, err = s.createOrderPostgres(ctx, n, &o, enqueue)
+	} else {
+		err = s.InTx(ctx, func(tx *sql.Tx) error {
+			again, ok, err := s.prepareOrder(ctx, tx, n, &o)
+			if !ok || err != nil {
+				replayed = again
 				return err
 			}
-		}
-
-		var active bool
-		err := tx.QueryRowContext(ctx, `SELECT id, price, currency, active FROM packages WHERE tenant_id = $1 AND code = $2`,
-			n.TenantID, n.PackageCode).Scan(&o.PackageID, &o.UnitPrice, &o.Currency, &active)
-		if isNoRows(err) {
-			return watan.Errorf(watan.ECodeUnknownPackage, "no package with code %q", n.PackageCode)
-		}
-		if err != nil {
-			return fmt.Errorf("store: create order: find package: %w", err)
-		}
-		if !active {
-			return watan.Errorf(watan.ECodePackageInactive, "package %q is not on sale", n.PackageCode)
-		}
-		var ok bool
-		if o.Price, ok = o.UnitPrice.Mul(n.Quantity); !ok {
-			return watan.Errorf(watan.ECodeValidation, "price × quantity is too large")
-		}
-
-		var balance watan.Amount
-		err = tx.QueryRowContext(ctx, `UPDATE accounts SET balance = balance - $1, updated_at = $2
-			WHERE tenant_id = $3 AND code = $4 AND currency = $5 AND balance - $1 >= -overdraft_limit
-			RETURNING id, balance`,
-			int64(o.Price), s.ts(now), n.TenantID, n.AccountCode, o.Currency).Scan(&o.AccountID, &balance)
-		if isNoRows(err) {
-			return s.debitRefused(ctx, tx, n, o)
-		}
-		if err != nil {
-			return fmt.Errorf("store: create order: debit: %w", err)
-		}
-
-		if err := s.insertOrder(ctx, tx, &o, balance, n.Actor); err != nil {
-			return err
-		}
-		if after != nil {
-			return after(ctx, tx, o)
-		}
-		return nil
-	})
+			if err := s.debitAndInsertSQLite(ctx, tx, n, &o); err != nil {
+				return err
+			}
+			if enqueue != nil {
+				return enqueue(ctx, tx, o)
+			}
+			return nil
+		})
+	}
 	if errors.Is(err, errClientIDTaken) {
 		// The transaction is rolled back; the winner has committed, since a unique
 		// index only reports a conflict with a committed row.
@@ -177,76 +165,126 @@ func (s *Store) CreateOrderWith(ctx context.Context, n watan.NewOrder, after fun
 	return o, !replayed, nil
 }
 
-// insertOrder takes the tenant's next order number and writes the debited order o,
-// its ledger entry and its "created" event, setting o.Number and o.ID. The caller
-// does every check before, so that a refused order takes no number (on PostgreSQL
-// a taken number is never given back). On PostgreSQL the number and the three
-// writes are one statement, one round trip; on SQLite the counter row is locked
-// until commit, which costs nothing there since SQLite has one writer anyway.
-func (s *Store) insertOrder(ctx context.Context, tx *sql.Tx, o *watan.Order, balance watan.Amount, actor watan.Actor) error {
-	// The event message, around the number that only the database knows yet.
-	msgTail := fmt.Sprintf(" created: %d × %s for %s %s, debited from account %s",
-		o.Quantity, o.PackageCode, o.Price, o.Currency, o.AccountCode)
-	var err error
-	if s.engine == EnginePostgres {
-		// $17::text::regclass looks the sequence up by name through search_path at
-		// execution time, as the tables are, so the cached statement serves every
-		// tenant and every schema.
-		err = tx.QueryRowContext(ctx, `WITH o AS (
-				INSERT INTO orders (tenant_id, number, account_id, package_id, quantity, player_id, extra,
-					client_order_id, unit_price, price, currency, status, provider_state, created_at, updated_at)
-				VALUES ($1::bigint, nextval($17::text::regclass), $2::bigint, $3::bigint, $4::integer, $5::text,
-					$6::text, $7::text, $8::bigint, $9::bigint, $10::text, $11::text, $12::text,
-					$13::timestamptz, $13::timestamptz)
-				RETURNING id, number
-			), l AS (
-				INSERT INTO ledger_entries (tenant_id, account_id, order_id, kind, amount, balance_after, note, created_at)
-				SELECT $1::bigint, $2::bigint, o.id, 'debit', -$9::bigint, $14::bigint, 'order #' || o.number,
-					$13::timestamptz FROM o
-			), e AS (
-				INSERT INTO order_events (tenant_id, order_id, at, actor, kind, message)
-				SELECT $1::bigint, o.id, $13::timestamptz, $15::text, 'created', 'order #' || o.number || $16::text FROM o
-			)
-			SELECT number, id FROM o`,
-			o.TenantID, o.AccountID, o.PackageID, o.Quantity, o.PlayerID, o.Extra, nullString(o.ClientOrderID),
-			int64(o.UnitPrice), int64(o.Price), o.Currency, string(o.Status), string(o.ProviderState), s.ts(o.CreatedAt),
-			int64(balance), string(actor), msgTail, orderSequence(o.TenantID)).Scan(&o.Number, &o.ID)
-	} else {
-		// SQLite has no writes in WITH; its one writer makes the order moot.
-		err = tx.QueryRowContext(ctx, `UPDATE order_counters SET last_number = last_number + 1 WHERE tenant_id = $1
-			RETURNING last_number`, o.TenantID).Scan(&o.Number)
-		if err != nil {
-			return fmt.Errorf("store: create order: number: %w", err)
-		}
-		err = tx.QueryRowContext(ctx, `INSERT INTO orders
-			(tenant_id, number, account_id, package_id, quantity, player_id, extra, client_order_id,
-			 unit_price, price, currency, status, provider_state, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id`,
-			o.TenantID, o.Number, o.AccountID, o.PackageID, o.Quantity, o.PlayerID, o.Extra, nullString(o.ClientOrderID),
-			int64(o.UnitPrice), int64(o.Price), o.Currency, string(o.Status), string(o.ProviderState), s.ts(o.CreatedAt)).Scan(&o.ID)
-		if err == nil {
-			err = s.insertLedger(ctx, tx, &watan.LedgerEntry{
-				TenantID: o.TenantID, AccountID: o.AccountID, OrderID: o.ID, Kind: watan.LedgerDebit,
-				Amount: -o.Price, BalanceAfter: balance, Note: fmt.Sprintf("order #%d", o.Number), CreatedAt: o.CreatedAt,
-			})
-		}
-		if err == nil {
-			err = s.insertEvent(ctx, tx, &watan.OrderEvent{
-				TenantID: o.TenantID, OrderID: o.ID, At: o.CreatedAt, Actor: actor, Kind: watan.EventCreated,
-				Message: fmt.Sprintf("order #%d", o.Number) + msgTail,
-			})
-		}
-	}
-	if isUniqueViolation(err) && o.ClientOrderID != "" {
-		return fmt.Errorf("%w: %w", errClientIDTaken, err)
-	}
+// prepareOrder reads what the create of n depends on and fills in o. It returns
+// ok when the order may go on to the debit, replayed when o is now the existing
+// order with n's client order id, or the refusal.
+func (s *Store) prepareOrder(ctx context.Context, tx *sql.Tx, n watan.NewOrder, o *watan.Order) (replayed, ok bool, err error) {
+	l, err := s.lookupOrder(ctx, tx, n)
 	if err != nil {
-		return fmt.Errorf("store: create order: insert: %w", err)
+		return false, false, err
 	}
+	if l.replayOf != 0 {
+		*o, err = findOrder(ctx, tx, n.TenantID, l.replayOf)
+		return err == nil, false, err
+	}
+	if err := l.check(n, o); err != nil {
+		return false, false, err
+	}
+	o.ID = l.nextID // PostgreSQL; SQLite sets it when it inserts
+	return false, true, nil
+}
+
+// orderLookup is what CreateOrderWith reads before it writes: the package, the
+// account and whether the client order id is taken, in one statement.
+type orderLookup struct {
+	replayOf int64 // the order that already has the client order id, or 0
+
+	packageID    sql.NullInt64
+	unitPrice    watan.Amount
+	pkgCurrency  sql.NullString
+	active       sql.NullBool
+	accountID    sql.NullInt64
+	acctCurrency sql.NullString
+	balance      watan.Amount
+	overdraft    watan.Amount
+	nextID       int64 // PostgreSQL: the new order's id, taken from its sequence
+}
+
+// lookupOrderSQL reads every row a create depends on. On PostgreSQL it also takes the
+// new order's id when the package and the account exist and the client order id is
+// free, so that the dispatch job can be enqueued before the order is written; an id
+// taken by a create that fails later is a gap in ids only, which nothing minds. The
+// balance read here is not locked: it lets a plain refusal happen before any write,
+// and the debit checks it again under the lock.
+const lookupOrderSQL = `SELECT x.id, p.id, p.price, p.currency, p.active,
+		a.id, a.currency, a.balance, a.overdraft_limit%s
+	FROM (SELECT 1 AS one) one
+	LEFT JOIN packages p ON p.tenant_id = $1 AND p.code = $2
+	LEFT JOIN accounts a ON a.tenant_id = $1 AND a.code = $3
+	LEFT JOIN orders x ON x.tenant_id = $1 AND x.client_order_id = $4`
+
+var (
+	lookupOrderPostgres = fmt.Sprintf(lookupOrderSQL,
+		`, CASE WHEN x.id IS NULL AND p.id IS NOT NULL AND a.id IS NOT NULL THEN nextval($5::text::regclass) END`)
+	lookupOrderSQLite = fmt.Sprintf(lookupOrderSQL, ``)
+)
+
+func (s *Store) lookupOrder(ctx context.Context, tx *sql.Tx, n watan.NewOrder) (orderLookup, error) {
+	var (
+		l        orderLookup
+		replayOf sql.NullInt64
+		price    sql.NullInt64
+		balance  sql.NullInt64
+		overdr   sql.NullInt64
+		nextID   sql.NullInt64
+	)
+	dest := []any{&replayOf, &l.packageID, &price, &l.pkgCurrency, &l.active,
+		&l.accountID, &l.acctCurrency, &balance, &overdr}
+	// A NULL client order id matches no order.
+	query, args := lookupOrderSQLite, []any{n.TenantID, n.PackageCode, n.AccountCode, nullString(n.ClientOrderID)}
+	if s.engine == EnginePostgres {
+		// The identity sequence by name at execution time, as with orderSequence.
+		query, args = lookupOrderPostgres, append(args, "orders_id_seq")
+		dest = append(dest, &nextID)
+	}
+	err := tx.QueryRowContext(ctx, query, args...).Scan(dest...)
+	if err != nil {
+		return orderLookup{}, fmt.Errorf("store: create order: look up: %w", err)
+	}
+	l.replayOf = replayOf.Int64
+	l.unitPrice, l.balance, l.overdraft = watan.Amount(price.Int64), watan.Amount(balance.Int64), watan.Amount(overdr.Int64)
+	l.nextID = nextID.Int64
+	return l, nil
+}
+
+// check refuses the order as the debit would, in the same order of reasons as ever
+// (package, price, account, currency, balance), and fills in what o takes from the
+// package and the account.
+func (l orderLookup) check(n watan.NewOrder, o *watan.Order) error {
+	if !l.packageID.Valid {
+		return watan.Errorf(watan.ECodeUnknownPackage, "no package with code %q", n.PackageCode)
+	}
+	if !l.active.Bool {
+		return watan.Errorf(watan.ECodePackageInactive, "package %q is not on sale", n.PackageCode)
+	}
+	o.PackageID, o.UnitPrice, o.Currency = l.packageID.Int64, l.unitPrice, l.pkgCurrency.String
+	var ok bool
+	if o.Price, ok = o.UnitPrice.Mul(n.Quantity); !ok {
+		return watan.Errorf(watan.ECodeValidation, "price × quantity is too large")
+	}
+	if !l.accountID.Valid {
+		return watan.Errorf(watan.ECodeUnknownAccount, "no account with code %q", n.AccountCode)
+	}
+	a := watan.Account{Code: n.AccountCode, Currency: l.acctCurrency.String, Balance: l.balance, OverdraftLimit: l.overdraft}
+	if a.Currency != o.Currency || a.Balance-o.Price < -a.OverdraftLimit {
+		return refusal(n, *o, a)
+	}
+	o.AccountID = l.accountID.Int64
 	return nil
 }
 
-// debitRefused explains why the conditional debit matched no account row.
+// refusal explains why the account a cannot pay for o: its currency or its balance.
+func refusal(n watan.NewOrder, o watan.Order, a watan.Account) error {
+	if a.Currency != o.Currency {
+		return watan.Errorf(watan.ECodeValidation, "package %q is priced in %s but account %q holds %s",
+			n.PackageCode, o.Currency, n.AccountCode, a.Currency)
+	}
+	return watan.Errorf(watan.ECodeInsufficientBalance, "account %q has %s %s and may go down to -%s; the order costs %s",
+		n.AccountCode, a.Balance, a.Currency, a.OverdraftLimit, o.Price)
+}
+
+// debitRefused explains why the conditional debit (SQLite) matched no account row,
+// from the account as it is now.
 func (s *Store) debitRefused(ctx context.Context, tx *sql.Tx, n watan.NewOrder, o watan.Order) error {
 	a, err := findAccount(ctx, tx, n.TenantID, n.AccountCode)
 	if watan.IsNotFound(err) {
@@ -255,12 +293,250 @@ func (s *Store) debitRefused(ctx context.Context, tx *sql.Tx, n watan.NewOrder, 
 	if err != nil {
 		return err
 	}
-	if a.Currency != o.Currency {
-		return watan.Errorf(watan.ECodeValidation, "package %q is priced in %s but account %q holds %s",
-			n.PackageCode, o.Currency, n.AccountCode, a.Currency)
+	return refusal(n, o, a)
+}
+
+// createdMessage is the "created" event's message after "order #N".
+func createdMessage(o *watan.Order) string {
+	return fmt.Sprintf(" created: %d × %s for %s %s, debited from account %s",
+		o.Quantity, o.PackageCode, o.Price, o.Currency, o.AccountCode)
+}
+
+// createOrderSQL debits o's price from its account and writes o (with the id it
+// was given), its ledger entry and its "created" event, taking the tenant's next
+// order number, in one statement. The debit is unconditional: the account's CHECK
+// constraint (balance >= -overdraft_limit) refuses an overdraft with an error,
+// which aborts the transaction, so that the COMMIT sent right behind the statement
+// cannot commit a refused order's job. The order rows are selected FROM the
+// debit's result, so the number is taken only once the debit has succeeded.
+// $16::text::regclass looks the sequence up by name through search_path at
+// execution time, as the tables are, so the cached statement serves every tenant
+// and every schema.
+const createOrderSQL = `WITH a AS (
+		UPDATE accounts SET balance = balance - $9::bigint, updated_at = $13::timestamptz
+		WHERE id = $2::bigint AND tenant_id = $1::bigint
+		RETURNING balance
+	), o AS (
+		INSERT INTO orders (id, tenant_id, number, account_id, package_id, quantity, player_id, extra,
+			client_order_id, unit_price, price, currency, status, provider_state, created_at, updated_at)
+		SELECT $17::bigint, $1::bigint, nextval($16::text::regclass), $2::bigint, $3::bigint, $4::integer, $5::text,
+			$6::text, $7::text, $8::bigint, $9::bigint, $10::text, $11::text, $12::text,
+			$13::timestamptz, $13::timestamptz FROM a
+		RETURNING id, number
+	), l AS (
+		INSERT INTO ledger_entries (tenant_id, account_id, order_id, kind, amount, balance_after, note, created_at)
+		SELECT $1::bigint, $2::bigint, o.id, 'debit', -$9::bigint, a.balance, 'order #' || o.number,
+			$13::timestamptz FROM o, a
+	), e AS (
+		INSERT INTO order_events (tenant_id, order_id, at, actor, kind, message)
+		SELECT $1::bigint, o.id, $13::timestamptz, $14::text, 'created', 'order #' || o.number || $15::text FROM o
+	)
+	SELECT o.number FROM o`
+
+// createOrderPostgres creates the order o prepared from n on PostgreSQL. It reads
+// and enqueues first and locks the account's row last, for as short a time as it
+// can: with many orders for one account (a sub-dealer's storefront) that lock is
+// what every create waits for in turn.
+//
+//   - The debit and the writes are one statement, sent in one pipeline with the
+//     COMMIT, so the row is not also locked while the answer travels back here and
+//     the COMMIT travels to the server. database/sql cannot pipeline, so that step
+//     uses the pgx connection under the transaction (sql.Conn.Raw).
+//   - That transaction commits asynchronously (synchronous_commit off), so the row
+//     is released when the commit is recorded, not after the WAL flush that takes
+//     most of a commit's time. The same pipeline then runs a barrier transaction
+//     that writes a WAL record (a transactional logical message) and commits
+//     synchronously; WAL is flushed in order, so once it has committed, so durably
+//     has the order. Only then does this return: an order is never reported
+//     created before it is durable. Others may see it a moment before, but what
+//     acts on it outside the database commits first, synchronously (River's fetch
+//     of the dispatch job, the engine's steps), and so makes it durable too.
+//
+// The *sql.Tx, which still believes its transaction open, ends the barrier one with
+// its Commit. Without the privilege to emit the message (see Open), the order's
+// transaction commits synchronously instead and the *sql.Tx ends an empty one.
+func (s *Store) createOrderPostgres(ctx context.Context, n watan.NewOrder, o *watan.Order, enqueue func(ctx context.Context, tx *sql.Tx, o watan.Order) error) (replayed bool, err error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("store: create order: %w", err)
 	}
-	return watan.Errorf(watan.ECodeInsufficientBalance, "account %q has %s %s and may go down to -%s; the order costs %s",
-		n.AccountCode, a.Balance, a.Currency, a.OverdraftLimit, o.Price)
+	defer conn.Close()
+	// The transaction ends by Commit or Rollback below, never by the context:
+	// database/sql would close the sql.Conn from another goroutine when ctx is done,
+	// racing conn.Raw. A cancelled ctx still interrupts the statements, which get it.
+	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		return false, fmt.Errorf("store: begin: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = tx.Rollback()
+		}
+	}()
+	replayed, ok, err := s.prepareOrder(ctx, tx, n, o)
+	if !ok || err != nil {
+		return replayed, err
+	}
+	if enqueue != nil {
+		if err := enqueue(ctx, tx, *o); err != nil {
+			return false, err
+		}
+	}
+	err = pipelineCommit(ctx, conn, s.commitBarrier, func(b *pgx.Batch) func(pgx.BatchResults) error {
+		b.Queue(createOrderSQL,
+			o.TenantID, o.AccountID, o.PackageID, o.Quantity, o.PlayerID, o.Extra, nullString(o.ClientOrderID),
+			int64(o.UnitPrice), int64(o.Price), o.Currency, string(o.Status), string(o.ProviderState), s.ts(o.CreatedAt),
+			string(n.Actor), createdMessage(o), orderSequence(o.TenantID), o.ID)
+		return func(br pgx.BatchResults) error {
+			err := br.QueryRow().Scan(&o.Number)
+			if isNoRows(err) {
+				// The account row is gone (watan never deletes one). The order's job
+				// may have committed: run, it finds no order and ends.
+				return fmt.Errorf("account %d no longer exists", o.AccountID)
+			}
+			return err
+		}
+	})
+	switch {
+	case err == nil:
+		done = true
+		if err := tx.Commit(); err != nil {
+			// The order has committed but may not be durable yet: the client's retry
+			// with its client order id finds it or creates it.
+			return false, fmt.Errorf("store: create order: commit: %w", err)
+		}
+		return false, nil
+	case isCheckViolation(err, "accounts_overdraft_check"):
+		// A concurrent order took the balance since the lookup. The transaction is
+		// aborted: end it, then explain from the account as it is now, on the same
+		// connection (waiting for another one while holding this could starve the
+		// pool).
+		done = true
+		if rerr := tx.Rollback(); rerr != nil {
+			return false, fmt.Errorf("store: create order: rollback: %w", rerr)
+		}
+		a, ferr := findAccount(ctx, conn, n.TenantID, n.AccountCode)
+		if ferr != nil {
+			return false, ferr
+		}
+		return false, refusal(n, *o, a)
+	case isUniqueViolation(err) && o.ClientOrderID != "":
+		return false, fmt.Errorf("%w: %w", errClientIDTaken, err)
+	}
+	return false, fmt.Errorf("store: create order: %w", err)
+}
+
+// commitBarrierSQL writes a WAL record in a transaction of its own, so that its
+// synchronous commit waits for the WAL flush, and with it for every transaction
+// committed before it on the server.
+const commitBarrierSQL = `SELECT pg_logical_emit_message(true, 'watan', 'commit barrier')`
+
+// pipelineCommit sends the statement that queue adds to b and a COMMIT of conn's
+// open transaction, then a BEGIN, in one round trip, and reads the statement's
+// result with the function queue returns. With barrier, the transaction commits
+// asynchronously and the new one is the barrier (commitBarrierSQL) for the caller
+// to commit. If the statement fails, PostgreSQL skips the rest: the transaction
+// stays open and aborted, for the caller's Rollback.
+func pipelineCommit(ctx context.Context, conn *sql.Conn, barrier bool, queue func(b *pgx.Batch) func(pgx.BatchResults) error) error {
+	var (
+		err      error
+		panicked any
+	)
+	// Raw's function returns nil whatever happens: an error or panic coming out of
+	// it would make database/sql close the sql.Conn while the transaction holds it,
+	// and wait for that forever.
+	rerr := conn.Raw(func(dc any) error {
+		defer func() { panicked = recover() }()
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			err = fmt.Errorf("store: pipeline: driver connection is %T, not pgx", dc)
+			return nil
+		}
+		b := &pgx.Batch{}
+		if barrier {
+			b.Queue("SET LOCAL synchronous_commit = off")
+		}
+		read := queue(b)
+		b.Queue("COMMIT")
+		b.Queue("BEGIN")
+		if barrier {
+			b.Queue(commitBarrierSQL)
+		}
+		br := sc.Conn().SendBatch(ctx, b)
+		if barrier {
+			_, err = br.Exec()
+		}
+		if err == nil {
+			err = read(br)
+		}
+		if err == nil {
+			var tag pgconn.CommandTag
+			if tag, err = br.Exec(); err == nil && tag.String() != "COMMIT" {
+				err = fmt.Errorf("store: pipeline: COMMIT answered %s", tag)
+			}
+			if err == nil {
+				// Committed: what fails from here (the BEGIN, the barrier) leaves
+				// the outcome known but its durability not.
+				if cerr := br.Close(); cerr != nil {
+					err = fmt.Errorf("store: committed, then: %w", cerr)
+				}
+				return nil
+			}
+		}
+		_ = br.Close() // the statement's error comes first
+		return nil
+	})
+	if panicked != nil {
+		panic(panicked)
+	}
+	if rerr != nil {
+		return rerr
+	}
+	return err
+}
+
+// debitAndInsertSQLite does what debitAndInsertPostgres does, one statement at a
+// time (SQLite has no writes in WITH; its one writer makes the order of the locks
+// moot), and sets o.ID.
+func (s *Store) debitAndInsertSQLite(ctx context.Context, tx *sql.Tx, n watan.NewOrder, o *watan.Order) error {
+	var balance watan.Amount
+	err := tx.QueryRowContext(ctx, `UPDATE accounts SET balance = balance - $1, updated_at = $2
+		WHERE id = $3 AND tenant_id = $4 AND balance - $1 >= -overdraft_limit RETURNING balance`,
+		int64(o.Price), s.ts(o.CreatedAt), o.AccountID, o.TenantID).Scan(&balance)
+	if isNoRows(err) {
+		return s.debitRefused(ctx, tx, n, *o)
+	}
+	if err != nil {
+		return fmt.Errorf("store: create order: debit: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `UPDATE order_counters SET last_number = last_number + 1 WHERE tenant_id = $1
+		RETURNING last_number`, o.TenantID).Scan(&o.Number)
+	if err != nil {
+		return fmt.Errorf("store: create order: number: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `INSERT INTO orders
+		(tenant_id, number, account_id, package_id, quantity, player_id, extra, client_order_id,
+		 unit_price, price, currency, status, provider_state, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id`,
+		o.TenantID, o.Number, o.AccountID, o.PackageID, o.Quantity, o.PlayerID, o.Extra, nullString(o.ClientOrderID),
+		int64(o.UnitPrice), int64(o.Price), o.Currency, string(o.Status), string(o.ProviderState), s.ts(o.CreatedAt)).Scan(&o.ID)
+	if isUniqueViolation(err) && o.ClientOrderID != "" {
+		return fmt.Errorf("%w: %w", errClientIDTaken, err)
+	}
+	if err != nil {
+		return fmt.Errorf("store: create order: insert: %w", err)
+	}
+	if err := s.insertLedger(ctx, tx, &watan.LedgerEntry{
+		TenantID: o.TenantID, AccountID: o.AccountID, OrderID: o.ID, Kind: watan.LedgerDebit,
+		Amount: -o.Price, BalanceAfter: balance, Note: fmt.Sprintf("order #%d", o.Number), CreatedAt: o.CreatedAt,
+	}); err != nil {
+		return err
+	}
+	return s.insertEvent(ctx, tx, &watan.OrderEvent{
+		TenantID: o.TenantID, OrderID: o.ID, At: o.CreatedAt, Actor: n.Actor, Kind: watan.EventCreated,
+		Message: fmt.Sprintf("order #%d", o.Number) + createdMessage(o),
+	})
 }
 
 // AddOrderEvent appends e to the timeline of the order e.OrderID of tenant

@@ -218,10 +218,10 @@ func TestCreateOrderWithHook(t *testing.T) {
 
 		boom := errors.New("enqueue failed")
 		o, created, err := b.s.CreateOrderWith(b.ctx, n, func(ctx context.Context, tx *sql.Tx, o watan.Order) error {
-			// The hook sees the order inside the transaction.
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders WHERE id = $1`, o.ID).Scan(&n); err != nil || n != 1 {
-				t.Errorf("inside the hook: order %d visible %d times (%v)", o.ID, n, err)
+			// The hook gets the order as it will be created, with its id: what a job
+			// needs. Its row may not be written yet (on PostgreSQL it is not).
+			if o.ID == 0 || o.AccountID == 0 || o.PackageID == 0 || o.Price != 100 || o.ClientOrderID != "k1" {
+				t.Errorf("inside the hook: order %+v", o)
 			}
 			return boom
 		})
@@ -236,15 +236,69 @@ func TestCreateOrderWithHook(t *testing.T) {
 		if a := b.checkLedger(t, b.tenant.ID, "c1"); a.Balance != 1000 {
 			t.Errorf("after a failed hook: balance %s", a.Balance)
 		}
-		// The client order id was not used up. The number was on PostgreSQL only:
-		// a sequence is never rolled back (the gap rule of CreateOrderWith).
-		want := int64(1)
-		if b.s.Engine() == store.EnginePostgres {
-			want = 2
+		// Neither the client order id nor, on either engine, the number was used up:
+		// on PostgreSQL the number is taken after the hook, with the debit.
+		var seen watan.Order
+		o, created, err = b.s.CreateOrderWith(b.ctx, n, func(_ context.Context, _ *sql.Tx, o watan.Order) error {
+			seen = o
+			return nil
+		})
+		if err != nil || !created || o.Number != 1 {
+			t.Fatalf("retry = %+v, %v, %v; want order number 1", o, created, err)
 		}
-		o, created, err = b.s.CreateOrderWith(b.ctx, n, func(context.Context, *sql.Tx, watan.Order) error { return nil })
-		if err != nil || !created || o.Number != want {
-			t.Fatalf("retry = %+v, %v, %v; want order number %d", o, created, err, want)
+		seen.Number = o.Number
+		if !reflect.DeepEqual(seen, o) {
+			t.Errorf("the hook saw %+v, CreateOrderWith returned %+v", seen, o)
+		}
+		if got, err := b.s.FindOrder(b.ctx, b.tenant.ID, o.ID); err != nil || got.Number != 1 || got.ID != o.ID {
+			t.Errorf("stored order = %+v, %v", got, err)
+		}
+	})
+}
+
+// TestCreateOrderRefusedByTheDebit: on PostgreSQL the account is debited after the
+// hook (so that its row is locked only at the end), so an order can pass the
+// lookup, enqueue its job, and only then find that a concurrent order took the
+// balance. It is refused like any order without the money, its job is rolled
+// back, and it takes no order number.
+func TestCreateOrderRefusedByTheDebit(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		if b.s.Engine() != store.EnginePostgres {
+			t.Skip("on SQLite the hook runs after the debit, holding the one connection")
+		}
+		client, err := river.NewClient(riverdatabasesql.New(b.s.DB()), &river.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.account(t, b.tenant.ID, "c1", 100, 0)
+		b.pkg(t, b.tenant.ID, "p", 100)
+		n := watan.NewOrder{TenantID: b.tenant.ID, PackageCode: "p", AccountCode: "c1", Quantity: 1, PlayerID: "x"}
+		var first watan.Order
+		_, created, err := b.s.CreateOrderWith(b.ctx, n, func(ctx context.Context, tx *sql.Tx, o watan.Order) error {
+			if _, err := client.InsertTx(ctx, tx, dispatchArgs{OrderID: o.ID}, nil); err != nil {
+				return err
+			}
+			// Another request takes the whole balance meanwhile, and commits.
+			first = b.order(t, watan.NewOrder{PackageCode: "p", AccountCode: "c1"})
+			return nil
+		})
+		if watan.ErrorCode(err) != watan.ECodeInsufficientBalance || created {
+			t.Fatalf("CreateOrderWith = %v, %v; want %s", created, err, watan.ECodeInsufficientBalance)
+		}
+		if first.Number != 1 {
+			t.Errorf("the concurrent order is #%d, want #1", first.Number)
+		}
+		if jobs := b.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'test_dispatch'`); jobs != 0 {
+			t.Errorf("%d jobs of the refused order committed", jobs)
+		}
+		if a := b.checkLedger(t, b.tenant.ID, "c1"); a.Balance != 0 {
+			t.Errorf("balance %s, want 0.00", a.Balance)
+		}
+		if _, err := b.s.TopUp(b.ctx, b.tenant.ID, "c1", 100, ""); err != nil {
+			t.Fatal(err)
+		}
+		if o := b.order(t, n); o.Number != 2 {
+			t.Errorf("next order is #%d, want #2: the refused order took no number", o.Number)
 		}
 	})
 }

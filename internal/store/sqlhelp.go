@@ -125,6 +125,13 @@ func (c jsonCol) Scan(src any) error {
 	return nil
 }
 
+// isCheckViolation reports whether err is PostgreSQL's violation of the CHECK
+// constraint named constraint.
+func isCheckViolation(err error, constraint string) bool {
+	pe, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && pe.Code == "23514" && pe.ConstraintName == constraint
+}
+
 // isUniqueViolation reports whether err is a unique or primary key constraint
 // violation on either engine.
 func isUniqueViolation(err error) bool {

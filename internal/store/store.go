@@ -65,7 +65,18 @@ type Config struct {
 	// (*seal.Keyring). Default nil: they are written in plain text (tests), and a
 	// sealed value read back is an error.
 	Sealer Sealer
+	// APIKeyCacheTTL is how long AuthenticateAPIKey may answer from memory for a
+	// key it accepted, instead of reading the row on every request. A key revoked
+	// or rotated through this Store is refused at once; one revoked through
+	// another process (another node, the CLI) is refused once its entry expires,
+	// so at most this long after. Default 0: every call reads the row. watan
+	// serve uses one second (DefaultAPIKeyCacheTTL).
+	APIKeyCacheTTL time.Duration
 }
+
+// DefaultAPIKeyCacheTTL is the APIKeyCacheTTL of watan serve: a revocation is
+// honoured on every node within a second.
+const DefaultAPIKeyCacheTTL = time.Second
 
 // Sealer encrypts secrets at rest; *seal.Keyring implements it.
 type Sealer interface {
@@ -82,6 +93,11 @@ type Store struct {
 	logger *slog.Logger
 	clock  watan.Clock
 	sealer Sealer
+	keys   *apiKeyCache // nil: not cached
+	// commitBarrier: on PostgreSQL, order creation may commit asynchronously and
+	// then wait for a barrier (see createOrderPostgres), because the role may call
+	// pg_logical_emit_message.
+	commitBarrier bool
 }
 
 // Compile-time checks that Store provides the domain's services.
@@ -103,7 +119,7 @@ const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pr
 // Open connects to the database described by cfg and checks that it answers. It does
 // not migrate; call Migrate.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	s := &Store{logger: cfg.Logger, clock: cfg.Clock, sealer: cfg.Sealer}
+	s := &Store{logger: cfg.Logger, clock: cfg.Clock, sealer: cfg.Sealer, keys: newAPIKeyCache(cfg.APIKeyCacheTTL)}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -156,6 +172,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.Ping(ctx); err != nil {
 		s.db.Close()
 		return nil, err
+	}
+	if s.engine == EnginePostgres {
+		err := s.db.QueryRowContext(ctx, `SELECT has_function_privilege(
+			'pg_catalog.pg_logical_emit_message(boolean, text, text)', 'EXECUTE')`).Scan(&s.commitBarrier)
+		if err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("store: postgres: %w", err)
+		}
 	}
 	return s, nil
 }

@@ -183,9 +183,10 @@ func (s *Store) ListAPIKeysPage(ctx context.Context, tenantID int64, limit int, 
 	return ks, next, nil
 }
 
-// RevokeAPIKey revokes the tenant's key id at once: the next request with it fails
-// on every node, since authentication reads the row every time. A key that is
-// already revoked keeps its first revocation time.
+// RevokeAPIKey revokes the tenant's key id: the next request with it through this
+// Store fails, and on other nodes the first after their cache of it expires (see
+// Config.APIKeyCacheTTL). A key that is already revoked keeps its first revocation
+// time.
 func (s *Store) RevokeAPIKey(ctx context.Context, tenantID, id int64) (watan.APIKey, error) {
 	var k watan.APIKey
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
@@ -193,6 +194,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, tenantID, id int64) (watan.API
 		k, _, err = s.revokeAPIKey(ctx, tx, tenantID, id)
 		return err
 	})
+	s.keys.drop(id)
 	if err != nil {
 		return watan.APIKey{}, err
 	}
@@ -220,6 +222,7 @@ func (s *Store) RotateAPIKey(ctx context.Context, tenantID, id int64) (watan.API
 		k, plain, err = s.insertAPIKey(ctx, tx, tenantID, old.Name)
 		return err
 	})
+	s.keys.drop(id)
 	if err != nil {
 		return watan.APIKey{}, "", err
 	}
@@ -250,27 +253,35 @@ func (s *Store) revokeAPIKey(ctx context.Context, tx *sql.Tx, tenantID, id int64
 }
 
 // AuthenticateAPIKey returns the record of the key plain if it is not revoked, or an
-// ECodeUnauthorized error that does not say why. Nothing is cached: every call reads
-// the row, so a revocation takes effect on the very next request on every node.
+// ECodeUnauthorized error that does not say why. With Config.APIKeyCacheTTL it
+// answers from memory for a key it accepted less than that long ago, unless the
+// key was revoked or rotated through this Store since; otherwise, and always for a
+// key it refuses, it reads the row.
 //
 // It records the use in last_used_at only when the stored time is at least
 // watan.APIKeyLastUsedResolution old, with one conditional UPDATE; every other call
-// only reads.
+// only reads, or not even that.
 func (s *Store) AuthenticateAPIKey(ctx context.Context, plain string) (watan.APIKey, error) {
 	unauthorized := watan.Errorf(watan.ECodeUnauthorized, "invalid API key")
 	if len(plain) != apiKeyLen || !strings.HasPrefix(plain, apiKeyPrefix) {
 		return watan.APIKey{}, unauthorized
 	}
+	hash := hashAPIKey(plain)
+	now := s.now()
+	cutoff := now.Add(-watan.APIKeyLastUsedResolution)
+	cached, ok, gen := s.keys.get(hash, now)
+	if ok && cached.LastUsedAt != nil && cached.LastUsedAt.After(cutoff) {
+		return cached, nil
+	}
 	k, err := scanAPIKey(s.db.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`,
-		hashAPIKey(plain)))
+		hash))
 	if isNoRows(err) {
 		return watan.APIKey{}, unauthorized
 	}
 	if err != nil {
 		return watan.APIKey{}, fmt.Errorf("store: authenticate api key: %w", err)
 	}
-	now := s.now()
-	cutoff := now.Add(-watan.APIKeyLastUsedResolution)
+	defer func() { s.keys.put(hash, k, now, gen) }()
 	if k.LastUsedAt != nil && k.LastUsedAt.After(cutoff) {
 		return k, nil
 	}

@@ -337,3 +337,82 @@ func TestAPIKeysAfterUpgrade(t *testing.T) {
 		}
 	})
 }
+
+// TestAPIKeyCacheAcrossNodes: two stores over one database stand for two nodes,
+// each caching accepted keys for a second. A key revoked or rotated through one is
+// refused by that one at once, and by the other once its entry has expired, within
+// the second the API promises.
+func TestAPIKeyCacheAcrossNodes(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		t.Parallel()
+		ctx := t.Context()
+		clock := newFakeClock()
+		url := storetest.URL(t, e)
+		open := func() *store.Store {
+			s, err := store.Open(ctx, store.Config{URL: url, Clock: clock, APIKeyCacheTTL: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+		a := open()
+		if err := a.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		b := open()
+		tn, err := a.CreateTenant(ctx, "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted := func(s *store.Store, plain string) bool {
+			t.Helper()
+			_, err := s.AuthenticateAPIKey(ctx, plain)
+			if err != nil && watan.ErrorCode(err) != watan.ECodeUnauthorized {
+				t.Fatal(err)
+			}
+			return err == nil
+		}
+
+		k, plain, err := a.CreateAPIKey(ctx, tn.ID, "storefront")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !accepted(a, plain) || !accepted(b, plain) {
+			t.Fatal("a new key is refused")
+		}
+		if _, err := a.RevokeAPIKey(ctx, tn.ID, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		if accepted(a, plain) {
+			t.Error("the node that revoked the key still accepts it")
+		}
+		if !accepted(b, plain) {
+			t.Error("the other node refused the key within its second: is it caching at all?")
+		}
+		clock.Advance(time.Second)
+		if accepted(b, plain) {
+			t.Error("the other node accepts a key revoked a second ago")
+		}
+
+		k2, plain2, err := a.CreateAPIKey(ctx, tn.ID, "storefront")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !accepted(a, plain2) || !accepted(b, plain2) {
+			t.Fatal("a new key is refused")
+		}
+		_, plain3, err := b.RotateAPIKey(ctx, tn.ID, k2.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if accepted(b, plain2) || !accepted(b, plain3) {
+			t.Error("the node that rotated the key accepts the old one or refuses the new one")
+		}
+		clock.Advance(time.Second)
+		if accepted(a, plain2) || !accepted(a, plain3) {
+			t.Error("a second after the rotation the other node accepts the old key or refuses the new one")
+		}
+
+	})
+}
