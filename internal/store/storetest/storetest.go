@@ -148,13 +148,8 @@ func postgresSchema(tb testing.TB) string {
 }
 
 // WarmUp prepares s for a benchmark of order creation as a database in service is:
-// it calls create n times and, on PostgreSQL, analyzes the tables, as autovacuum
-// does within a minute of a fresh database taking orders. A benchmark on fresh
-// tables otherwise measures plans made for empty tables, which each connection
-// keeps until the tables are analyzed: the foreign key checks of ledger entries and
-// events on orders, for one, then scan all of a tenant's orders through
-// orders_player_idx, and that, not the work measured, takes most of the
-// database's time.
+// it calls create n times, then s.Analyze, as autovacuum would soon after a fresh
+// database starts taking orders. See store.(*Store).Analyze.
 func WarmUp(tb testing.TB, s *store.Store, n int, create func() error) {
 	tb.Helper()
 	for range n {
@@ -162,12 +157,7 @@ func WarmUp(tb testing.TB, s *store.Store, n int, create func() error) {
 			tb.Fatalf("storetest: warm up: %v", err)
 		}
 	}
-	if s.Engine() != store.EnginePostgres {
-		return
-	}
-	// Unqualified, the tables are the store's schema's, through search_path.
-	if _, err := s.DB().ExecContext(context.Background(),
-		`ANALYZE orders, order_events, ledger_entries, accounts, packages, api_keys, river_job`); err != nil {
-		tb.Fatalf("storetest: analyze: %v", err)
+	if err := s.Analyze(context.Background()); err != nil {
+		tb.Fatalf("storetest: %v", err)
 	}
 }
