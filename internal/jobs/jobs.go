@@ -190,8 +190,12 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	}
 
 	q := &Queue{db: cfg.DB, postgres: cfg.Postgres}
+	// The sweeper's and the webhooks' queues poll less often still where workers
+	// are told of their jobs: nobody waits on them by the millisecond.
+	sidePoll := cfg.FetchPollInterval
 	if notified {
 		q.due = newDueWaker(cfg.FetchCooldown, q.notifyInsert)
+		sidePoll = max(sidePoll, 5*time.Second)
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &dispatchWorker{q: q})
@@ -211,8 +215,8 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		Queues: map[string]river.QueueConfig{
 			QueueDispatch:    {MaxWorkers: cfg.Workers},
 			QueueCheck:       {MaxWorkers: cfg.Workers},
-			QueueMaintenance: {MaxWorkers: 2},
-			QueueWebhook:     {MaxWorkers: cfg.WebhookWorkers},
+			QueueMaintenance: {MaxWorkers: 2, FetchPollInterval: sidePoll},
+			QueueWebhook:     {MaxWorkers: cfg.WebhookWorkers, FetchPollInterval: sidePoll},
 		},
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepInterval),
