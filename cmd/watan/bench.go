@@ -44,14 +44,15 @@ type benchConfig struct {
 	pending  int
 	seed     uint64
 	json     bool
+	capacity capacityConfig
 }
 
 func cmdBench(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "bench", "bench [flags]\n\nRuns the whole system in-process against simulated providers on loopback and\nmeasures it. Scenarios: intake (API order creation at a fixed and at the maximum\nrate), e2e (created to approved with an instant provider), monitor (a simulated\nday on an accelerated clock, per polling policy, plus barakat batching).\nUse an empty database: the bench adds tenants and orders to it.")
+	fs := newFlagSet(env, "bench", "bench [flags]\n\nRuns the whole system in-process against simulated providers on loopback and\nmeasures it. Scenarios: intake (API order creation at a fixed and at the maximum\nrate), e2e (created to approved with an instant provider), monitor (a simulated\nday on an accelerated clock, per polling policy, plus barakat batching), capacity (how many\norders providers may hold pending while checks keep to a fixed interval; real clock, steps of P).\nUse an empty database: the bench adds tenants and orders to it.")
 	var cfg benchConfig
 	fs.StringVar(&cfg.db.URL, "database-url", envDefault(env, "WATAN_BENCH_DATABASE_URL", ""),
 		`database: "sqlite:PATH" or "postgres://..."; default a temporary SQLite file removed afterwards [$WATAN_BENCH_DATABASE_URL]`)
-	fs.StringVar(&cfg.scenario, "scenario", "all", "intake, e2e, monitor, or all")
+	fs.StringVar(&cfg.scenario, "scenario", "all", "intake, e2e, monitor, capacity, or all")
 	fs.Float64Var(&cfg.rate, "rate", 200, "intake: offered orders per second in the fixed-rate phase")
 	fs.IntVar(&cfg.orders, "orders", 2000, "orders per phase at most (intake, e2e) or per policy (monitor)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "wall-clock bound of each phase")
@@ -63,6 +64,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&cfg.pending, "batch-pending", 500, "monitor: barakat orders pending at once in the batching run")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of simulators, arrivals and jitter")
 	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON instead of a table")
+	cfg.capacity.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,17 +80,17 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 		cfg.db.URL = "sqlite:" + filepath.Join(dir, "bench.db")
 	}
 	scenarios := map[string]func(context.Context, *Env, benchConfig) ([]benchResult, error){
-		"intake": benchIntake, "e2e": benchE2E, "monitor": benchMonitor,
+		"intake": benchIntake, "e2e": benchE2E, "monitor": benchMonitor, "capacity": benchCapacity,
 	}
 	names := []string{cfg.scenario}
 	if cfg.scenario == "all" {
-		names = []string{"intake", "e2e", "monitor"}
+		names = []string{"intake", "e2e", "monitor", "capacity"} // capacity last: it leaves its orders pending
 	}
 	var results []benchResult
 	for _, name := range names {
 		fn, ok := scenarios[name]
 		if !ok {
-			return fmt.Errorf("bench: unknown scenario %q (want intake, e2e, monitor or all)", name)
+			return fmt.Errorf("bench: unknown scenario %q (want intake, e2e, monitor, capacity or all)", name)
 		}
 		rs, err := fn(ctx, env, cfg)
 		results = append(results, rs...)
@@ -118,6 +120,8 @@ type benchResult struct {
 	// Provider requests (placements and status checks) per order, for monitor.
 	RequestsPerOrder float64 `json:"provider_requests_per_order,omitempty"`
 	Note             string  `json:"note,omitempty"`
+	// Capacity holds the capacity scenario's figures of one step.
+	Capacity *capacityFigures `json:"capacity,omitempty"`
 }
 
 func printBenchResults(w io.Writer, rs []benchResult, asJSON bool) error {
