@@ -715,12 +715,15 @@ func benchCapacity(ctx context.Context, env *Env, cfg benchConfig) ([]benchResul
 	var out []benchResult
 	var seq atomic.Int64
 	pending, lastGood := 0, 0
-	createRate := 0.0 // orders per second the last creation reached, to estimate the next step
+	createRate := 0.0 // orders per second the last creation reached when it could not keep to its pace
 	stopNote := ""
 	window := cc.windowLen()
 	for _, target := range ladder {
 		n := target - pending
-		estimate := max(cc.interval, time.Duration(float64(n)/max(createRate, 1)*float64(time.Second))) + window
+		estimate := cc.interval + window
+		if createRate > 0 {
+			estimate = max(cc.interval, time.Duration(float64(n)/createRate*float64(time.Second))) + window
+		}
 		if pending > 0 && time.Since(began)+estimate > cc.bound {
 			stopNote = fmt.Sprintf("P=%d not tried: it would end past --capacity-duration %s", target, cc.bound)
 			break
@@ -731,7 +734,9 @@ func benchCapacity(ctx context.Context, env *Env, cfg benchConfig) ([]benchResul
 			return out, ctx.Err()
 		}
 		pending += created
-		createRate = float64(created) / took.Seconds()
+		if took > cc.interval*11/10 { // slower than its pace: as fast as orders can be made
+			createRate = float64(created) / took.Seconds()
+		}
 		if cerrs > 0 && created == 0 {
 			return out, fmt.Errorf("capacity: no order created: %w", cerr)
 		}
