@@ -46,14 +46,15 @@ type benchConfig struct {
 	pending  int
 	seed     uint64
 	json     bool
+	capacity capacityConfig
 }
 
 func cmdBench(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "bench", "bench [flags]\n\nRuns the whole system in-process against simulated providers on loopback and\nmeasures it. Scenarios: intake (API order creation at a fixed and at the maximum\nrate, and at the maximum rate into one account), e2e (created to approved with an\ninstant provider, at a fixed and at the maximum rate), monitor (a simulated day on\nan accelerated clock, per polling policy, plus barakat batching), idle (the CPU an\nidle serve uses). Every phase reports CPU per order, of the whole machine and of\nthis process (Linux).\nUse an empty database: the bench adds tenants and orders to it.")
+	fs := newFlagSet(env, "bench", "bench [flags]\n\nRuns the whole system in-process against simulated providers on loopback and\nmeasures it. Scenarios: intake (API order creation at a fixed and at the maximum\nrate, and at the maximum rate into one account), e2e (created to approved with an\ninstant provider, at a fixed and at the maximum rate), monitor (a simulated day on\nan accelerated clock, per polling policy, plus barakat batching), idle (the CPU an\nidle serve uses), capacity (how many orders providers may hold pending while\nchecks keep to a fixed interval; real clock, steps of P). Every phase reports CPU per order, of the whole machine and of\nthis process (Linux).\nUse an empty database: the bench adds tenants and orders to it.")
 	var cfg benchConfig
 	fs.StringVar(&cfg.db.URL, "database-url", envDefault(env, "WATAN_BENCH_DATABASE_URL", ""),
 		`database: "sqlite:PATH" or "postgres://..."; default a temporary SQLite file removed afterwards [$WATAN_BENCH_DATABASE_URL]`)
-	fs.StringVar(&cfg.scenario, "scenario", "all", "intake, e2e, monitor, idle, or all")
+	fs.StringVar(&cfg.scenario, "scenario", "all", "intake, e2e, monitor, idle, capacity, or all")
 	fs.Float64Var(&cfg.rate, "rate", 200, "intake: offered orders per second in the fixed-rate phase")
 	fs.Float64Var(&cfg.e2eRate, "e2e-rate", 100, "e2e: offered orders per second in the fixed-rate phase")
 	fs.DurationVar(&cfg.idle, "idle-duration", 30*time.Second, "idle: how long to measure an idle serve after it has settled")
@@ -67,6 +68,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&cfg.pending, "batch-pending", 500, "monitor: barakat orders pending at once in the batching run")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of simulators, arrivals and jitter")
 	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON instead of a table")
+	cfg.capacity.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,17 +84,17 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 		cfg.db.URL = "sqlite:" + filepath.Join(dir, "bench.db")
 	}
 	scenarios := map[string]func(context.Context, *Env, benchConfig) ([]benchResult, error){
-		"intake": benchIntake, "e2e": benchE2E, "monitor": benchMonitor, "idle": benchIdle,
+		"intake": benchIntake, "e2e": benchE2E, "monitor": benchMonitor, "idle": benchIdle, "capacity": benchCapacity,
 	}
 	names := []string{cfg.scenario}
 	if cfg.scenario == "all" {
-		names = []string{"idle", "intake", "e2e", "monitor"}
+		names = []string{"idle", "intake", "e2e", "monitor", "capacity"} // capacity last: it leaves its orders pending
 	}
 	var results []benchResult
 	for _, name := range names {
 		fn, ok := scenarios[name]
 		if !ok {
-			return fmt.Errorf("bench: unknown scenario %q (want intake, e2e, monitor, idle or all)", name)
+			return fmt.Errorf("bench: unknown scenario %q (want intake, e2e, monitor, idle, capacity or all)", name)
 		}
 		rs, err := fn(ctx, env, cfg)
 		results = append(results, rs...)
@@ -130,6 +132,8 @@ type benchResult struct {
 	MachineCPUPercent *float64 `json:"machine_cpu_percent_of_core,omitempty"`
 	ProcessCPUPercent *float64 `json:"process_cpu_percent_of_core,omitempty"`
 	Note              string   `json:"note,omitempty"`
+	// Capacity holds the capacity scenario's figures of one step.
+	Capacity *capacityFigures `json:"capacity,omitempty"`
 }
 
 // cpu records the CPU a phase of orders used.

@@ -31,6 +31,7 @@ type fakeProviderConfig struct {
 	znetKod      string
 	znetSifre    string
 	barakatToken string
+	maxRequests  int
 }
 
 // fakeProviderEnv names the environment variable of each flag.
@@ -43,7 +44,7 @@ var fakeProviderEnv = map[string]string{
 	"fault-drop": "WATAN_FAKEPROVIDER_FAULT_DROP", "fault-lost-reply": "WATAN_FAKEPROVIDER_FAULT_LOST_REPLY",
 	"slow-delay": "WATAN_FAKEPROVIDER_SLOW_DELAY", "balance": "WATAN_FAKEPROVIDER_BALANCE",
 	"znet-kod": "WATAN_FAKEPROVIDER_ZNET_KOD", "znet-sifre": "WATAN_FAKEPROVIDER_ZNET_SIFRE",
-	"barakat-token": "WATAN_FAKEPROVIDER_BARAKAT_TOKEN",
+	"barakat-token": "WATAN_FAKEPROVIDER_BARAKAT_TOKEN", "max-requests": "WATAN_FAKEPROVIDER_MAX_REQUESTS",
 }
 
 func (c *fakeProviderConfig) register(fs *flag.FlagSet) {
@@ -66,6 +67,7 @@ func (c *fakeProviderConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.znetKod, "znet-kod", providertest.DefaultZnetKod, help("znet-kod", "dealer code the znet simulator accepts"))
 	fs.StringVar(&c.znetSifre, "znet-sifre", providertest.DefaultZnetSifre, help("znet-sifre", "password the znet simulator accepts"))
 	fs.StringVar(&c.barakatToken, "barakat-token", providertest.DefaultBarakatToken, help("barakat-token", "api-token the barakat simulator accepts"))
+	fs.IntVar(&c.maxRequests, "max-requests", 0, help("max-requests", "keep only about this many recent requests in memory (0: all; they are only for tests)"))
 }
 
 // options turns the flags into the simulators' options.
@@ -91,7 +93,7 @@ func (c *fakeProviderConfig) options(logger *slog.Logger) (providertest.Options,
 	}
 	return providertest.Options{
 		Seed: c.seed, Logger: logger, Delay: delay, CancelRate: c.cancelRate, StuckRate: c.stuckRate,
-		Faults: c.faults, SlowDelay: c.slowDelay, Balance: c.balance,
+		Faults: c.faults, SlowDelay: c.slowDelay, Balance: c.balance, MaxRequests: c.maxRequests,
 	}, nil
 }
 

@@ -177,6 +177,10 @@ type Options struct {
 	// Placements debit it and cancellations refund it. Default DefaultBalance.
 	// The constructors panic if it is not a decimal amount.
 	Balance string
+	// MaxRequests bounds the request log to about the most recent MaxRequests
+	// requests, for long runs that never read it (benchmarks, "watan
+	// fakeprovider"). Zero keeps every request.
+	MaxRequests int
 }
 
 // TB is the part of testing.TB that StartZnet and StartBarakat use; the package

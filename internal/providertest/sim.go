@@ -28,6 +28,7 @@ type sim struct {
 	stuck     float64
 	rates     FaultRates
 	slowDelay time.Duration
+	maxReqs   int
 
 	mu         sync.Mutex
 	rng        *rand.Rand
@@ -72,6 +73,7 @@ func newSim(name string, o Options, firstID int64) *sim {
 		stuck:      o.StuckRate,
 		rates:      o.Faults,
 		slowDelay:  o.SlowDelay,
+		maxReqs:    o.MaxRequests,
 		nextID:     firstID,
 		orders:     map[string]*order{},
 		byID:       map[string]*order{},
@@ -189,7 +191,8 @@ func (s *sim) Placements(ref string) int {
 	return s.placements[ref]
 }
 
-// Requests returns every request received so far, in arrival order.
+// Requests returns every request received so far, in arrival order (with
+// Options.MaxRequests, only the most recent ones).
 func (s *sim) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -337,6 +340,12 @@ func (s *sim) record(r *http.Request, op Op, authorized bool, query url.Values) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fault := s.nextFault(op)
+	if s.maxReqs > 0 && len(s.requests) >= s.maxReqs {
+		// Keep the newer half: amortized, the log costs O(1) per request.
+		n := copy(s.requests, s.requests[len(s.requests)-s.maxReqs/2:])
+		clear(s.requests[n:])
+		s.requests = s.requests[:n]
+	}
 	s.requests = append(s.requests, Request{
 		Time: s.clock.Now(), Op: op, Method: r.Method, Path: r.URL.Path, Query: query,
 		Authorized: authorized, Fault: fault,
