@@ -71,5 +71,9 @@ func ErrorMessage(err error) string {
 	return "internal error"
 }
 
+// ErrOrderChanged says that an order was written by someone else since it was read,
+// so a change computed from that reading was not saved.
+var ErrOrderChanged = errors.New("order changed since it was read")
+
 // IsNotFound reports whether err says that the thing asked for does not exist.
 func IsNotFound(err error) bool { return ErrorCode(err) == ECodeNotFound }

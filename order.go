@@ -291,6 +291,9 @@ type Order struct {
 	// order. LeaseOwner names the process that holds it.
 	LeaseUntil *time.Time `json:"lease_until,omitempty"`
 	LeaseOwner string     `json:"lease_owner,omitempty"`
+	// Version counts the writes of the order's row. A change is saved only if the
+	// row is still at the version it was read at (ErrOrderChanged otherwise).
+	Version int64 `json:"-"`
 }
 
 // PlacementInFlight reports whether a placement of the order may still be on the

@@ -200,12 +200,13 @@ type capacityTable struct {
 	Autovacuums     int64   `json:"autovacuums"`
 }
 
-// lagRecorder sees every order the engine locks and saves, through capStore, and
+// lagRecorder sees every order the engine reads and saves, through capStore, and
 // records each check's lag: last_checked_at written minus the next_check_at the
-// order had when locked.
+// order had when read (the engine saves a change computed from a reading only if
+// the order is still at that reading's version).
 type lagRecorder struct {
 	mu     sync.Mutex
-	before map[*sql.Tx]watan.Order
+	before map[int64]watan.Order // order ID → the engine's latest reading
 	on     bool
 	kinds  map[int64]watan.ProviderKind // provider account → kind
 	lags   map[watan.ProviderKind][]time.Duration
@@ -219,21 +220,29 @@ type lagRecorder struct {
 }
 
 func newLagRecorder() *lagRecorder {
-	return &lagRecorder{before: map[*sql.Tx]watan.Order{}, kinds: map[int64]watan.ProviderKind{}, lags: map[watan.ProviderKind][]time.Duration{}}
+	return &lagRecorder{before: map[int64]watan.Order{}, kinds: map[int64]watan.ProviderKind{}, lags: map[watan.ProviderKind][]time.Duration{}}
 }
 
-func (r *lagRecorder) locked(tx *sql.Tx, o watan.Order) {
+func (r *lagRecorder) read(orders ...watan.Order) {
 	r.mu.Lock()
-	r.before[tx] = o
+	for _, o := range orders {
+		if b, ok := r.before[o.ID]; !ok || b.Version <= o.Version {
+			r.before[o.ID] = o
+		}
+	}
 	r.mu.Unlock()
 }
 
-func (r *lagRecorder) saved(tx *sql.Tx, o watan.Order) {
+// saved records o, saved from the reading at o.Version.
+func (r *lagRecorder) saved(o watan.Order) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b, ok := r.before[tx]
-	delete(r.before, tx)
-	if !ok || o.LastCheckedAt == nil || b.NextCheckAt == nil || o.ID != b.ID {
+	b, ok := r.before[o.ID]
+	if !ok || b.Version != o.Version {
+		return
+	}
+	delete(r.before, o.ID)
+	if o.LastCheckedAt == nil || b.NextCheckAt == nil || o.ID != b.ID {
 		return
 	}
 	if b.LastCheckedAt != nil && !o.LastCheckedAt.After(*b.LastCheckedAt) {
@@ -280,18 +289,34 @@ type capStore struct {
 	rec *lagRecorder
 }
 
-func (s capStore) LockOrderTx(ctx context.Context, tx *sql.Tx, tenantID, id int64) (watan.Order, error) {
-	o, err := s.Store.LockOrderTx(ctx, tx, tenantID, id)
+func (s capStore) FindOrder(ctx context.Context, tenantID, id int64) (watan.Order, error) {
+	o, err := s.Store.FindOrder(ctx, tenantID, id)
 	if err == nil {
-		s.rec.locked(tx, o)
+		s.rec.read(o)
 	}
 	return o, err
 }
 
-func (s capStore) SaveOrderTx(ctx context.Context, tx *sql.Tx, o watan.Order, fromGeneration int) error {
-	err := s.Store.SaveOrderTx(ctx, tx, o, fromGeneration)
+func (s capStore) DueChecks(ctx context.Context, tenantID, providerAccountID int64, now time.Time, excludeOrderID int64, limit int) ([]watan.Order, error) {
+	os, err := s.Store.DueChecks(ctx, tenantID, providerAccountID, now, excludeOrderID, limit)
 	if err == nil {
-		s.rec.saved(tx, o)
+		s.rec.read(os...)
+	}
+	return os, err
+}
+
+func (s capStore) LockOrderTx(ctx context.Context, tx *sql.Tx, tenantID, id int64) (watan.Order, error) {
+	o, err := s.Store.LockOrderTx(ctx, tx, tenantID, id)
+	if err == nil {
+		s.rec.read(o)
+	}
+	return o, err
+}
+
+func (s capStore) SaveOrderTx(ctx context.Context, tx *sql.Tx, o watan.Order) error {
+	err := s.Store.SaveOrderTx(ctx, tx, o)
+	if err == nil {
+		s.rec.saved(o)
 	}
 	return err
 }

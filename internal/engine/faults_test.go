@@ -199,7 +199,7 @@ func (b *bundle) crashAfterSending(o watan.Order, acct watan.ProviderAccount, re
 		lease := b.clock.Now()
 		cur.ProviderState, cur.ProviderAccountID, cur.ProviderReferans, cur.DispatchCount, cur.Deadline = watan.StateSending, acct.ID, ref, 1, &dl
 		cur.Generation, cur.LeaseUntil, cur.LeaseOwner = 1, &lease, "dead-node"
-		return b.st.SaveOrderTx(b.ctx, tx, cur, 0)
+		return b.st.SaveOrderTx(b.ctx, tx, cur)
 	}))
 }
 

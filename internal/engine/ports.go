@@ -22,8 +22,8 @@ type Store interface {
 	// LockOrderTx reads an order and keeps other writers off it until tx ends.
 	LockOrderTx(ctx context.Context, tx *sql.Tx, tenantID, id int64) (watan.Order, error)
 	// SaveOrderTx writes the order's provider-side fields and its status in one
-	// statement, if the order is still at generation fromGeneration.
-	SaveOrderTx(ctx context.Context, tx *sql.Tx, o watan.Order, fromGeneration int) error
+	// statement, if the order is still at o.Version (watan.ErrOrderChanged if not).
+	SaveOrderTx(ctx context.Context, tx *sql.Tx, o watan.Order) error
 	// SetOrderStatusTx decides the move of o (as locked in tx) to status to as
 	// actor: the money effect that watan.StatusTransition prescribes (ledger refund
 	// or re-debit, the latter within the overdraft limit) and the status and money

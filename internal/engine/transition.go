@@ -23,13 +23,20 @@ type answer struct {
 }
 
 // apply makes one transition of the order as a compare-and-set. Inside one
-// transaction it locks the order and checks that tr applies to it as it is now:
-// for the engine's transitions, the order must be pending (decided, for
-// after-care), at generation
-// o.Generation (the one the caller read and acted on) and in one of tr.From; for
-// an operator's, in one of tr.From. Then fn changes the order and does more work in
-// the same transaction (events, money, jobs), and the order's provider side is
-// saved. apply verifies that fn moved the order exactly as tr says.
+// transaction it checks that tr applies to the order as it is now: for the
+// engine's transitions, the order must be pending (decided, for after-care), at
+// generation o.Generation (the one the caller read and acted on) and in one of
+// tr.From; for an operator's, in one of tr.From. Then fn changes the order and does
+// more work in the same transaction (events, money, jobs), and the order is saved
+// on the condition that nobody wrote it since it was read. apply verifies that fn
+// moved the order exactly as tr says.
+//
+// The engine's transitions start from o itself, as the caller read it, without
+// reading the order again: the save's compare-and-set on o.Version proves that o
+// was still the order as it is. Where it was not (someone wrote it since), or where
+// the transition does not apply to o, the transaction is rolled back and the
+// transition is decided again from the order read under a lock, as operators'
+// transitions (whose o names the order only) always are.
 //
 // If tr does not apply, nothing changes: an operator gets an ECodeInvalidTransition
 // error; the engine gets (order as it is now, false, nil), with ans, if given,
@@ -40,15 +47,46 @@ type answer struct {
 // transaction holds the pool's only connection, so any other query would wait for
 // it forever.
 func (e *Engine) apply(ctx context.Context, o watan.Order, tr watan.Transition, ans *answer, fn func(tx *sql.Tx, cur *watan.Order) error) (watan.Order, bool, error) {
+	if !tr.Operator {
+		out, changed, err := e.applyTo(ctx, o, true, tr, ans, fn)
+		if !errors.Is(err, errReread) && !errors.Is(err, watan.ErrOrderChanged) {
+			return out, changed, err
+		}
+	}
+	out, changed, err := e.applyTo(ctx, o, false, tr, ans, fn)
+	if errors.Is(err, watan.ErrOrderChanged) {
+		// Only a deadlock with a writer that started from its own reading gets
+		// here (the row was locked): that writer has finished now.
+		out, changed, err = e.applyTo(ctx, o, false, tr, ans, fn)
+	}
+	if errors.Is(err, errReread) {
+		err = fmt.Errorf("engine: order %d: %w", o.ID, err) // unreachable with a locked reading
+	}
+	return out, changed, err
+}
+
+// errReread rolls back a transition started from the caller's reading of the
+// order, to be decided again from the order read under a lock.
+var errReread = errors.New("decide again from a locked reading")
+
+// applyTo runs apply's transaction once: from o, the caller's reading of the order,
+// if asRead, or else from the order o names read under a lock.
+func (e *Engine) applyTo(ctx context.Context, o watan.Order, asRead bool, tr watan.Transition, ans *answer, fn func(tx *sql.Tx, cur *watan.Order) error) (watan.Order, bool, error) {
 	var out, before watan.Order
 	recorded := false
 	err := e.inTx(ctx, func(tx *sql.Tx) error {
-		cur, err := e.store.LockOrderTx(ctx, tx, o.TenantID, o.ID)
-		if err != nil {
-			return err
+		cur := o
+		if !asRead {
+			var err error
+			if cur, err = e.store.LockOrderTx(ctx, tx, o.TenantID, o.ID); err != nil {
+				return err
+			}
 		}
 		out, before = cur, cur
 		if why := e.notApplicable(cur, o.Generation, tr); why != "" {
+			if asRead {
+				return errReread // the order may have moved on since: look at it as it is
+			}
 			if tr.Operator {
 				return watan.Errorf(watan.ECodeInvalidTransition, "order is %s with provider state %s: %s", cur.Status, cur.ProviderState, why)
 			}
@@ -77,9 +115,11 @@ func (e *Engine) apply(ctx context.Context, o watan.Order, tr watan.Transition, 
 			cur.LeaseUntil, cur.LeaseOwner = nil, ""
 		}
 		cur.UpdatedAt = e.now()
-		if err := e.store.SaveOrderTx(ctx, tx, cur, before.Generation); err != nil {
+		cur.Version = before.Version
+		if err := e.store.SaveOrderTx(ctx, tx, cur); err != nil {
 			return err
 		}
+		cur.Version++
 		if err := e.notify(ctx, tx, cur, before.Status, before.ProviderState); err != nil {
 			return err
 		}

@@ -40,32 +40,56 @@ func (s *Store) LockOrderTx(ctx context.Context, tx *sql.Tx, tenantID, id int64)
 // provider-side fields (provider state, account, order id, referans, PIN, message,
 // fallback flag, sent, checked and completed times, deadline, next check, check and
 // dispatch counts, generation and lease) and its status, as a compare-and-set on
-// the order's generation: the row must still be at generation fromGeneration (the
-// caller holds its lock, so this only guards against a caller that mixed up
-// orders). A status change must come from SetOrderStatusTx, which applies its money
-// effect; one UPDATE per transition keeps a transition to one new row version.
-func (s *Store) SaveOrderTx(ctx context.Context, tx *sql.Tx, o watan.Order, fromGeneration int) error {
+// the order's version: the row must still be at o.Version, the version it was read
+// at, or nothing is written and the error is watan.ErrOrderChanged. The version is
+// then one more; o.Version is the caller's to advance. A status change must come
+// from SetOrderStatusTx, which applies its money effect; one UPDATE per transition
+// keeps a transition to one new row version.
+func (s *Store) SaveOrderTx(ctx context.Context, tx *sql.Tx, o watan.Order) error {
 	if !o.ProviderState.Valid() {
 		return fmt.Errorf("store: save order %d: invalid provider state %q", o.ID, o.ProviderState)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE orders SET provider_state = $1, provider_account_id = $2,
-		provider_order_id = $3, provider_referans = $4, pin = $5, provider_message = $6, fallback_used = $7,
-		sent_at = $8, last_checked_at = $9, completed_at = $10, deadline = $11, next_check_at = $12,
-		check_count = $13, dispatch_count = $14, updated_at = $15, generation = $16, lease_until = $17,
-		lease_owner = $18, status = $19
-		WHERE tenant_id = $20 AND id = $21 AND generation = $22`,
-		string(o.ProviderState), nullID(o.ProviderAccountID), o.ProviderOrderID, nullString(o.ProviderReferans),
+	args := []any{string(o.ProviderState), nullID(o.ProviderAccountID), o.ProviderOrderID, nullString(o.ProviderReferans),
 		o.PIN, truncate(o.ProviderMessage, 1000), o.FallbackUsed, s.nts(o.SentAt), s.nts(o.LastCheckedAt),
 		s.nts(o.CompletedAt), s.nts(o.Deadline), s.nts(o.NextCheckAt), o.CheckCount, o.DispatchCount,
-		s.ts(s.now()), o.Generation, s.nts(o.LeaseUntil), o.LeaseOwner, string(o.Status), o.TenantID, o.ID, fromGeneration)
-	if err != nil {
-		return fmt.Errorf("store: save order %d: %w", o.ID, err)
+		s.ts(s.now()), o.Generation, s.nts(o.LeaseUntil), o.LeaseOwner, string(o.Status), o.TenantID, o.ID, o.Version}
+	var saved int64
+	if evs := s.events.take(tx, o.TenantID, o.ID); len(evs) > 0 {
+		// The transition's timeline entries go in the same statement (txevents.go).
+		a, err := newEventArrays(evs)
+		if err != nil {
+			return err
+		}
+		args = append(args, a.at, a.actor, a.kind, a.message, a.data)
+		err = tx.QueryRowContext(ctx, `WITH u AS (`+saveOrderSQL+` RETURNING tenant_id, id), e AS (
+			INSERT INTO order_events (tenant_id, order_id, at, actor, kind, message, data)
+			SELECT u.tenant_id, u.id, e.at, e.actor, e.kind, e.message, e.data::jsonb
+			FROM u, unnest($23::timestamptz[], $24::text[], $25::text[], $26::text[], $27::text[])
+				WITH ORDINALITY AS e(at, actor, kind, message, data, n)
+			ORDER BY e.n)
+			SELECT count(*) FROM u`, args...).Scan(&saved)
+		if err != nil {
+			return fmt.Errorf("store: save order %d: %w", o.ID, err)
+		}
+	} else {
+		res, err := tx.ExecContext(ctx, saveOrderSQL, args...)
+		if err != nil {
+			return fmt.Errorf("store: save order %d: %w", o.ID, err)
+		}
+		saved, _ = res.RowsAffected()
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("store: save order %d: not at generation %d", o.ID, fromGeneration)
+	if saved != 1 {
+		return fmt.Errorf("store: save order %d at version %d: %w", o.ID, o.Version, watan.ErrOrderChanged)
 	}
 	return nil
 }
+
+const saveOrderSQL = `UPDATE orders SET provider_state = $1, provider_account_id = $2,
+	provider_order_id = $3, provider_referans = $4, pin = $5, provider_message = $6, fallback_used = $7,
+	sent_at = $8, last_checked_at = $9, completed_at = $10, deadline = $11, next_check_at = $12,
+	check_count = $13, dispatch_count = $14, updated_at = $15, generation = $16, lease_until = $17,
+	lease_owner = $18, status = $19, version = version + 1
+	WHERE tenant_id = $20 AND id = $21 AND version = $22`
 
 // SetOrderStatusTx decides the move of o to status to as actor: o is the order as
 // the caller locked it in tx, so o.Status is the status as stored. It applies the
@@ -87,7 +111,7 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 		if err := s.moveMoney(ctx, tx, o, watan.LedgerRefund, o.Price, now); err != nil {
 			return watan.Order{}, err
 		}
-		if err := s.insertEvent(ctx, tx, &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
+		if err := s.addEventTx(ctx, tx, watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
 			Kind: watan.EventRefund, Message: fmt.Sprintf("refunded %s %s to account %s", o.Price, o.Currency, o.AccountCode)}); err != nil {
 			return watan.Order{}, err
 		}
@@ -95,7 +119,7 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 		if err := s.moveMoney(ctx, tx, o, watan.LedgerRedebit, -o.Price, now); err != nil {
 			return watan.Order{}, err
 		}
-		if err := s.insertEvent(ctx, tx, &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
+		if err := s.addEventTx(ctx, tx, watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
 			Kind: watan.EventRedebit, Message: fmt.Sprintf("debited %s %s again from account %s", o.Price, o.Currency, o.AccountCode)}); err != nil {
 			return watan.Order{}, err
 		}
@@ -110,8 +134,8 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 	if note != "" {
 		msg += ": " + note
 	}
-	if err := s.insertEvent(ctx, tx, &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
-		Kind: watan.EventStatusChanged, Message: truncate(msg, 2000),
+	if err := s.addEventTx(ctx, tx, watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
+		Kind: watan.EventStatusChanged, Message: msg,
 		Data: map[string]string{"from": string(from), "to": string(to)}}); err != nil {
 		return watan.Order{}, err
 	}
@@ -140,13 +164,10 @@ func (s *Store) moveMoney(ctx context.Context, tx *sql.Tx, o watan.Order, kind w
 	})
 }
 
-// AddOrderEventTx appends e to its order's timeline.
+// AddOrderEventTx appends e to its order's timeline, as part of tx: it is written
+// when tx commits, and not if it rolls back.
 func (s *Store) AddOrderEventTx(ctx context.Context, tx *sql.Tx, e watan.OrderEvent) error {
-	if e.At.IsZero() {
-		e.At = s.now()
-	}
-	e.Message = truncate(e.Message, 2000)
-	return s.insertEvent(ctx, tx, &e)
+	return s.addEventTx(ctx, tx, e)
 }
 
 // TakeCodeTx hands the first unused code of the group to the order. On PostgreSQL

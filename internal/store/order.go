@@ -25,7 +25,7 @@ const orderColumns = `o.id, o.tenant_id, o.number, o.account_id, a.code, o.packa
 	o.provider_state, COALESCE(o.provider_account_id, 0), o.provider_order_id, COALESCE(o.provider_referans, ''),
 	o.pin, o.provider_message, o.fallback_used, o.created_at, o.updated_at, o.sent_at, o.last_checked_at,
 	o.completed_at, o.deadline, o.check_count, o.next_check_at, o.dispatch_count, o.generation,
-	o.lease_until, o.lease_owner`
+	o.lease_until, o.lease_owner, o.version`
 
 const orderFrom = ` FROM orders o JOIN accounts a ON a.id = o.account_id JOIN packages p ON p.id = o.package_id`
 
@@ -37,7 +37,7 @@ func scanOrder(r rowScanner) (watan.Order, error) {
 		&o.PIN, &o.ProviderMessage, &o.FallbackUsed, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt},
 		nullTimeCol{&o.SentAt}, nullTimeCol{&o.LastCheckedAt}, nullTimeCol{&o.CompletedAt},
 		nullTimeCol{&o.Deadline}, &o.CheckCount, nullTimeCol{&o.NextCheckAt}, &o.DispatchCount, &o.Generation,
-		nullTimeCol{&o.LeaseUntil}, &o.LeaseOwner)
+		nullTimeCol{&o.LeaseUntil}, &o.LeaseOwner, &o.Version)
 	return o, err
 }
 

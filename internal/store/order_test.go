@@ -404,12 +404,15 @@ func TestOrderReadsEveryField(t *testing.T) {
 			if err != nil || locked.ID != o.ID {
 				t.Errorf("LockOrderTx = %+v, %v", locked, err)
 			}
-			if err := b.s.SaveOrderTx(b.ctx, tx, o, 1); err == nil {
-				t.Error("SaveOrderTx saved an order that is not at the generation it was read at")
+			stale := o
+			stale.Version = 1
+			if err := b.s.SaveOrderTx(b.ctx, tx, stale); !errors.Is(err, watan.ErrOrderChanged) {
+				t.Errorf("SaveOrderTx of an order read at a version it is not at = %v, want ErrOrderChanged", err)
 			}
-			if err := b.s.SaveOrderTx(b.ctx, tx, o, 0); err != nil {
+			if err := b.s.SaveOrderTx(b.ctx, tx, o); err != nil {
 				return err
 			}
+			o.Version++
 			_, err = tx.ExecContext(b.ctx, `UPDATE orders SET status = 'approved' WHERE id = $1`, o.ID)
 			return err
 		})
@@ -429,6 +432,91 @@ func TestOrderReadsEveryField(t *testing.T) {
 		got.UpdatedAt = o.UpdatedAt
 		if !reflect.DeepEqual(got, o) {
 			t.Errorf("FindOrder =\n%+v\nwant\n%+v", got, o)
+		}
+	})
+}
+
+// TestTransitionTimelineIsPartOfTheTransaction: the entries a transaction adds to
+// an order's timeline (which PostgreSQL receives with the order's save, or just
+// before the commit) are written in the order they were added, after the entries
+// already there, with their data; a rollback, or a save refused because the order
+// changed since it was read, drops them with the rest of the transaction.
+func TestTransitionTimelineIsPartOfTheTransaction(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		b.account(t, b.tenant.ID, "c1", 1000, 0)
+		b.pkg(t, b.tenant.ID, "p", 100)
+		o := b.order(t, watan.NewOrder{PackageCode: "p", AccountCode: "c1"})
+		ev := func(msg string, data map[string]string) watan.OrderEvent {
+			return watan.OrderEvent{TenantID: b.tenant.ID, OrderID: o.ID, At: b.clock.Now(), Actor: watan.ActorSystem,
+				Kind: watan.EventNote, Message: msg, Data: data}
+		}
+		messages := func() []string {
+			t.Helper()
+			evs, err := b.s.OrderEvents(b.ctx, b.tenant.ID, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m []string
+			for _, e := range evs[1:] { // after "created"
+				m = append(m, e.Message)
+				if e.Message == "two" && e.Data["pin"] != "P-2" {
+					t.Errorf("entry two has data %v, want pin P-2", e.Data)
+				}
+			}
+			return m
+		}
+		boom := errors.New("boom")
+
+		// Saved with the order.
+		err := b.s.InTx(b.ctx, func(tx *sql.Tx) error {
+			for _, e := range []watan.OrderEvent{ev("one", nil), ev("two", map[string]string{"pin": "P-2"})} {
+				if err := b.s.AddOrderEventTx(b.ctx, tx, e); err != nil {
+					return err
+				}
+			}
+			cur := o
+			cur.ProviderMessage = "saved"
+			if err := b.s.SaveOrderTx(b.ctx, tx, cur); err != nil {
+				return err
+			}
+			return b.s.AddOrderEventTx(b.ctx, tx, ev("three", nil)) // after the save: at the commit
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Version++
+		// Without a save.
+		if err := b.s.InTx(b.ctx, func(tx *sql.Tx) error { return b.s.AddOrderEventTx(b.ctx, tx, ev("four", nil)) }); err != nil {
+			t.Fatal(err)
+		}
+		// Rolled back.
+		err = b.s.InTx(b.ctx, func(tx *sql.Tx) error {
+			if err := b.s.AddOrderEventTx(b.ctx, tx, ev("rolled back", nil)); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("InTx = %v, want %v", err, boom)
+		}
+		// A save from a stale reading.
+		err = b.s.InTx(b.ctx, func(tx *sql.Tx) error {
+			if err := b.s.AddOrderEventTx(b.ctx, tx, ev("stale", nil)); err != nil {
+				return err
+			}
+			stale := o
+			stale.Version--
+			return b.s.SaveOrderTx(b.ctx, tx, stale)
+		})
+		if !errors.Is(err, watan.ErrOrderChanged) {
+			t.Fatalf("saving a stale reading = %v, want ErrOrderChanged", err)
+		}
+		if got, want := messages(), []string{"one", "two", "three", "four"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("timeline after the created entry = %q, want %q", got, want)
+		}
+		got, err := b.s.FindOrder(b.ctx, b.tenant.ID, o.ID)
+		if err != nil || got.ProviderMessage != "saved" || got.Version != o.Version {
+			t.Errorf("order = message %q version %d, %v; want %q version %d", got.ProviderMessage, got.Version, err, "saved", o.Version)
 		}
 	})
 }

@@ -132,6 +132,13 @@ func isCheckViolation(err error, constraint string) bool {
 	return ok && pe.Code == "23514" && pe.ConstraintName == constraint
 }
 
+// isDeadlock reports whether err is PostgreSQL's deadlock_detected: the server
+// aborted this transaction to break a cycle of lock waits.
+func isDeadlock(err error) bool {
+	pe, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && pe.Code == "40P01"
+}
+
 // isUniqueViolation reports whether err is a unique or primary key constraint
 // violation on either engine.
 func isUniqueViolation(err error) bool {

@@ -98,6 +98,9 @@ type Store struct {
 	// then wait for a barrier (see createOrderPostgres), because the role may call
 	// pg_logical_emit_message.
 	commitBarrier bool
+	// events holds the timeline entries of open transactions on PostgreSQL
+	// (txevents.go).
+	events txEvents
 }
 
 // Compile-time checks that Store provides the domain's services.
@@ -230,14 +233,20 @@ func (s *Store) Ping(ctx context.Context) error {
 // InTx runs fn in a transaction and commits it if fn returns nil; otherwise, or if fn
 // panics, it rolls back. On SQLite the transaction takes the write lock at BEGIN.
 // Nothing is retried. fn's error is returned as is so that *watan.Error codes reach
-// the caller. fn must not use the pool (s.DB() or non-Tx store methods): on SQLite
+// the caller; a PostgreSQL deadlock, which only writers that change the same order
+// in different lock orders meet, also wraps watan.ErrOrderChanged, for the engine
+// to redo its change from a fresh reading. fn must not use the pool (s.DB() or non-Tx store methods): on SQLite
 // the transaction holds the only connection.
 func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
+	if s.engine == EnginePostgres {
+		s.events.begin(tx)
+	}
 	defer func() {
+		s.events.end(tx)
 		if p := recover(); p != nil {
 			_ = tx.Rollback()
 			panic(p)
@@ -247,7 +256,15 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 		}
 	}()
 	if err := fn(tx); err != nil {
+		if isDeadlock(err) {
+			return fmt.Errorf("%w: %w", watan.ErrOrderChanged, err)
+		}
 		return err
+	}
+	if s.engine == EnginePostgres {
+		if err := s.flushEvents(ctx, tx, s.events.end(tx)); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
