@@ -155,6 +155,12 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	}
 	defer st.Close()
 	n.st = st
+	// One serve per embedded file; and a move in progress keeps serve off it.
+	unlock, err := st.LockFile()
+	if err != nil {
+		return err
+	}
+	defer unlock() //nolint:errcheck // the lock goes with the process anyway
 	// Secrets an older version stored in plain text are sealed now. Re-sealing under
 	// a newer key waits for `watan secrets rotate`, run once every node has it.
 	if sealed, err := st.SealPlainSecrets(ctx); err != nil {
