@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"watan/internal/store"
 )
@@ -21,6 +23,9 @@ func cmdBackup(ctx context.Context, env *Env, args []string) error {
 	if *to == "" || fs.NArg() > 0 {
 		fs.Usage()
 		return errUsage
+	}
+	if !strings.HasPrefix(db.URL, "sqlite:") {
+		return errors.New("backup copies the embedded SQLite database; back up PostgreSQL with pg_dump, or with a base backup and WAL archiving for point-in-time recovery (see the README)")
 	}
 	// Opened as it is: a backup neither migrates nor needs the sealing key.
 	st, err := store.Open(ctx, store.Config{URL: db.URL, Logger: slog.New(slog.DiscardHandler)})
