@@ -92,16 +92,21 @@ func runMove(ctx context.Context, env *Env, from, to string, afterTable func(str
 	bar := newProgressBar(env.Stderr)
 	defer bar.finish()
 	rep, err = store.Move(ctx, src, dst, store.MoveConfig{
-		Enqueue: func(ctx context.Context, tx *sql.Tx, w store.PendingWork) error {
-			switch w.Kind {
-			case store.PendingDispatch:
-				return q.EnqueueDispatchTx(ctx, tx, w.Order)
-			case store.PendingCheck:
-				return q.EnqueueCheckTx(ctx, tx, w.Order, w.Delay)
-			case store.PendingWebhook:
-				return q.EnqueueWebhookTx(ctx, tx, w.TenantID, w.DeliveryID)
+		Enqueue: func(ctx context.Context, tx *sql.Tx, ws []store.PendingWork) error {
+			var b jobs.Batch
+			for _, w := range ws {
+				switch w.Kind {
+				case store.PendingDispatch:
+					b.Dispatch = append(b.Dispatch, w.Order)
+				case store.PendingCheck:
+					b.Check = append(b.Check, jobs.DelayedCheck{Order: w.Order, Delay: w.Delay})
+				case store.PendingWebhook:
+					b.Webhook = append(b.Webhook, jobs.WebhookArgs{TenantID: w.TenantID, DeliveryID: w.DeliveryID})
+				default:
+					return fmt.Errorf("unknown pending work %q", w.Kind)
+				}
 			}
-			return fmt.Errorf("unknown pending work %q", w.Kind)
+			return q.EnqueueBatchTx(ctx, tx, b)
 		},
 		Progress:   bar.update,
 		AfterTable: afterTable,

@@ -47,6 +47,8 @@ var moveTables = []moveTable{
 	{name: "signin_throttle"},
 	{name: "signin_events"},
 	{name: "order_counters", skip: "PostgreSQL numbers orders with one sequence per tenant, continued after the counter"},
+	{name: "provider_call_leases", skip: "leases of provider calls in flight; none outlive the source's stopped processes"},
+	{name: "provider_call_rates", skip: "when the next rate-limited call may start; starts afresh"},
 	{name: "watan_migrations", skip: "the target is migrated by this binary before the copy"},
 }
 
@@ -57,11 +59,12 @@ const moveSkipsPrefix = "river_"
 
 // MoveConfig configures Move.
 type MoveConfig struct {
-	// Enqueue is called, in the target's transaction, once for every piece of
-	// work the copied data still needs: a dispatch for each pending order no
-	// provider holds yet, a check for each order a provider may hold (due at its
-	// NextCheckAt), a delivery for each pending webhook. Required.
-	Enqueue func(ctx context.Context, tx *sql.Tx, w PendingWork) error
+	// Enqueue is called, in the target's transaction, with every piece of work
+	// the copied data still needs, in batches of at most moveEnqueueBatch: a
+	// dispatch for each pending order no provider holds yet, a check for each
+	// order a provider may hold (due at its NextCheckAt), a delivery for each
+	// pending webhook. Required.
+	Enqueue func(ctx context.Context, tx *sql.Tx, w []PendingWork) error
 	// Progress, if set, is told how far the copy is after every batch of rows.
 	Progress func(p MoveProgress)
 	// AfterTable, if set, runs after each table is copied, inside the target's
@@ -387,6 +390,9 @@ func (s *Store) checkEmpty(ctx context.Context) error {
 	return nil
 }
 
+// moveEnqueueBatch bounds the jobs handed to MoveConfig.Enqueue at once.
+const moveEnqueueBatch = 1000
+
 // copyBatch is how many rows go between two progress reports.
 const copyBatch = 5000
 
@@ -597,7 +603,17 @@ func continueSequences(ctx context.Context, stx *sql.Tx, dtx *sql.Tx) (int, erro
 
 // enqueueMoved hands every piece of work the copied orders and webhook deliveries
 // still need to enqueue, inside the target's transaction.
-func (s *Store) enqueueMoved(ctx context.Context, tx *sql.Tx, enqueue func(context.Context, *sql.Tx, PendingWork) error, rep *MoveReport) error {
+func (s *Store) enqueueMoved(ctx context.Context, tx *sql.Tx, enqueue func(context.Context, *sql.Tx, []PendingWork) error, rep *MoveReport) error {
+	var batch []PendingWork
+	add := func(w PendingWork) error {
+		batch = append(batch, w)
+		if len(batch) < moveEnqueueBatch {
+			return nil
+		}
+		err := enqueue(ctx, tx, batch)
+		batch = batch[:0]
+		return err
+	}
 	orders, err := list(ctx, tx, "pending orders", scanOrder, `SELECT `+orderColumns+orderFrom+`
 		WHERE o.status = 'pending' AND o.provider_state IN ('not_sent', 'not_found', 'sending', 'sent', 'unknown')
 		ORDER BY o.id`)
@@ -617,8 +633,8 @@ func (s *Store) enqueueMoved(ctx context.Context, tx *sql.Tx, enqueue func(conte
 		default:
 			rep.Dispatches++
 		}
-		if err := enqueue(ctx, tx, w); err != nil {
-			return fmt.Errorf("store: move: enqueue %s of order %d: %w", w.Kind, o.ID, err)
+		if err := add(w); err != nil {
+			return fmt.Errorf("store: move: enqueue: %w", err)
 		}
 	}
 	type delivery struct{ tenant, id int64 }
@@ -630,10 +646,15 @@ func (s *Store) enqueueMoved(ctx context.Context, tx *sql.Tx, enqueue func(conte
 		return fmt.Errorf("store: move: %w", err)
 	}
 	for _, d := range ds {
-		if err := enqueue(ctx, tx, PendingWork{Kind: PendingWebhook, TenantID: d.tenant, DeliveryID: d.id}); err != nil {
-			return fmt.Errorf("store: move: enqueue webhook delivery %d: %w", d.id, err)
+		if err := add(PendingWork{Kind: PendingWebhook, TenantID: d.tenant, DeliveryID: d.id}); err != nil {
+			return fmt.Errorf("store: move: enqueue: %w", err)
 		}
 		rep.Webhooks++
+	}
+	if len(batch) > 0 {
+		if err := enqueue(ctx, tx, batch); err != nil {
+			return fmt.Errorf("store: move: enqueue: %w", err)
+		}
 	}
 	return nil
 }
