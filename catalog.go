@@ -102,8 +102,13 @@ type ProviderSettings struct {
 	// PollInterval is the steady and fixed policies' interval. Default 55 s for
 	// steady, 30 s for fixed.
 	PollInterval time.Duration `json:"poll_interval"`
-	// MaxInFlight bounds concurrent calls to this account. Default 8.
+	// MaxInFlight bounds concurrent calls to this account. Default 8. On
+	// PostgreSQL it holds across every node; on SQLite within the one process.
 	MaxInFlight int `json:"max_in_flight"`
+	// MaxPerSecond bounds the calls a second to this account, across every node on
+	// PostgreSQL, for dealers that suspend accounts going faster. Default 0: no
+	// bound beyond MaxInFlight.
+	MaxPerSecond int `json:"max_per_second,omitempty"`
 	// ConnectTimeout bounds dialing. Default 5 s.
 	ConnectTimeout time.Duration `json:"connect_timeout"`
 	// RequestTimeout bounds a whole call. Default 20 s for znet, 30 s for barakat.
@@ -129,12 +134,14 @@ const (
 const (
 	MinPollInterval   = time.Second
 	MaxMaxInFlight    = 256
+	MaxMaxPerSecond   = 1000
 	MaxRequestTimeout = 60 * time.Second
 	MinDeadline       = 10 * time.Minute
 )
 
 // Validate returns an ECodeValidation error naming the first setting out of its
-// bounds: poll interval at least 1 s, in-flight calls 1–256, connect and request
+// bounds: poll interval at least 1 s, in-flight calls 1–256, calls a second
+// 0–1000, connect and request
 // timeouts at most 60 s, deadline at least 10 min. (A negative first-check delay is
 // the documented "check at once".)
 func (s ProviderSettings) Validate() error {
@@ -145,6 +152,8 @@ func (s ProviderSettings) Validate() error {
 		return Errorf(ECodeValidation, "poll_interval must be at least %s", MinPollInterval)
 	case s.MaxInFlight < 0 || s.MaxInFlight > MaxMaxInFlight:
 		return Errorf(ECodeValidation, "max_in_flight must be between 1 and %d", MaxMaxInFlight)
+	case s.MaxPerSecond < 0 || s.MaxPerSecond > MaxMaxPerSecond:
+		return Errorf(ECodeValidation, "max_per_second must be a whole number between 0 (no bound) and %d", MaxMaxPerSecond)
 	case s.ConnectTimeout < 0 || s.ConnectTimeout > MaxRequestTimeout:
 		return Errorf(ECodeValidation, "connect_timeout must be between 0 and %s", MaxRequestTimeout)
 	case s.RequestTimeout < 0 || s.RequestTimeout > MaxRequestTimeout:

@@ -13,7 +13,10 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require golang.org/x/time v0.16.0 // indirect
+require (
+	github.com/gofrs/flock v0.13.2 // indirect
+	golang.org/x/time v0.16.0 // indirect
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -37,6 +37,8 @@ func commands() []command {
 	return []command{
 		{"serve", "run the HTTP API and the workers (creates a demo tenant on an empty database)", cmdServe},
 		{"worker", "run the workers only, as an extra node on a shared PostgreSQL database", cmdWorker},
+		{"backup", "write a consistent copy of the embedded SQLite database, also while serving", cmdBackup},
+		{"move", "move an embedded SQLite install to a fresh PostgreSQL database, every tenant and order", cmdMove},
 		{"migrate", "apply database migrations (watan's and the job queue's) and exit", cmdMigrate},
 		{"tenant", "manage tenants: tenant create NAME, tenant list", cmdTenant},
 		{"apikey", "manage API keys: apikey create|list|revoke|rotate --tenant ID", cmdAPIKey},

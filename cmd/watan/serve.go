@@ -155,6 +155,12 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	}
 	defer st.Close()
 	n.st = st
+	// One serve per embedded file; and a move in progress keeps serve off it.
+	unlock, err := st.LockFile()
+	if err != nil {
+		return err
+	}
+	defer unlock() //nolint:errcheck // the lock goes with the process anyway
 	// Secrets an older version stored in plain text are sealed now. Re-sealing under
 	// a newer key waits for `watan secrets rotate`, run once every node has it.
 	if sealed, err := st.SealPlainSecrets(ctx); err != nil {
@@ -205,10 +211,15 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	// Every node works webhook jobs: a node without the handler would fail them.
 	n.queue.HandleWebhooks(n.webhooks)
 	n.providers = providers.New(providers.Config{Logger: logger.With("component", "provider"), Wrap: n.metrics.WrapProvider, Egress: n.egress})
-	n.engine, err = engine.New(engine.Config{
+	ecfg := engine.Config{
 		Store: st, Queue: n.queue, Logger: quiet.With("component", "engine"),
 		Observer: n.metrics, Notifier: n.webhooks, Providers: n.providers,
-	})
+	}
+	if st.Engine() == store.EnginePostgres {
+		// Several nodes may share the database: provider limits hold across them.
+		ecfg.Leases = st
+	}
+	n.engine, err = engine.New(ecfg)
 	if err != nil {
 		return err
 	}

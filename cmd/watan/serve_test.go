@@ -31,14 +31,21 @@ type server struct {
 // and address from its banner.
 func startServe(t *testing.T, dbURL string, args ...string) *server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	pr, pw := io.Pipe()
-	s := &server{t: t, done: make(chan error, 1), stop: cancel}
-	stderr := &fpBuffer{}
 	key, err := seal.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServeWith(t, dbURL, key, "", args...)
+}
+
+// startServeWith runs "watan serve" with the given sealing key. With apiKey set
+// the database is not new: serve prints no demo key and apiKey is used instead.
+func startServeWith(t *testing.T, dbURL, key, apiKey string, args ...string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	s := &server{t: t, done: make(chan error, 1), stop: cancel, key: apiKey}
+	stderr := &fpBuffer{}
 	env := fpEnv(map[string]string{"WATAN_SECRET_KEY": key}, pw, stderr)
 	go func() {
 		err := run(ctx, env, append([]string{"serve", "--http-addr", "127.0.0.1:0", "--database-url", dbURL,
@@ -55,7 +62,7 @@ func startServe(t *testing.T, dbURL string, args ...string) *server {
 		if strings.HasPrefix(line, "wtn_") {
 			s.key = line
 		}
-		if strings.HasPrefix(line, "then,") {
+		if strings.HasPrefix(line, "then,") || (apiKey != "" && strings.HasPrefix(line, "health:")) {
 			break
 		}
 	}

@@ -133,7 +133,7 @@ func (e *Engine) checkWith(ctx context.Context, st *step, o watan.Order, acct wa
 	for i, x := range orders {
 		refs[i] = watan.CheckRef{Referans: x.ProviderReferans, ProviderOrderID: x.ProviderOrderID}
 	}
-	release, err := e.limits.acquire(ctx, acct.ID, acct.Settings.MaxInFlight)
+	release, err := e.limits.acquire(ctx, acct)
 	if err != nil {
 		return done, err
 	}

@@ -194,7 +194,7 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 		}
 		return e.elsewhere(ctx, o, pkg, acct, why, e.circuitWait(oe))
 	}
-	release, err := e.limits.acquire(ctx, acct.ID, acct.Settings.MaxInFlight)
+	release, err := e.limits.acquire(ctx, acct)
 	if err != nil {
 		report(breaker.Ignored, "")
 		return done, false, err
@@ -451,7 +451,7 @@ func (e *Engine) resolve(ctx context.Context, st *step, o watan.Order) (Next, bo
 // askOne asks o's provider about o's reference alone, within the account's
 // concurrency limit, and reports the outcome to the observer.
 func (e *Engine) askOne(ctx context.Context, acct watan.ProviderAccount, client watan.Provider, o watan.Order) (watan.CheckResult, error) {
-	release, err := e.limits.acquire(ctx, acct.ID, acct.Settings.MaxInFlight)
+	release, err := e.limits.acquire(ctx, acct)
 	if err != nil {
 		return watan.CheckResult{}, err
 	}

@@ -60,6 +60,11 @@ type Config struct {
 	// Notifier is told, inside the transaction of the change, of every order that
 	// was sent to a provider or changed status, for webhooks. Default none.
 	Notifier Notifier
+	// Leases, if set, makes each provider account's limits (calls in flight, calls
+	// a second) hold across every process sharing it: serve and worker nodes on
+	// one PostgreSQL database pass the store. Default nil: the limits hold within
+	// this process, which is all there is on SQLite.
+	Leases Leases
 	// Node names this process in the leases of the placements it makes, so that
 	// operators can tell who holds one. Default host name and process id.
 	Node string
@@ -122,7 +127,7 @@ func New(cfg Config) (*Engine, error) {
 		providers: cfg.Providers,
 		clock:     cfg.Clock,
 		log:       cfg.Logger,
-		limits:    newLimiter(),
+		limits:    newLimiter(cfg.Leases, cfg.Node),
 		catalog:   newCatalogCache(cfg.Store, cfg.CatalogTTL),
 		observer:  cfg.Observer,
 		notifier:  cfg.Notifier,

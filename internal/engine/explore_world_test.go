@@ -180,6 +180,16 @@ func (p upProviders) Provider(acct watan.ProviderAccount) (watan.Provider, error
 	return upClient{u: p.u, acct: acct.ID, batch: acct.ID == p.batchAcct}, nil
 }
 
+// yieldingLeases is the store's cluster-wide provider limits with a yield point
+// before a call's lease is taken: processes share the lease table, and one that
+// dies holding a lease leaves it to expire.
+type yieldingLeases struct{ *store.Store }
+
+func (l yieldingLeases) AcquireCallLease(ctx context.Context, accountID int64, slots int, holder string, ttl time.Duration) (int, bool, error) {
+	yieldPoint(ctx, "before a provider call's lease")
+	return l.Store.AcquireCallLease(ctx, accountID, slots, holder, ttl)
+}
+
 // yieldingStore is the real store with a yield point before every transaction.
 type yieldingStore struct{ *store.Store }
 
@@ -271,7 +281,7 @@ func (x *explorer) newWorld() *world {
 // engine is a process: an engine of its own over the shared store and queue.
 func (w *world) engine() *engine.Engine {
 	e, err := engine.New(engine.Config{
-		Store: yieldingStore{w.x.st}, Queue: w.x.q, Clock: w.x.clock, CatalogTTL: -1,
+		Store: yieldingStore{w.x.st}, Queue: w.x.q, Clock: w.x.clock, CatalogTTL: -1, Leases: yieldingLeases{w.x.st},
 		Providers: upProviders{u: w.up, batchAcct: w.b.ID}, Notifier: w.x.hooks,
 		SendingGrace: time.Second, Node: "explorer", Breaker: w.breaker,
 	})

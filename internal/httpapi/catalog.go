@@ -276,6 +276,7 @@ type settingsRequest struct {
 	PollPolicy      *watan.PollPolicy `json:"poll_policy" desc:"steady, exponential or fixed; default {poll_policy}"`
 	PollInterval    *duration         `json:"poll_interval" desc:"interval of the steady and fixed policies; at least {min_poll_interval}; default {poll_interval_steady} (steady), {poll_interval_fixed} (fixed)"`
 	MaxInFlight     *int              `json:"max_in_flight" desc:"concurrent calls to this account, 1 to {max_max_in_flight}; default {max_in_flight}"`
+	MaxPerSecond    *int              `json:"max_per_second" desc:"calls a second to this account, across every node on PostgreSQL, at most {max_max_per_second}; default 0: no bound beyond max_in_flight"`
 	ConnectTimeout  *duration         `json:"connect_timeout" desc:"at most {max_request_timeout}; default {connect_timeout}"`
 	RequestTimeout  *duration         `json:"request_timeout" desc:"at most {max_request_timeout}; default {request_timeout_znet} for znet, {request_timeout_barakat} for barakat"`
 	Deadline        *duration         `json:"deadline" desc:"how long after its creation an order may stay pending at this account before it is rejected and refunded; at least {min_deadline}; default {deadline}"`
@@ -302,6 +303,9 @@ func (s *settingsRequest) apply(to *watan.ProviderSettings) {
 	if s.MaxInFlight != nil {
 		to.MaxInFlight = *s.MaxInFlight
 	}
+	if s.MaxPerSecond != nil {
+		to.MaxPerSecond = *s.MaxPerSecond
+	}
 }
 
 // settingsView shows the settings in effect, defaults filled in, as operators need
@@ -311,6 +315,7 @@ type settingsView struct {
 	PollPolicy      watan.PollPolicy `json:"poll_policy"`
 	PollInterval    duration         `json:"poll_interval"`
 	MaxInFlight     int              `json:"max_in_flight"`
+	MaxPerSecond    int              `json:"max_per_second"`
 	ConnectTimeout  duration         `json:"connect_timeout"`
 	RequestTimeout  duration         `json:"request_timeout"`
 	Deadline        duration         `json:"deadline"`
@@ -407,6 +412,7 @@ func viewProviderAccount(p watan.ProviderAccount) providerAccountView {
 			PollPolicy:      s.Policy,
 			PollInterval:    duration(s.PollInterval),
 			MaxInFlight:     s.MaxInFlight,
+			MaxPerSecond:    s.MaxPerSecond,
 			ConnectTimeout:  duration(s.ConnectTimeout),
 			RequestTimeout:  duration(s.RequestTimeout),
 			Deadline:        duration(s.Deadline),

@@ -583,6 +583,7 @@ func expandDefaults(desc string) string {
 		"{poll_interval_fixed}", formatDuration(fixed.PollInterval),
 		"{max_in_flight}", strconv.Itoa(steady.MaxInFlight),
 		"{max_max_in_flight}", strconv.Itoa(watan.MaxMaxInFlight),
+		"{max_max_per_second}", strconv.Itoa(watan.MaxMaxPerSecond),
 		"{connect_timeout}", formatDuration(steady.ConnectTimeout),
 		"{request_timeout_znet}", formatDuration(steady.RequestTimeout),
 		"{request_timeout_barakat}", formatDuration(barakat.RequestTimeout),

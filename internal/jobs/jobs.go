@@ -419,3 +419,44 @@ type backoff func(failures int) time.Duration
 func (b backoff) NextRetry(job *rivertype.JobRow) time.Time {
 	return time.Now().Add(b(job.Attempt))
 }
+
+// Batch is work enqueued together by EnqueueBatchTx.
+type Batch struct {
+	Dispatch []watan.Order
+	Check    []DelayedCheck
+	Webhook  []WebhookArgs
+}
+
+// DelayedCheck is a status check due after Delay (zero: at once).
+type DelayedCheck struct {
+	Order watan.Order
+	Delay time.Duration
+}
+
+// EnqueueBatchTx inserts a batch of jobs in one statement, with the same arguments
+// and uniqueness as the one-job methods: watan move re-creates thousands of jobs,
+// and one insert each made it several times slower than its copy.
+func (q *Queue) EnqueueBatchTx(ctx context.Context, tx *sql.Tx, b Batch) error {
+	ps := make([]river.InsertManyParams, 0, len(b.Dispatch)+len(b.Check)+len(b.Webhook))
+	for _, o := range b.Dispatch {
+		ps = append(ps, river.InsertManyParams{Args: DispatchArgs{TenantID: o.TenantID, OrderID: o.ID, Generation: o.Generation}})
+	}
+	now := time.Now()
+	for _, c := range b.Check {
+		p := river.InsertManyParams{Args: CheckArgs{TenantID: c.Order.TenantID, OrderID: c.Order.ID, Generation: c.Order.Generation}}
+		if c.Delay > 0 {
+			p.InsertOpts = &river.InsertOpts{ScheduledAt: now.Add(c.Delay)}
+		}
+		ps = append(ps, p)
+	}
+	for _, w := range b.Webhook {
+		ps = append(ps, river.InsertManyParams{Args: w})
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	if _, err := q.client.InsertManyTx(ctx, tx, ps); err != nil {
+		return fmt.Errorf("enqueue %d jobs: %w", len(ps), err)
+	}
+	return nil
+}

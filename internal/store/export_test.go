@@ -19,3 +19,9 @@ func (s *Store) SetCommitBarrier(on bool) { s.commitBarrier = on }
 // CommitBarrier reports whether order creation commits asynchronously with a
 // barrier.
 func (s *Store) CommitBarrier() bool { return s.commitBarrier }
+
+// UnlistedTables is unlistedTables, for the test that every table is moved.
+func (s *Store) UnlistedTables(ctx context.Context) ([]string, error) { return s.unlistedTables(ctx) }
+
+// CheckMoveTables is checkMoveTables, for the test that every table is moved.
+var CheckMoveTables = checkMoveTables

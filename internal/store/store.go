@@ -90,6 +90,7 @@ type Sealer interface {
 type Store struct {
 	db     *sql.DB
 	engine Engine
+	path   string // the SQLite file; empty on PostgreSQL and for ":memory:"
 	logger *slog.Logger
 	clock  watan.Clock
 	sealer Sealer
@@ -156,6 +157,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		path = strings.TrimPrefix(path, "//") // sqlite:///abs/path → /abs/path
 		if path == "" {
 			return nil, fmt.Errorf("store: sqlite URL %q has no path", url)
+		}
+		if file, _, _ := strings.Cut(path, "?"); file != ":memory:" && !strings.HasPrefix(file, "file:") {
+			s.path = file
 		}
 		sep := "?"
 		if strings.Contains(path, "?") {
