@@ -113,7 +113,29 @@ type ProviderSettings struct {
 	// expires when the provider has not answered finally by then. An operator's
 	// re-dispatch starts the clock again. Default 24 h.
 	Deadline time.Duration `json:"deadline"`
+	// OrderUUID is the form of the reference sent as barakat's order_uuid:
+	// RefNumeric (default: the 15-digit reference) or RefUUID (a UUID derived from
+	// it, for a store that enforces UUIDs). Only barakat accounts may set RefUUID.
+	OrderUUID RefFormat `json:"order_uuid,omitempty"`
 }
+
+// RefFormat is the form of the reference a provider account receives.
+type RefFormat string
+
+// Reference forms.
+const (
+	// RefNumeric sends the reference as it is: "1", the order id in 12 digits and
+	// the placement number in 2.
+	RefNumeric RefFormat = "numeric"
+	// RefUUID sends a version 5 UUID derived from the numeric reference in
+	// watan's namespace: the same reference always yields the same UUID, so a
+	// repeat is still recognised as the same order. The UUID is what the order
+	// stores as its reference.
+	RefUUID RefFormat = "uuid"
+)
+
+// Valid reports whether f is a known reference form.
+func (f RefFormat) Valid() bool { return f == RefNumeric || f == RefUUID }
 
 // Defaults for ProviderSettings.
 const (
@@ -153,6 +175,18 @@ func (s ProviderSettings) Validate() error {
 		return Errorf(ECodeValidation, "deadline must be at least %s", MinDeadline)
 	case s.FirstCheckDelay > s.WithDefaults(ProviderZnet).Deadline:
 		return Errorf(ECodeValidation, "first_check_delay must be shorter than the deadline")
+	case s.OrderUUID != "" && !s.OrderUUID.Valid():
+		return Errorf(ECodeValidation, "order_uuid %q is not numeric or uuid", s.OrderUUID)
+	}
+	return nil
+}
+
+// ValidateFor returns an ECodeValidation error for settings that kind cannot
+// use: a UUID reference reaches only barakat, whose order_uuid carries any text
+// (znet refuses anything but digits).
+func (s ProviderSettings) ValidateFor(kind ProviderKind) error {
+	if s.OrderUUID == RefUUID && kind != ProviderBarakat {
+		return Errorf(ECodeValidation, "order_uuid uuid applies to barakat accounts only, not %s", kind)
 	}
 	return nil
 }
@@ -188,6 +222,9 @@ func (s ProviderSettings) WithDefaults(kind ProviderKind) ProviderSettings {
 	}
 	if s.Deadline <= 0 {
 		s.Deadline = DefaultDeadline
+	}
+	if s.OrderUUID == "" {
+		s.OrderUUID = RefNumeric
 	}
 	return s
 }

@@ -658,6 +658,8 @@ func TestProviderAccountCredentials(t *testing.T) {
 			"duplicate name":   {"POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"znet primary","base_url":"https://x.example","credentials":{"kod":"k","sifre":"s"}}`, 409, watan.ECodeConflict},
 			"numeric duration": {"POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"x","base_url":"https://x.example","settings":{"poll_interval":30}}`, 400, watan.ECodeBadRequest},
 			"bad policy":       {"PATCH", path, `{"settings":{"poll_policy":"sometimes"}}`, 422, watan.ECodeValidation},
+			"uuid on znet":     {"PATCH", path, `{"settings":{"order_uuid":"uuid"}}`, 422, watan.ECodeValidation},
+			"bad order_uuid":   {"PATCH", path, `{"settings":{"order_uuid":"v4"}}`, 422, watan.ECodeValidation},
 			"kind is fixed":    {"PATCH", path, `{"kind":"barakat"}`, 400, watan.ECodeBadRequest},
 			"no such account":  {"GET", "/api/v1/provider-accounts/999999", "", 404, watan.ECodeNotFound},
 		} {
@@ -673,6 +675,33 @@ func TestProviderAccountCredentials(t *testing.T) {
 			if strings.Contains(e.logs.String(), secret) {
 				t.Errorf("the log contains a credential")
 			}
+		}
+	})
+}
+
+// A barakat account's order_uuid setting: numeric by default, uuid on request,
+// refused on other kinds (above).
+func TestProviderAccountOrderUUID(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		c := e.newTenant("shop")
+		var pa struct {
+			ID       int64 `json:"id"`
+			Settings struct {
+				OrderUUID string `json:"order_uuid"`
+			} `json:"settings"`
+		}
+		c.call("POST", "/api/v1/provider-accounts", `{"kind":"barakat","name":"b","base_url":"https://b.example",
+			"credentials":{"token":"tok-123456"}}`, 201, &pa)
+		if pa.Settings.OrderUUID != "numeric" {
+			t.Errorf("default order_uuid %q, want numeric", pa.Settings.OrderUUID)
+		}
+		c.call("PATCH", fmt.Sprintf("/api/v1/provider-accounts/%d", pa.ID), `{"settings":{"order_uuid":"uuid"}}`, 200, &pa)
+		if pa.Settings.OrderUUID != "uuid" {
+			t.Errorf("patched order_uuid %q, want uuid", pa.Settings.OrderUUID)
+		}
+		p, err := e.st.FindProviderAccount(context.Background(), c.tenant.ID, pa.ID)
+		if err != nil || p.Settings.OrderUUID != watan.RefUUID {
+			t.Errorf("stored order_uuid %q (%v)", p.Settings.OrderUUID, err)
 		}
 	})
 }

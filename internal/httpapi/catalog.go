@@ -279,6 +279,7 @@ type settingsRequest struct {
 	ConnectTimeout  *duration         `json:"connect_timeout" desc:"at most {max_request_timeout}; default {connect_timeout}"`
 	RequestTimeout  *duration         `json:"request_timeout" desc:"at most {max_request_timeout}; default {request_timeout_znet} for znet, {request_timeout_barakat} for barakat"`
 	Deadline        *duration         `json:"deadline" desc:"how long after its creation an order may stay pending at this account before it is rejected and refunded; at least {min_deadline}; default {deadline}"`
+	OrderUUID       *watan.RefFormat  `json:"order_uuid" desc:"barakat only: numeric (default) sends the 15-digit reference as order_uuid, uuid sends a version 5 UUID derived from it (for a store that enforces UUIDs); new orders only"`
 }
 
 // apply copies the fields present onto to; the service checks the result.
@@ -302,6 +303,9 @@ func (s *settingsRequest) apply(to *watan.ProviderSettings) {
 	if s.MaxInFlight != nil {
 		to.MaxInFlight = *s.MaxInFlight
 	}
+	if s.OrderUUID != nil {
+		to.OrderUUID = *s.OrderUUID
+	}
 }
 
 // settingsView shows the settings in effect, defaults filled in, as operators need
@@ -314,6 +318,7 @@ type settingsView struct {
 	ConnectTimeout  duration         `json:"connect_timeout"`
 	RequestTimeout  duration         `json:"request_timeout"`
 	Deadline        duration         `json:"deadline"`
+	OrderUUID       watan.RefFormat  `json:"order_uuid"`
 }
 
 type createProviderAccountRequest struct {
@@ -410,6 +415,7 @@ func viewProviderAccount(p watan.ProviderAccount) providerAccountView {
 			ConnectTimeout:  duration(s.ConnectTimeout),
 			RequestTimeout:  duration(s.RequestTimeout),
 			Deadline:        duration(s.Deadline),
+			OrderUUID:       s.OrderUUID,
 		},
 		CredentialKeys: keys,
 		Active:         p.Active,

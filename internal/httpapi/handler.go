@@ -504,6 +504,9 @@ func (h *Handler) checkSettings(kind watan.ProviderKind, s watan.ProviderSetting
 	if err := s.Validate(); err != nil {
 		return err
 	}
+	if err := s.ValidateFor(kind); err != nil {
+		return err
+	}
 	if d := s.WithDefaults(kind).RequestTimeout; h.rescue > 0 && 2*d >= h.rescue {
 		return invalid("request_timeout %s must be below half of the installation's rescue time (%s)", d, h.rescue)
 	}

@@ -55,6 +55,11 @@ func checkProvider(p *watan.ProviderAccount, creating bool) error {
 		return watan.Errorf(watan.ECodeValidation, "intervals and timeouts must not be negative")
 	case st.MaxInFlight < 0:
 		return watan.Errorf(watan.ECodeValidation, "max_in_flight must not be negative")
+	case st.OrderUUID != "" && !st.OrderUUID.Valid():
+		return watan.Errorf(watan.ECodeValidation, "order_uuid %q is not numeric or uuid", st.OrderUUID)
+	}
+	if err := st.ValidateFor(p.Kind); err != nil {
+		return err
 	}
 	if len(p.PausedReason) > watan.MaxNoteLen {
 		return watan.Errorf(watan.ECodeValidation, "paused_reason must be at most %d bytes", watan.MaxNoteLen)
