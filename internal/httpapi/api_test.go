@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -959,4 +960,23 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// An order is found by its client order id within its tenant only: the lookup a
+// client (another watan) makes when its POST went unanswered.
+func TestOrderByClientID(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		a, b := e.newTenant("a"), e.newTenant("b")
+		a.seed("pubg-60", "c1")
+		b.seed("pubg-60", "c1")
+		var created, found watan.Order
+		a.call("POST", "/api/v1/orders", orderBody("pubg-60", "c1", 1, "5123456789", "ref/100000000000101"), 201, &created)
+		a.call("GET", "/api/v1/client-orders/"+url.PathEscape("ref/100000000000101"), "", 200, &found)
+		if found.ID != created.ID || found.ClientOrderID != "ref/100000000000101" {
+			t.Fatalf("found %+v, want order %d", found, created.ID)
+		}
+		wantError(t, "another tenant's", b.send("GET", "/api/v1/client-orders/"+url.PathEscape("ref/100000000000101"), "", ""), 404, watan.ECodeNotFound)
+		wantError(t, "unknown", a.send("GET", "/api/v1/client-orders/nope", "", ""), 404, watan.ECodeNotFound)
+		wantError(t, "control character", a.send("GET", "/api/v1/client-orders/a%01b", "", ""), 422, watan.ECodeValidation)
+	})
 }
