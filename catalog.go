@@ -32,10 +32,15 @@ type ProviderKind string
 const (
 	ProviderZnet    ProviderKind = "znet"
 	ProviderBarakat ProviderKind = "barakat"
+	// ProviderWatan is another watan tenant (of another installation or of this
+	// one) as an upstream, spoken to through its API.
+	ProviderWatan ProviderKind = "watan"
 )
 
 // Valid reports whether k is a supported kind.
-func (k ProviderKind) Valid() bool { return k == ProviderZnet || k == ProviderBarakat }
+func (k ProviderKind) Valid() bool {
+	return k == ProviderZnet || k == ProviderBarakat || k == ProviderWatan
+}
 
 // CredentialKeys lists, sorted, the credentials an account of kind k must have:
 // no more (a misspelt key would be kept and never used) and no fewer.
@@ -45,6 +50,8 @@ func (k ProviderKind) CredentialKeys() []string {
 		return []string{"kod", "sifre"}
 	case ProviderBarakat:
 		return []string{"token"}
+	case ProviderWatan:
+		return []string{"account", "api_key"}
 	}
 	return nil
 }
@@ -238,7 +245,8 @@ type ProviderAccount struct {
 	Kind     ProviderKind     `json:"kind"`
 	BaseURL  string           `json:"base_url"`
 	Settings ProviderSettings `json:"settings"`
-	// Credentials are the kind's secrets: znet "kod" and "sifre", barakat "token".
+	// Credentials are the kind's secrets: znet "kod" and "sifre", barakat "token",
+	// watan "api_key" and "account" (our customer account's code upstream).
 	Credentials map[string]Secret `json:"-"`
 	Active      bool              `json:"active"`
 	// Paused stops dispatch to this account until an operator resumes it: an

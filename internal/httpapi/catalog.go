@@ -322,10 +322,10 @@ type settingsView struct {
 }
 
 type createProviderAccountRequest struct {
-	Kind        watan.ProviderKind `json:"kind" api:"required" desc:"znet or barakat"`
+	Kind        watan.ProviderKind `json:"kind" api:"required" desc:"znet, barakat or watan (another watan tenant, through its API)"`
 	Name        string             `json:"name" api:"required"`
 	BaseURL     string             `json:"base_url" api:"required"`
-	Credentials map[string]string  `json:"credentials" desc:"write-only secrets: znet kod and sifre, barakat token; never returned"`
+	Credentials map[string]string  `json:"credentials" desc:"write-only secrets: znet kod and sifre, barakat token, watan api_key and account (our customer account code upstream); never returned"`
 	Settings    *settingsRequest   `json:"settings"`
 	Active      *bool              `json:"active" desc:"default true"`
 }
@@ -432,7 +432,7 @@ func (h *Handler) createProviderAccount(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	if !req.Kind.Valid() {
-		return invalid("kind must be znet or barakat, not %q", req.Kind)
+		return invalid("kind must be znet, barakat or watan, not %q", req.Kind)
 	}
 	p := watan.ProviderAccount{
 		TenantID:    tenantOf(r),

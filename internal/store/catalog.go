@@ -39,7 +39,7 @@ func checkProvider(p *watan.ProviderAccount, creating bool) error {
 		return err
 	}
 	if !p.Kind.Valid() {
-		return watan.Errorf(watan.ECodeValidation, "kind %q is not a supported provider (znet, barakat)", p.Kind)
+		return watan.Errorf(watan.ECodeValidation, "kind %q is not a supported provider (znet, barakat, watan)", p.Kind)
 	}
 	u, err := url.Parse(p.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
