@@ -92,10 +92,17 @@ const (
 	// PollFixed checks every ProviderSettings.PollInterval (default 30 s) forever
 	// (the system watan replaced, v1.1).
 	PollFixed PollPolicy = "fixed"
+	// PollAdaptive learns the account's completion times from its recent orders
+	// and checks when answers are likely, aiming at a 99th-percentile detection
+	// delay of PollInterval (default 55 s); steady until it has learned enough.
+	// See the README's monitoring figures.
+	PollAdaptive PollPolicy = "adaptive"
 )
 
 // Valid reports whether p is a known policy.
-func (p PollPolicy) Valid() bool { return p == PollSteady || p == PollExponential || p == PollFixed }
+func (p PollPolicy) Valid() bool {
+	return p == PollSteady || p == PollExponential || p == PollFixed || p == PollAdaptive
+}
 
 // ProviderSettings tune how the engine treats one provider account. The zero value of
 // each field means "use the default" documented on it; see WithDefaults.
@@ -106,8 +113,9 @@ type ProviderSettings struct {
 	FirstCheckDelay time.Duration `json:"first_check_delay"`
 	// Policy is the schedule of later checks. Default PollSteady.
 	Policy PollPolicy `json:"poll_policy"`
-	// PollInterval is the steady and fixed policies' interval. Default 55 s for
-	// steady, 30 s for fixed.
+	// PollInterval is the steady and fixed policies' interval, and the adaptive
+	// policy's target detection delay. Default 55 s for steady and adaptive, 30 s
+	// for fixed.
 	PollInterval time.Duration `json:"poll_interval"`
 	// MaxInFlight bounds concurrent calls to this account. Default 8.
 	MaxInFlight int `json:"max_in_flight"`
@@ -169,7 +177,7 @@ const (
 func (s ProviderSettings) Validate() error {
 	switch {
 	case s.Policy != "" && !s.Policy.Valid():
-		return Errorf(ECodeValidation, "poll_policy %q is not steady, exponential or fixed", s.Policy)
+		return Errorf(ECodeValidation, "poll_policy %q is not steady, exponential, fixed or adaptive", s.Policy)
 	case s.PollInterval != 0 && s.PollInterval < MinPollInterval:
 		return Errorf(ECodeValidation, "poll_interval must be at least %s", MinPollInterval)
 	case s.MaxInFlight < 0 || s.MaxInFlight > MaxMaxInFlight:
@@ -211,7 +219,7 @@ func (s ProviderSettings) WithDefaults(kind ProviderKind) ProviderSettings {
 	}
 	if s.PollInterval <= 0 {
 		s.PollInterval = DefaultPollInterval
-		if s.Policy == PollSteady {
+		if s.Policy == PollSteady || s.Policy == PollAdaptive {
 			s.PollInterval = DefaultSteadyInterval
 		}
 	}

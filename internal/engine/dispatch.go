@@ -315,7 +315,7 @@ func (e *Engine) accepted(ctx context.Context, st *step, o watan.Order, acct wat
 		return done, false, err
 	}
 
-	delay := acct.Settings.FirstCheckDelay
+	delay := e.firstDelay(acct)
 	pending := first != nil && first.Outcome == watan.CheckPending
 	cur, changed, err := e.apply(ctx, o, watan.TrAccepted, ans, func(tx *sql.Tx, cur *watan.Order) error {
 		if err := sent(tx, cur); err != nil {
@@ -323,7 +323,7 @@ func (e *Engine) accepted(ctx context.Context, st *step, o watan.Order, acct wat
 		}
 		if pending {
 			seen(cur, *first)
-			delay = e.jitteredNext(acct.Settings, cur.CheckCount)
+			delay = e.nextDelay(acct, *cur)
 		}
 		next := cur.SentAt.Add(delay)
 		cur.NextCheckAt = &next

@@ -273,8 +273,8 @@ func (h *Handler) putMapping(w http.ResponseWriter, r *http.Request) error {
 // value (on create: its default).
 type settingsRequest struct {
 	FirstCheckDelay *duration         `json:"first_check_delay" desc:"wait before the first status check; default {first_check_delay}; negative means at once"`
-	PollPolicy      *watan.PollPolicy `json:"poll_policy" desc:"steady, exponential or fixed; default {poll_policy}"`
-	PollInterval    *duration         `json:"poll_interval" desc:"interval of the steady and fixed policies; at least {min_poll_interval}; default {poll_interval_steady} (steady), {poll_interval_fixed} (fixed)"`
+	PollPolicy      *watan.PollPolicy `json:"poll_policy" desc:"steady, exponential, fixed or adaptive (learns the account's completion times and checks when answers are likely); default {poll_policy}"`
+	PollInterval    *duration         `json:"poll_interval" desc:"interval of the steady and fixed policies, target detection delay of adaptive; at least {min_poll_interval}; default {poll_interval_steady} (steady), {poll_interval_fixed} (fixed)"`
 	MaxInFlight     *int              `json:"max_in_flight" desc:"concurrent calls to this account, 1 to {max_max_in_flight}; default {max_in_flight}"`
 	ConnectTimeout  *duration         `json:"connect_timeout" desc:"at most {max_request_timeout}; default {connect_timeout}"`
 	RequestTimeout  *duration         `json:"request_timeout" desc:"at most {max_request_timeout}; default {request_timeout_znet} for znet, {request_timeout_barakat} for barakat"`

@@ -50,7 +50,7 @@ func checkProvider(p *watan.ProviderAccount, creating bool) error {
 	st := p.Settings
 	switch {
 	case st.Policy != "" && !st.Policy.Valid():
-		return watan.Errorf(watan.ECodeValidation, "poll_policy %q is not steady, exponential or fixed", st.Policy)
+		return watan.Errorf(watan.ECodeValidation, "poll_policy %q is not steady, exponential, fixed or adaptive", st.Policy)
 	case st.PollInterval < 0, st.ConnectTimeout < 0, st.RequestTimeout < 0, st.Deadline < 0:
 		return watan.Errorf(watan.ECodeValidation, "intervals and timeouts must not be negative")
 	case st.MaxInFlight < 0:
