@@ -31,7 +31,7 @@ import (
 
 // benchConfig is everything "watan bench" can be told.
 type benchConfig struct {
-	mix string // monitor: completion-time distribution
+	mix      string // monitor: completion-time distribution
 	db       dbConfig
 	scenario string
 	rate     float64

@@ -73,4 +73,3 @@ func TestAdaptivePolicyLearnsAndSkips(t *testing.T) {
 		b.money()
 	})
 }
-
