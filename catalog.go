@@ -32,10 +32,15 @@ type ProviderKind string
 const (
 	ProviderZnet    ProviderKind = "znet"
 	ProviderBarakat ProviderKind = "barakat"
+	// ProviderWatan is another watan tenant (of another installation or of this
+	// one) as an upstream, spoken to through its API.
+	ProviderWatan ProviderKind = "watan"
 )
 
 // Valid reports whether k is a supported kind.
-func (k ProviderKind) Valid() bool { return k == ProviderZnet || k == ProviderBarakat }
+func (k ProviderKind) Valid() bool {
+	return k == ProviderZnet || k == ProviderBarakat || k == ProviderWatan
+}
 
 // CredentialKeys lists, sorted, the credentials an account of kind k must have:
 // no more (a misspelt key would be kept and never used) and no fewer.
@@ -45,6 +50,8 @@ func (k ProviderKind) CredentialKeys() []string {
 		return []string{"kod", "sifre"}
 	case ProviderBarakat:
 		return []string{"token"}
+	case ProviderWatan:
+		return []string{"account", "api_key"}
 	}
 	return nil
 }
@@ -85,10 +92,17 @@ const (
 	// PollFixed checks every ProviderSettings.PollInterval (default 30 s) forever
 	// (the system watan replaced, v1.1).
 	PollFixed PollPolicy = "fixed"
+	// PollAdaptive learns the account's completion times from its recent orders
+	// and checks when answers are likely, aiming at a 99th-percentile detection
+	// delay of PollInterval (default 55 s); steady until it has learned enough.
+	// See the README's monitoring figures.
+	PollAdaptive PollPolicy = "adaptive"
 )
 
 // Valid reports whether p is a known policy.
-func (p PollPolicy) Valid() bool { return p == PollSteady || p == PollExponential || p == PollFixed }
+func (p PollPolicy) Valid() bool {
+	return p == PollSteady || p == PollExponential || p == PollFixed || p == PollAdaptive
+}
 
 // ProviderSettings tune how the engine treats one provider account. The zero value of
 // each field means "use the default" documented on it; see WithDefaults.
@@ -99,8 +113,9 @@ type ProviderSettings struct {
 	FirstCheckDelay time.Duration `json:"first_check_delay"`
 	// Policy is the schedule of later checks. Default PollSteady.
 	Policy PollPolicy `json:"poll_policy"`
-	// PollInterval is the steady and fixed policies' interval. Default 55 s for
-	// steady, 30 s for fixed.
+	// PollInterval is the steady and fixed policies' interval, and the adaptive
+	// policy's target detection delay. Default 55 s for steady and adaptive, 30 s
+	// for fixed.
 	PollInterval time.Duration `json:"poll_interval"`
 	// MaxInFlight bounds concurrent calls to this account. Default 8. On
 	// PostgreSQL it holds across every node; on SQLite within the one process.
@@ -118,7 +133,29 @@ type ProviderSettings struct {
 	// expires when the provider has not answered finally by then. An operator's
 	// re-dispatch starts the clock again. Default 24 h.
 	Deadline time.Duration `json:"deadline"`
+	// OrderUUID is the form of the reference sent as barakat's order_uuid:
+	// RefNumeric (default: the 15-digit reference) or RefUUID (a UUID derived from
+	// it, for a store that enforces UUIDs). Only barakat accounts may set RefUUID.
+	OrderUUID RefFormat `json:"order_uuid,omitempty"`
 }
+
+// RefFormat is the form of the reference a provider account receives.
+type RefFormat string
+
+// Reference forms.
+const (
+	// RefNumeric sends the reference as it is: "1", the order id in 12 digits and
+	// the placement number in 2.
+	RefNumeric RefFormat = "numeric"
+	// RefUUID sends a version 5 UUID derived from the numeric reference in
+	// watan's namespace: the same reference always yields the same UUID, so a
+	// repeat is still recognised as the same order. The UUID is what the order
+	// stores as its reference.
+	RefUUID RefFormat = "uuid"
+)
+
+// Valid reports whether f is a known reference form.
+func (f RefFormat) Valid() bool { return f == RefNumeric || f == RefUUID }
 
 // Defaults for ProviderSettings.
 const (
@@ -147,7 +184,7 @@ const (
 func (s ProviderSettings) Validate() error {
 	switch {
 	case s.Policy != "" && !s.Policy.Valid():
-		return Errorf(ECodeValidation, "poll_policy %q is not steady, exponential or fixed", s.Policy)
+		return Errorf(ECodeValidation, "poll_policy %q is not steady, exponential, fixed or adaptive", s.Policy)
 	case s.PollInterval != 0 && s.PollInterval < MinPollInterval:
 		return Errorf(ECodeValidation, "poll_interval must be at least %s", MinPollInterval)
 	case s.MaxInFlight < 0 || s.MaxInFlight > MaxMaxInFlight:
@@ -162,6 +199,18 @@ func (s ProviderSettings) Validate() error {
 		return Errorf(ECodeValidation, "deadline must be at least %s", MinDeadline)
 	case s.FirstCheckDelay > s.WithDefaults(ProviderZnet).Deadline:
 		return Errorf(ECodeValidation, "first_check_delay must be shorter than the deadline")
+	case s.OrderUUID != "" && !s.OrderUUID.Valid():
+		return Errorf(ECodeValidation, "order_uuid %q is not numeric or uuid", s.OrderUUID)
+	}
+	return nil
+}
+
+// ValidateFor returns an ECodeValidation error for settings that kind cannot
+// use: a UUID reference reaches only barakat, whose order_uuid carries any text
+// (znet refuses anything but digits).
+func (s ProviderSettings) ValidateFor(kind ProviderKind) error {
+	if s.OrderUUID == RefUUID && kind != ProviderBarakat {
+		return Errorf(ECodeValidation, "order_uuid uuid applies to barakat accounts only, not %s", kind)
 	}
 	return nil
 }
@@ -179,7 +228,7 @@ func (s ProviderSettings) WithDefaults(kind ProviderKind) ProviderSettings {
 	}
 	if s.PollInterval <= 0 {
 		s.PollInterval = DefaultPollInterval
-		if s.Policy == PollSteady {
+		if s.Policy == PollSteady || s.Policy == PollAdaptive {
 			s.PollInterval = DefaultSteadyInterval
 		}
 	}
@@ -198,6 +247,9 @@ func (s ProviderSettings) WithDefaults(kind ProviderKind) ProviderSettings {
 	if s.Deadline <= 0 {
 		s.Deadline = DefaultDeadline
 	}
+	if s.OrderUUID == "" {
+		s.OrderUUID = RefNumeric
+	}
 	return s
 }
 
@@ -210,7 +262,8 @@ type ProviderAccount struct {
 	Kind     ProviderKind     `json:"kind"`
 	BaseURL  string           `json:"base_url"`
 	Settings ProviderSettings `json:"settings"`
-	// Credentials are the kind's secrets: znet "kod" and "sifre", barakat "token".
+	// Credentials are the kind's secrets: znet "kod" and "sifre", barakat "token",
+	// watan "api_key" and "account" (our customer account's code upstream).
 	Credentials map[string]Secret `json:"-"`
 	Active      bool              `json:"active"`
 	// Paused stops dispatch to this account until an operator resumes it: an

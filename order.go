@@ -409,6 +409,10 @@ type OrderService interface {
 	// returns that order and created == false, and debits nothing.
 	CreateOrder(ctx context.Context, n NewOrder) (o Order, created bool, err error)
 	FindOrder(ctx context.Context, tenantID, id int64) (Order, error)
+	// FindOrderByClientID returns the tenant's order with that client order id,
+	// or an ECodeNotFound error: how a client whose request was lost learns
+	// whether it created the order.
+	FindOrderByClientID(ctx context.Context, tenantID int64, clientOrderID string) (Order, error)
 	ListOrders(ctx context.Context, f OrderFilter) (OrderPage, error)
 	OrderEvents(ctx context.Context, tenantID, orderID int64) ([]OrderEvent, error)
 	// OrderEventsPage returns one page of the order's timeline, oldest first:

@@ -31,6 +31,7 @@ import (
 
 // benchConfig is everything "watan bench" can be told.
 type benchConfig struct {
+	mix      string // monitor: completion-time distribution
 	db       dbConfig
 	scenario string
 	rate     float64
@@ -65,6 +66,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	fs.DurationVar(&cfg.simBound, "monitor-duration", 3*time.Minute, "monitor: wall-clock bound of each policy's simulated day")
 	fs.DurationVar(&cfg.median, "median", 20*time.Second, "monitor: median provider completion time (log-normal)")
 	fs.Float64Var(&cfg.sigma, "sigma", 1, "monitor: sigma of the log-normal completion time; 0 makes it fixed at the median")
+	fs.StringVar(&cfg.mix, "monitor-mix", "lognormal", "monitor: completion times: lognormal (--median, --sigma), bimodal (70 % log-normal around 5 s, 30 % around 5 min), or slowdown (lognormal, 5 times slower from noon)")
 	fs.IntVar(&cfg.pending, "batch-pending", 500, "monitor: barakat orders pending at once in the batching run")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of simulators, arrivals and jitter")
 	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON instead of a table")
@@ -710,6 +712,10 @@ var monitorPolicies = []monitorPolicy{
 	{"fixed 10 s", watan.ProviderSettings{FirstCheckDelay: 10 * time.Second, Policy: watan.PollFixed, PollInterval: 10 * time.Second}},
 	// The system watan replaces: first check after 60 s, then the v1 steps.
 	{"old (60 s first)", watan.ProviderSettings{FirstCheckDelay: 60 * time.Second, Policy: watan.PollExponential}},
+	// Adaptive at its default target (55 s) and two points of its trade-off curve.
+	{"adaptive 55 s", watan.ProviderSettings{Policy: watan.PollAdaptive}},
+	{"adaptive 45 s", watan.ProviderSettings{Policy: watan.PollAdaptive, PollInterval: 45 * time.Second}},
+	{"adaptive 35 s", watan.ProviderSettings{Policy: watan.PollAdaptive, PollInterval: 35 * time.Second}},
 }
 
 // benchMonitor simulates a day of orders on an accelerated clock. The engine's
@@ -724,23 +730,47 @@ func benchMonitor(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult
 	}
 	defer sys.close()
 	delay := providertest.LogNormalDelay(cfg.median, cfg.sigma)
-	var out []benchResult
-	type run struct {
-		name     string
-		pkg      string
-		settings watan.ProviderSettings
-		orders   int
-		span     time.Duration // arrivals spread evenly over this much simulated time
+	switch cfg.mix {
+	case "", "lognormal":
+	case "bimodal":
+		delay = providertest.MixDelay(0.7, providertest.LogNormalDelay(5*time.Second, 0.5), providertest.LogNormalDelay(5*time.Minute, 0.3))
+	case "slowdown":
+		noon := clock.Now().Add(12 * time.Hour)
+		delay = providertest.ShiftDelay(clock, noon, delay, providertest.LogNormalDelay(5*cfg.median, cfg.sigma))
+	default:
+		return nil, fmt.Errorf("bench: --monitor-mix %q is not lognormal, bimodal or slowdown", cfg.mix)
 	}
+	type run = monitorRunSpec
 	var runs []run
 	for _, p := range monitorPolicies {
 		runs = append(runs, run{"znet, " + p.name, benchPkgZnet, p.settings, cfg.orders, 24 * time.Hour})
+	}
+	if cfg.mix != "" && cfg.mix != "lognormal" {
+		for i := range runs {
+			runs[i].name += ", " + cfg.mix
+		}
+		return monitorRuns(ctx, env, cfg, sys, clock, delay, runs)
 	}
 	runs = append(runs,
 		run{fmt.Sprintf("barakat batch, %d at once, default", cfg.pending), benchPkgBarakat, watan.ProviderSettings{}, cfg.pending, 0},
 		// Batches make frequent checks cheap: one request covers up to 100 orders.
 		run{fmt.Sprintf("barakat batch, %d at once, steady 5 s", cfg.pending), benchPkgBarakat,
 			watan.ProviderSettings{FirstCheckDelay: 5 * time.Second, PollInterval: 5 * time.Second}, cfg.pending, 0})
+	return monitorRuns(ctx, env, cfg, sys, clock, delay, runs)
+}
+
+// monitorRun is one policy's run of the monitor scenario.
+type monitorRunSpec struct {
+	name     string
+	pkg      string
+	settings watan.ProviderSettings
+	orders   int
+	span     time.Duration // arrivals spread evenly over this much simulated time
+}
+
+func monitorRuns(ctx context.Context, env *Env, cfg benchConfig, sys *benchSystem, clock *providertest.ManualClock,
+	delay providertest.Delay, runs []monitorRunSpec) ([]benchResult, error) {
+	var out []benchResult
 	for i, r := range runs {
 		opts := providertest.Options{Seed: cfg.seed + uint64(i), Clock: clock, Delay: delay, CancelRate: 0.05}
 		w, err := sys.newWorld(ctx, fmt.Sprintf("bench-monitor-%d-%d", i, time.Now().UnixNano()), opts, r.settings)

@@ -178,8 +178,15 @@ func checkInvariants(t *testing.T, st *store.Store, w *benchWorld, wantOrders in
 		}
 	}
 
-	// Money: one debit per order, one refund per rejection, ledgers sum to balances.
-	for _, code := range w.accounts {
+	checkMoney(t, st, tid, w.accounts)
+}
+
+// checkMoney asserts one debit per order of the tenant, one refund per rejection,
+// and ledgers that sum to the balances of accounts.
+func checkMoney(t *testing.T, st *store.Store, tid int64, accounts []string) {
+	t.Helper()
+	ctx := t.Context()
+	for _, code := range accounts {
 		a, err := st.FindAccount(ctx, tid, code)
 		must(t, err)
 		var sum int64

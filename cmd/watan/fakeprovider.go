@@ -31,6 +31,7 @@ type fakeProviderConfig struct {
 	znetKod      string
 	znetSifre    string
 	barakatToken string
+	barakatUUID  bool
 	maxRequests  int
 }
 
@@ -45,6 +46,7 @@ var fakeProviderEnv = map[string]string{
 	"slow-delay": "WATAN_FAKEPROVIDER_SLOW_DELAY", "balance": "WATAN_FAKEPROVIDER_BALANCE",
 	"znet-kod": "WATAN_FAKEPROVIDER_ZNET_KOD", "znet-sifre": "WATAN_FAKEPROVIDER_ZNET_SIFRE",
 	"barakat-token": "WATAN_FAKEPROVIDER_BARAKAT_TOKEN", "max-requests": "WATAN_FAKEPROVIDER_MAX_REQUESTS",
+	"barakat-require-uuid": "WATAN_FAKEPROVIDER_BARAKAT_REQUIRE_UUID",
 }
 
 func (c *fakeProviderConfig) register(fs *flag.FlagSet) {
@@ -67,6 +69,7 @@ func (c *fakeProviderConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.znetKod, "znet-kod", providertest.DefaultZnetKod, help("znet-kod", "dealer code the znet simulator accepts"))
 	fs.StringVar(&c.znetSifre, "znet-sifre", providertest.DefaultZnetSifre, help("znet-sifre", "password the znet simulator accepts"))
 	fs.StringVar(&c.barakatToken, "barakat-token", providertest.DefaultBarakatToken, help("barakat-token", "api-token the barakat simulator accepts"))
+	fs.BoolVar(&c.barakatUUID, "barakat-require-uuid", false, help("barakat-require-uuid", "make the barakat simulator refuse an order_uuid that is not a UUID"))
 	fs.IntVar(&c.maxRequests, "max-requests", 0, help("max-requests", "keep only about this many recent requests in memory (0: all; they are only for tests)"))
 }
 
@@ -155,8 +158,9 @@ func newFakeProviders(c *fakeProviderConfig, opts providertest.Options) *fakePro
 	bopts := opts
 	bopts.Seed = opts.Seed + 1 // its own stream, so the two do not hand out the same PINs
 	return &fakeProviders{
-		znet:    providertest.NewZnet(providertest.ZnetOptions{Options: opts, Kod: c.znetKod, Sifre: c.znetSifre}),
-		barakat: providertest.NewBarakat(providertest.BarakatOptions{Options: bopts, Token: c.barakatToken, AtPlacementRate: c.atPlacement}),
+		znet: providertest.NewZnet(providertest.ZnetOptions{Options: opts, Kod: c.znetKod, Sifre: c.znetSifre}),
+		barakat: providertest.NewBarakat(providertest.BarakatOptions{Options: bopts, Token: c.barakatToken, AtPlacementRate: c.atPlacement,
+			RequireUUID: c.barakatUUID}),
 	}
 }
 

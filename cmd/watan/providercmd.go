@@ -49,6 +49,7 @@ Run "watan provider check --help" for its flags.
 var providerCheckEnv = map[string]string{
 	"kind": "WATAN_PROVIDER_KIND", "base-url": "WATAN_PROVIDER_BASE_URL", "timeout": "WATAN_PROVIDER_TIMEOUT",
 	"kod": "WATAN_ZNET_KOD", "sifre": "WATAN_ZNET_SIFRE", "token": "WATAN_BARAKAT_TOKEN",
+	"api-key": "WATAN_UPSTREAM_API_KEY", "account": "WATAN_UPSTREAM_ACCOUNT",
 }
 
 // errCheckFailed is returned when the provider did not answer as it should; the
@@ -56,13 +57,15 @@ var providerCheckEnv = map[string]string{
 var errCheckFailed = errors.New("provider check failed")
 
 func cmdProviderCheck(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "provider check", "provider check --kind znet|barakat [--base-url URL] (--kod K --sifre S | --token T)")
+	fs := newFlagSet(env, "provider check", "provider check --kind znet|barakat|watan [--base-url URL] (--kod K --sifre S | --token T | --api-key K --account A)")
 	help := func(name, text string) string { return text + " [$" + providerCheckEnv[name] + "]" }
-	kind := fs.String("kind", "", help("kind", "provider protocol: znet or barakat"))
+	kind := fs.String("kind", "", help("kind", "provider protocol: znet, barakat or watan (another watan tenant)"))
 	baseURL := fs.String("base-url", "", help("base-url", "the provider's base URL (barakat default "+barakat.DefaultBaseURL+")"))
 	kod := fs.String("kod", "", help("kod", "znet dealer code"))
 	sifre := fs.String("sifre", "", help("sifre", "znet password"))
 	token := fs.String("token", "", help("token", "barakat api-token"))
+	apiKey := fs.String("api-key", "", help("api-key", "watan: the upstream tenant's API key"))
+	account := fs.String("account", "", help("account", "watan: our customer account's code at the upstream"))
 	timeout := fs.Duration("timeout", 0, help("timeout", "bound on each request (default the kind's: 20s znet, 30s barakat)"))
 	verbose := fs.Bool("v", false, "log each request to stderr (credentials are never logged)")
 	if err := fs.Parse(args); err != nil {
@@ -90,8 +93,16 @@ func cmdProviderCheck(ctx context.Context, env *Env, args []string) error {
 		if *token == "" {
 			missing = "--token (or $WATAN_BARAKAT_TOKEN)"
 		}
+	case watan.ProviderWatan:
+		acct.Credentials = map[string]watan.Secret{"api_key": watan.Secret(*apiKey), "account": watan.Secret(*account)}
+		switch {
+		case acct.BaseURL == "":
+			missing = "--base-url (the upstream watan, such as https://shop.example)"
+		case *apiKey == "" || *account == "":
+			missing = "--api-key and --account (or $WATAN_UPSTREAM_API_KEY and $WATAN_UPSTREAM_ACCOUNT)"
+		}
 	default:
-		missing = "--kind znet or --kind barakat"
+		missing = "--kind znet, --kind barakat or --kind watan"
 	}
 	if missing != "" {
 		fmt.Fprintf(env.Stderr, "watan provider check: needs %s\n\n", missing)

@@ -208,10 +208,20 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 		}
 	}
 	final := checkOutcome{final: true}
+	// A final answer tells the adaptive policy when the order finished: after
+	// the check before this one, by this one.
+	var sent, prev *time.Time
+	learn := func(cur *watan.Order) { sent, prev = cur.SentAt, cur.LastCheckedAt }
+	learned := func(changed bool, err error) {
+		if changed && err == nil {
+			e.observeCompletion(acct, sent, prev, e.now())
+		}
+	}
 	switch outcome := r.Outcome; {
 	case outcome == watan.CheckDelivered:
 		ans.data = map[string]string{"pin": r.PIN}
-		_, _, err := e.apply(ctx, o, watan.TrAnswerDelivered, ans, func(tx *sql.Tx, cur *watan.Order) error {
+		_, changed, err := e.apply(ctx, o, watan.TrAnswerDelivered, ans, func(tx *sql.Tx, cur *watan.Order) error {
+			learn(cur)
 			seen(cur)
 			cur.ProviderState, cur.PIN = watan.StateDelivered, r.PIN
 			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered, "delivered by provider: %s", orDash(r.Message))); err != nil {
@@ -219,10 +229,12 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 			}
 			return e.finish(ctx, tx, cur, watan.StatusApproved, "delivered by provider")
 		})
+		learned(changed, err)
 		return final, err
 
 	case outcome == watan.CheckFailed:
-		_, _, err := e.apply(ctx, o, watan.TrAnswerFailed, ans, func(tx *sql.Tx, cur *watan.Order) error {
+		_, changed, err := e.apply(ctx, o, watan.TrAnswerFailed, ans, func(tx *sql.Tx, cur *watan.Order) error {
+			learn(cur)
 			seen(cur)
 			cur.ProviderState = watan.StateFailed
 			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFailed, "provider reports failure: %s", orDash(r.Message))); err != nil {
@@ -230,6 +242,7 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 			}
 			return e.finish(ctx, tx, cur, watan.StatusRejected, "provider cancelled: "+orDash(r.Message))
 		})
+		learned(changed, err)
 		return final, err
 
 	case outcome == watan.CheckNotFound && o.ProviderState != watan.StateSent:
@@ -274,7 +287,7 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 				}
 				cur.ProviderState = watan.StateSent
 			}
-			out.after = e.jitteredNext(acct.Settings, cur.CheckCount)
+			out.after = e.nextDelay(acct, *cur)
 			next := e.now().Add(out.after)
 			cur.NextCheckAt = &next
 			// Make sure a job watches this generation; a no-op when one exists.

@@ -208,7 +208,7 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 		}
 		if cur.ProviderState == watan.StateNotSent || cur.ProviderReferans == "" {
 			cur.DispatchCount++
-			cur.ProviderReferans = referans(cur.ID, cur.DispatchCount)
+			cur.ProviderReferans = wireReferans(acct, cur.ID, cur.DispatchCount)
 		}
 		// After "not found" the reference stays: the provider has no order under
 		// it, so placing again under it cannot make a second one, and if the first
@@ -219,8 +219,12 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 		cur.ProviderState, cur.ProviderAccountID = watan.StateSending, acct.ID
 		cur.ProviderOrderID, cur.PIN, cur.NextCheckAt = "", "", nil
 		cur.LeaseUntil, cur.LeaseOwner, cur.Deadline = &lease, e.cfg.Node, &deadline
+		ref := cur.ProviderReferans
+		if num := referans(cur.ID, cur.DispatchCount); num != ref {
+			ref += " (the UUID of " + num + ")"
+		}
 		return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDispatch,
-			"sending to provider account %q (%s) with reference %s (placement generation %d)", acct.Name, acct.Kind, cur.ProviderReferans, cur.Generation))
+			"sending to provider account %q (%s) with reference %s (placement generation %d)", acct.Name, acct.Kind, ref, cur.Generation))
 	})
 	if err != nil || !changed {
 		release()
@@ -311,7 +315,7 @@ func (e *Engine) accepted(ctx context.Context, st *step, o watan.Order, acct wat
 		return done, false, err
 	}
 
-	delay := acct.Settings.FirstCheckDelay
+	delay := e.firstDelay(acct)
 	pending := first != nil && first.Outcome == watan.CheckPending
 	cur, changed, err := e.apply(ctx, o, watan.TrAccepted, ans, func(tx *sql.Tx, cur *watan.Order) error {
 		if err := sent(tx, cur); err != nil {
@@ -319,7 +323,7 @@ func (e *Engine) accepted(ctx context.Context, st *step, o watan.Order, acct wat
 		}
 		if pending {
 			seen(cur, *first)
-			delay = e.jitteredNext(acct.Settings, cur.CheckCount)
+			delay = e.nextDelay(acct, *cur)
 		}
 		next := cur.SentAt.Add(delay)
 		cur.NextCheckAt = &next

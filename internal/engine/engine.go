@@ -82,6 +82,7 @@ type Engine struct {
 	catalog   *catalogCache
 	observer  Observer
 	notifier  Notifier
+	learn     *learner
 	cfg       Config
 
 	rngMu sync.Mutex
@@ -131,6 +132,7 @@ func New(cfg Config) (*Engine, error) {
 		catalog:   newCatalogCache(cfg.Store, cfg.CatalogTTL),
 		observer:  cfg.Observer,
 		notifier:  cfg.Notifier,
+		learn:     newLearner(),
 		cfg:       cfg,
 		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 	}
@@ -161,6 +163,70 @@ func (e *Engine) jitteredNext(s watan.ProviderSettings, checks int) time.Duratio
 	e.rngMu.Lock()
 	defer e.rngMu.Unlock()
 	return nextCheckDelay(s, checks, e.rng)
+}
+
+// nextDelay is the wait before the next status check of o, pending at acct: the
+// adaptive policy's plan when it has learned enough, else the policy's step.
+func (e *Engine) nextDelay(acct watan.ProviderAccount, o watan.Order) time.Duration {
+	if acct.Settings.Policy == watan.PollAdaptive {
+		if plan := e.learn.plan(acct.ID, acct.Settings.PollInterval); plan != nil {
+			var elapsed time.Duration
+			if o.SentAt != nil {
+				elapsed = e.now().Sub(*o.SentAt)
+			}
+			if d, ok := adaptiveDelay(plan, elapsed); ok {
+				e.rngMu.Lock()
+				defer e.rngMu.Unlock()
+				return smallJitter(d, e.rng)
+			}
+		}
+	}
+	return e.jitteredNext(acct.Settings, o.CheckCount)
+}
+
+// firstDelay is the wait between sending and the first status check.
+func (e *Engine) firstDelay(acct watan.ProviderAccount) time.Duration {
+	if acct.Settings.Policy == watan.PollAdaptive && acct.Settings.FirstCheckDelay > 0 {
+		if plan := e.learn.plan(acct.ID, acct.Settings.PollInterval); plan != nil {
+			e.rngMu.Lock()
+			defer e.rngMu.Unlock()
+			return smallJitter(plan[0], e.rng)
+		}
+	}
+	return acct.Settings.FirstCheckDelay
+}
+
+// observeCompletion feeds the adaptive policy one order of acct that became
+// final at a status check at now, after being seen pending (or sent) at prev. It
+// finished somewhere in between: it is learned at the middle of that interval,
+// or D/2 before now when the interval is longer than the target delay D (a
+// skipped stretch: taking its middle would pull the next skip shorter every
+// time, until nothing is skipped).
+func (e *Engine) observeCompletion(acct watan.ProviderAccount, sent, prev *time.Time, now time.Time) {
+	if sent == nil {
+		return
+	}
+	from := *sent
+	if prev != nil && prev.After(from) && !prev.After(now) {
+		from = *prev
+	}
+	back := min(now.Sub(from), acct.Settings.PollInterval) / 2
+	e.learn.observe(acct.ID, now.Sub(*sent)-back)
+}
+
+// Completions reports, per provider account, what the adaptive policy has
+// learned of its completion times in this process (for /metrics and the
+// Providers page).
+func (e *Engine) Completions() []CompletionStat { return e.learn.stats() }
+
+// Completion is one account's entry of Completions (zero if nothing completed).
+func (e *Engine) Completion(providerAccountID int64) CompletionStat {
+	for _, s := range e.learn.stats() {
+		if s.ProviderAccountID == providerAccountID {
+			return s
+		}
+	}
+	return CompletionStat{ProviderAccountID: providerAccountID}
 }
 
 // step logs one step of an order's journey as a structured line.

@@ -25,7 +25,7 @@ func nextCheckDelay(s watan.ProviderSettings, checks int, rng *rand.Rand) time.D
 	switch s.Policy {
 	case watan.PollFixed:
 		d = s.PollInterval
-	case watan.PollSteady:
+	case watan.PollSteady, watan.PollAdaptive:
 		d = s.PollInterval
 		if time.Duration(checks)*s.PollInterval >= steadyFor {
 			d = exponentialCap
@@ -39,6 +39,20 @@ func nextCheckDelay(s watan.ProviderSettings, checks int, rng *rand.Rand) time.D
 		}
 	}
 	return jitter(d, rng)
+}
+
+// smallJitter spreads the adaptive policy's planned checks over the 4 % before
+// their time: enough that orders placed together are not asked about together,
+// and never later than planned, so that the target delay holds.
+func smallJitter(d time.Duration, rng *rand.Rand) time.Duration {
+	if rng == nil || d <= 0 {
+		return d
+	}
+	spread := int64(d) / 25
+	if spread == 0 {
+		return d
+	}
+	return d - time.Duration(rng.Int64N(spread+1))
 }
 
 func jitter(d time.Duration, rng *rand.Rand) time.Duration {

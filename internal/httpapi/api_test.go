@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -658,6 +659,8 @@ func TestProviderAccountCredentials(t *testing.T) {
 			"duplicate name":   {"POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"znet primary","base_url":"https://x.example","credentials":{"kod":"k","sifre":"s"}}`, 409, watan.ECodeConflict},
 			"numeric duration": {"POST", "/api/v1/provider-accounts", `{"kind":"znet","name":"x","base_url":"https://x.example","settings":{"poll_interval":30}}`, 400, watan.ECodeBadRequest},
 			"bad policy":       {"PATCH", path, `{"settings":{"poll_policy":"sometimes"}}`, 422, watan.ECodeValidation},
+			"uuid on znet":     {"PATCH", path, `{"settings":{"order_uuid":"uuid"}}`, 422, watan.ECodeValidation},
+			"bad order_uuid":   {"PATCH", path, `{"settings":{"order_uuid":"v4"}}`, 422, watan.ECodeValidation},
 			"kind is fixed":    {"PATCH", path, `{"kind":"barakat"}`, 400, watan.ECodeBadRequest},
 			"no such account":  {"GET", "/api/v1/provider-accounts/999999", "", 404, watan.ECodeNotFound},
 		} {
@@ -673,6 +676,33 @@ func TestProviderAccountCredentials(t *testing.T) {
 			if strings.Contains(e.logs.String(), secret) {
 				t.Errorf("the log contains a credential")
 			}
+		}
+	})
+}
+
+// A barakat account's order_uuid setting: numeric by default, uuid on request,
+// refused on other kinds (above).
+func TestProviderAccountOrderUUID(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		c := e.newTenant("shop")
+		var pa struct {
+			ID       int64 `json:"id"`
+			Settings struct {
+				OrderUUID string `json:"order_uuid"`
+			} `json:"settings"`
+		}
+		c.call("POST", "/api/v1/provider-accounts", `{"kind":"barakat","name":"b","base_url":"https://b.example",
+			"credentials":{"token":"tok-123456"}}`, 201, &pa)
+		if pa.Settings.OrderUUID != "numeric" {
+			t.Errorf("default order_uuid %q, want numeric", pa.Settings.OrderUUID)
+		}
+		c.call("PATCH", fmt.Sprintf("/api/v1/provider-accounts/%d", pa.ID), `{"settings":{"order_uuid":"uuid"}}`, 200, &pa)
+		if pa.Settings.OrderUUID != "uuid" {
+			t.Errorf("patched order_uuid %q, want uuid", pa.Settings.OrderUUID)
+		}
+		p, err := e.st.FindProviderAccount(context.Background(), c.tenant.ID, pa.ID)
+		if err != nil || p.Settings.OrderUUID != watan.RefUUID {
+			t.Errorf("stored order_uuid %q (%v)", p.Settings.OrderUUID, err)
 		}
 	})
 }
@@ -930,4 +960,23 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// An order is found by its client order id within its tenant only: the lookup a
+// client (another watan) makes when its POST went unanswered.
+func TestOrderByClientID(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		a, b := e.newTenant("a"), e.newTenant("b")
+		a.seed("pubg-60", "c1")
+		b.seed("pubg-60", "c1")
+		var created, found watan.Order
+		a.call("POST", "/api/v1/orders", orderBody("pubg-60", "c1", 1, "5123456789", "ref/100000000000101"), 201, &created)
+		a.call("GET", "/api/v1/client-orders/"+url.PathEscape("ref/100000000000101"), "", 200, &found)
+		if found.ID != created.ID || found.ClientOrderID != "ref/100000000000101" {
+			t.Fatalf("found %+v, want order %d", found, created.ID)
+		}
+		wantError(t, "another tenant's", b.send("GET", "/api/v1/client-orders/"+url.PathEscape("ref/100000000000101"), "", ""), 404, watan.ECodeNotFound)
+		wantError(t, "unknown", a.send("GET", "/api/v1/client-orders/nope", "", ""), 404, watan.ECodeNotFound)
+		wantError(t, "control character", a.send("GET", "/api/v1/client-orders/a%01b", "", ""), 422, watan.ECodeValidation)
+	})
 }

@@ -273,13 +273,14 @@ func (h *Handler) putMapping(w http.ResponseWriter, r *http.Request) error {
 // value (on create: its default).
 type settingsRequest struct {
 	FirstCheckDelay *duration         `json:"first_check_delay" desc:"wait before the first status check; default {first_check_delay}; negative means at once"`
-	PollPolicy      *watan.PollPolicy `json:"poll_policy" desc:"steady, exponential or fixed; default {poll_policy}"`
-	PollInterval    *duration         `json:"poll_interval" desc:"interval of the steady and fixed policies; at least {min_poll_interval}; default {poll_interval_steady} (steady), {poll_interval_fixed} (fixed)"`
+	PollPolicy      *watan.PollPolicy `json:"poll_policy" desc:"steady, exponential, fixed or adaptive (learns the account's completion times and checks when answers are likely); default {poll_policy}"`
+	PollInterval    *duration         `json:"poll_interval" desc:"interval of the steady and fixed policies, target detection delay of adaptive; at least {min_poll_interval}; default {poll_interval_steady} (steady), {poll_interval_fixed} (fixed)"`
 	MaxInFlight     *int              `json:"max_in_flight" desc:"concurrent calls to this account, 1 to {max_max_in_flight}; default {max_in_flight}"`
 	MaxPerSecond    *int              `json:"max_per_second" desc:"calls a second to this account, across every node on PostgreSQL, at most {max_max_per_second}; default 0: no bound beyond max_in_flight"`
 	ConnectTimeout  *duration         `json:"connect_timeout" desc:"at most {max_request_timeout}; default {connect_timeout}"`
 	RequestTimeout  *duration         `json:"request_timeout" desc:"at most {max_request_timeout}; default {request_timeout_znet} for znet, {request_timeout_barakat} for barakat"`
 	Deadline        *duration         `json:"deadline" desc:"how long after its creation an order may stay pending at this account before it is rejected and refunded; at least {min_deadline}; default {deadline}"`
+	OrderUUID       *watan.RefFormat  `json:"order_uuid" desc:"barakat only: numeric (default) sends the 15-digit reference as order_uuid, uuid sends a version 5 UUID derived from it (for a store that enforces UUIDs); new orders only"`
 }
 
 // apply copies the fields present onto to; the service checks the result.
@@ -306,6 +307,9 @@ func (s *settingsRequest) apply(to *watan.ProviderSettings) {
 	if s.MaxPerSecond != nil {
 		to.MaxPerSecond = *s.MaxPerSecond
 	}
+	if s.OrderUUID != nil {
+		to.OrderUUID = *s.OrderUUID
+	}
 }
 
 // settingsView shows the settings in effect, defaults filled in, as operators need
@@ -319,13 +323,14 @@ type settingsView struct {
 	ConnectTimeout  duration         `json:"connect_timeout"`
 	RequestTimeout  duration         `json:"request_timeout"`
 	Deadline        duration         `json:"deadline"`
+	OrderUUID       watan.RefFormat  `json:"order_uuid"`
 }
 
 type createProviderAccountRequest struct {
-	Kind        watan.ProviderKind `json:"kind" api:"required" desc:"znet or barakat"`
+	Kind        watan.ProviderKind `json:"kind" api:"required" desc:"znet, barakat or watan (another watan tenant, through its API)"`
 	Name        string             `json:"name" api:"required"`
 	BaseURL     string             `json:"base_url" api:"required"`
-	Credentials map[string]string  `json:"credentials" desc:"write-only secrets: znet kod and sifre, barakat token; never returned"`
+	Credentials map[string]string  `json:"credentials" desc:"write-only secrets: znet kod and sifre, barakat token, watan api_key and account (our customer account code upstream); never returned"`
 	Settings    *settingsRequest   `json:"settings"`
 	Active      *bool              `json:"active" desc:"default true"`
 }
@@ -416,6 +421,7 @@ func viewProviderAccount(p watan.ProviderAccount) providerAccountView {
 			ConnectTimeout:  duration(s.ConnectTimeout),
 			RequestTimeout:  duration(s.RequestTimeout),
 			Deadline:        duration(s.Deadline),
+			OrderUUID:       s.OrderUUID,
 		},
 		CredentialKeys: keys,
 		Active:         p.Active,
@@ -432,7 +438,7 @@ func (h *Handler) createProviderAccount(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	if !req.Kind.Valid() {
-		return invalid("kind must be znet or barakat, not %q", req.Kind)
+		return invalid("kind must be znet, barakat or watan, not %q", req.Kind)
 	}
 	p := watan.ProviderAccount{
 		TenantID:    tenantOf(r),

@@ -193,6 +193,7 @@ func (h *Handler) routes() []route {
 		{method: "POST", path: p + "/orders", handle: h.createOrder, body: bodyJSON, doc: docCreateOrder},
 		{method: "GET", path: p + "/orders", handle: h.listOrders, doc: docListOrders},
 		{method: "GET", path: p + "/orders/{id}", handle: h.getOrder, doc: docGetOrder},
+		{method: "GET", path: p + "/client-orders/{client_order_id}", handle: h.getOrderByClientID, doc: docGetOrderByClientID},
 		{method: "GET", path: p + "/orders/{id}/events", handle: h.orderEvents, doc: docOrderEvents},
 		{method: "POST", path: p + "/orders/{id}/approve", handle: h.approveOrder, operator: true, body: bodyOptionalJSON, doc: docApproveOrder},
 		{method: "POST", path: p + "/orders/{id}/reject", handle: h.rejectOrder, operator: true, body: bodyOptionalJSON, doc: docRejectOrder},
@@ -502,6 +503,9 @@ func (h *Handler) checkTarget(raw string) error {
 // outlast half the rescue time.
 func (h *Handler) checkSettings(kind watan.ProviderKind, s watan.ProviderSettings) error {
 	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := s.ValidateFor(kind); err != nil {
 		return err
 	}
 	if d := s.WithDefaults(kind).RequestTimeout; h.rescue > 0 && 2*d >= h.rescue {

@@ -87,8 +87,11 @@ var (
 			cursorParam,
 		},
 		resp: orderList{}}
-	docGetOrder    = op{id: "getOrder", tag: "orders", summary: "Get an order", resp: watan.Order{}}
-	docOrderEvents = op{id: "listOrderEvents", tag: "orders", summary: "An order's timeline, oldest first, a page at a time",
+	docGetOrder = op{id: "getOrder", tag: "orders", summary: "Get an order", resp: watan.Order{}}
+	// docGetOrderByClientID is how a client (another watan among them) resolves a
+	// creation whose answer it never got.
+	docGetOrderByClientID = op{id: "getOrderByClientID", tag: "orders", summary: "Get an order by its client order id", resp: watan.Order{}}
+	docOrderEvents        = op{id: "listOrderEvents", tag: "orders", summary: "An order's timeline, oldest first, a page at a time",
 		query: []param{limitParam(1000), cursorParam}, resp: eventList{}}
 
 	// Operator actions. Each answers 200 with the order as the action committed it; the

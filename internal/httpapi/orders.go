@@ -79,6 +79,24 @@ func (h *Handler) getOrder(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getOrderByClientID finds an order by its idempotency key, so that a client
+// whose POST went unanswered learns whether the order exists without creating it.
+func (h *Handler) getOrderByClientID(w http.ResponseWriter, r *http.Request) error {
+	cid := r.PathValue("client_order_id")
+	if len(cid) > watan.MaxClientIDLen {
+		return invalid("client_order_id must be at most %d bytes", watan.MaxClientIDLen)
+	}
+	if err := watan.ValidateIdentifier("client_order_id", cid); err != nil {
+		return err
+	}
+	o, err := h.orders.FindOrderByClientID(r.Context(), tenantOf(r), cid)
+	if err != nil {
+		return fmt.Errorf("finding order by client order id: %w", err)
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
 func (h *Handler) listOrders(w http.ResponseWriter, r *http.Request) error {
 	q, err := query(r)
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package providers builds upstream clients for provider accounts: it maps an
-// account's kind, base URL, credentials and timeouts onto the znet or barakat client,
+// account's kind, base URL, credentials and timeouts onto the znet, barakat or
+// watan client,
 // and reuses a client for as long as its account is unchanged, so that keep-alive
 // connections survive across jobs.
 package providers
@@ -14,6 +15,7 @@ import (
 	"watan"
 	"watan/internal/barakat"
 	"watan/internal/egress"
+	"watan/internal/watanapi"
 	"watan/internal/znet"
 )
 
@@ -76,7 +78,8 @@ func (r *Registry) Provider(acct watan.ProviderAccount) (watan.Provider, error) 
 }
 
 // Build makes a client for acct, dialing only what guard allows (nil: anything).
-// Credentials are znet "kod" and "sifre", barakat "token".
+// Credentials are znet "kod" and "sifre", barakat "token", watan "api_key" and
+// "account".
 func Build(acct watan.ProviderAccount, hc *http.Client, guard *egress.Policy, logger *slog.Logger) (watan.Provider, error) {
 	s := acct.Settings.WithDefaults(acct.Kind)
 	logger = logger.With("provider_account_id", acct.ID)
@@ -93,6 +96,15 @@ func Build(acct watan.ProviderAccount, hc *http.Client, guard *egress.Policy, lo
 	case watan.ProviderBarakat:
 		c, err := barakat.New(barakat.Config{
 			BaseURL: acct.BaseURL, Token: acct.Credentials["token"],
+			HTTPClient: hc, Egress: guard, ConnectTimeout: s.ConnectTimeout, RequestTimeout: s.RequestTimeout, Logger: logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("provider account %q: %w", acct.Name, err)
+		}
+		return c, nil
+	case watan.ProviderWatan:
+		c, err := watanapi.New(watanapi.Config{
+			BaseURL: acct.BaseURL, APIKey: acct.Credentials[watanapi.CredAPIKey], Account: acct.Credentials[watanapi.CredAccount].Reveal(),
 			HTTPClient: hc, Egress: guard, ConnectTimeout: s.ConnectTimeout, RequestTimeout: s.RequestTimeout, Logger: logger,
 		})
 		if err != nil {

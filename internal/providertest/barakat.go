@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"watan"
 )
 
@@ -53,6 +55,9 @@ type BarakatOptions struct {
 	// AtPlacementRate is the chance that an order to be delivered is delivered in
 	// the placement answer itself.
 	AtPlacementRate float64
+	// RequireUUID makes it refuse an order_uuid that is not a UUID, at placement
+	// and in checks by uuid, as a store enforcing UUIDs would.
+	RequireUUID bool
 }
 
 // Barakat is a simulated barakat/apstore API: GET /client/api/{profile, products,
@@ -64,11 +69,13 @@ type Barakat struct {
 	token    string
 	products []BarakatProduct
 	atRate   float64
+	uuidOnly bool
 }
 
 // NewBarakat returns a barakat simulator. Serve it with Start, or mount Handler.
 func NewBarakat(o BarakatOptions) *Barakat {
-	b := &Barakat{sim: newSim("barakat", o.Options, 67890), token: o.Token, products: o.Products, atRate: o.AtPlacementRate}
+	b := &Barakat{sim: newSim("barakat", o.Options, 67890), token: o.Token, products: o.Products, atRate: o.AtPlacementRate,
+		uuidOnly: o.RequireUUID}
 	if b.token == "" {
 		b.token = DefaultBarakatToken
 	}
@@ -177,6 +184,9 @@ func (b *Barakat) placeAnswer(r *http.Request) response {
 	if ref == "" {
 		return failure("The order uuid field is required.")
 	}
+	if b.uuidOnly && !isUUID(ref) {
+		return failure(uuidRefusal)
+	}
 	b.placements[ref]++
 	if o := b.orders[ref]; o != nil {
 		// order_uuid is an idempotency key: a repeat gets the existing order.
@@ -213,6 +223,15 @@ func (b *Barakat) placeAnswer(r *http.Request) response {
 	return jsonAnswer(http.StatusOK, map[string]any{"status": "OK", "data": b.item(o)})
 }
 
+// uuidRefusal is what a store enforcing UUIDs answers to any other order_uuid.
+const uuidRefusal = "The order uuid must be a valid UUID."
+
+// isUUID reports whether s is a UUID in its canonical text form.
+func isUUID(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && len(s) == 36 && u.String() == strings.ToLower(s)
+}
+
 func (p *BarakatProduct) allows(qty int) bool {
 	switch {
 	case qty < 1:
@@ -245,6 +264,9 @@ func (b *Barakat) checkAnswer(r *http.Request) response {
 		}
 		o := b.byID[id]
 		if byUUID {
+			if b.uuidOnly && !isUUID(id) {
+				return failure(uuidRefusal)
+			}
 			o = b.orders[id]
 		}
 		if o == nil {

@@ -146,6 +146,28 @@ func LogNormalDelay(median time.Duration, sigma float64) Delay {
 	}
 }
 
+// MixDelay draws from a with probability p, else from b: a provider with a
+// fast and a slow kind of order.
+func MixDelay(p float64, a, b Delay) Delay {
+	return func(r *rand.Rand) time.Duration {
+		if r.Float64() < p {
+			return a(r)
+		}
+		return b(r)
+	}
+}
+
+// ShiftDelay draws from before until clock reads at, and from after from then
+// on: a provider whose speed changes during the day.
+func ShiftDelay(clock interface{ Now() time.Time }, at time.Time, before, after Delay) Delay {
+	return func(r *rand.Rand) time.Duration {
+		if clock.Now().Before(at) {
+			return before(r)
+		}
+		return after(r)
+	}
+}
+
 // Defaults for Options.
 const (
 	DefaultSeed      = 1

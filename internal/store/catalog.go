@@ -39,7 +39,7 @@ func checkProvider(p *watan.ProviderAccount, creating bool) error {
 		return err
 	}
 	if !p.Kind.Valid() {
-		return watan.Errorf(watan.ECodeValidation, "kind %q is not a supported provider (znet, barakat)", p.Kind)
+		return watan.Errorf(watan.ECodeValidation, "kind %q is not a supported provider (znet, barakat, watan)", p.Kind)
 	}
 	u, err := url.Parse(p.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -50,11 +50,16 @@ func checkProvider(p *watan.ProviderAccount, creating bool) error {
 	st := p.Settings
 	switch {
 	case st.Policy != "" && !st.Policy.Valid():
-		return watan.Errorf(watan.ECodeValidation, "poll_policy %q is not steady, exponential or fixed", st.Policy)
+		return watan.Errorf(watan.ECodeValidation, "poll_policy %q is not steady, exponential, fixed or adaptive", st.Policy)
 	case st.PollInterval < 0, st.ConnectTimeout < 0, st.RequestTimeout < 0, st.Deadline < 0:
 		return watan.Errorf(watan.ECodeValidation, "intervals and timeouts must not be negative")
 	case st.MaxInFlight < 0:
 		return watan.Errorf(watan.ECodeValidation, "max_in_flight must not be negative")
+	case st.OrderUUID != "" && !st.OrderUUID.Valid():
+		return watan.Errorf(watan.ECodeValidation, "order_uuid %q is not numeric or uuid", st.OrderUUID)
+	}
+	if err := st.ValidateFor(p.Kind); err != nil {
+		return err
 	}
 	if len(p.PausedReason) > watan.MaxNoteLen {
 		return watan.Errorf(watan.ECodeValidation, "paused_reason must be at most %d bytes", watan.MaxNoteLen)

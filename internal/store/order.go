@@ -64,6 +64,15 @@ func findOrderByClientID(ctx context.Context, q querier, tenantID int64, clientO
 	return o, nil
 }
 
+// FindOrderByClientID implements watan.OrderService.
+func (s *Store) FindOrderByClientID(ctx context.Context, tenantID int64, clientOrderID string) (watan.Order, error) {
+	o, err := findOrderByClientID(ctx, s.db, tenantID, clientOrderID)
+	if isNoRows(err) {
+		return watan.Order{}, errNotFound("order with client order id", strconv.Quote(clientOrderID))
+	}
+	return o, err
+}
+
 // FindOrder returns the tenant's order id, or an ECodeNotFound error.
 func (s *Store) FindOrder(ctx context.Context, tenantID, id int64) (watan.Order, error) {
 	return findOrder(ctx, s.db, tenantID, id)
