@@ -75,7 +75,7 @@ var (
 		req: createOrderRequest{}, resp: watan.Order{}, status: http.StatusCreated,
 		replay: "an earlier order with the same client_order_id; nothing was debited",
 		errs: []string{watan.ECodeInsufficientBalance, watan.ECodeUnknownPackage, watan.ECodePackageInactive,
-			watan.ECodeUnknownAccount, watan.ECodeConflict}}
+			watan.ECodeUnknownAccount, watan.ECodeNoExchangeRate, watan.ECodeConflict}}
 	docListOrders = op{id: "listOrders", tag: "orders", summary: "List orders, newest first",
 		query: []param{
 			{name: "status", desc: "pending, approved or rejected", schema: map[string]any{"$ref": schemaRef("Status")}},
