@@ -259,3 +259,6 @@ type MoneyService interface {
 	// SetAccountPriceGroup puts the account in a group ("" for the default prices).
 	SetAccountPriceGroup(ctx context.Context, tenantID int64, accountCode, group string) (Account, error)
 }
+
+// Int is r as a plain integer, for arithmetic with other integers.
+func (r Rate) Int() int64 { return int64(r) }
