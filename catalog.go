@@ -370,4 +370,7 @@ type CatalogService interface {
 	// those with status if it is set.
 	ListCodes(ctx context.Context, tenantID, groupID int64, status CodeStatus, limit int, cursor string) (codes []CodeItem, next string, err error)
 	ImportCodes(ctx context.Context, tenantID, groupID int64, pins []string) (ImportResult, error)
+	// ImportCodesCost imports as ImportCodes does and gives every new code the cost
+	// (in the group's currency; nil for none).
+	ImportCodesCost(ctx context.Context, tenantID, groupID int64, pins []string, cost *Amount) (ImportResult, error)
 }

@@ -189,3 +189,13 @@ type ReportService interface {
 	Report(ctx context.Context, q ReportQuery) (Report, error)
 	Statement(ctx context.Context, tenantID int64, accountCode string, from, to Date) (Statement, error)
 }
+
+// UnmarshalText reads YYYY-MM-DD.
+func (d *Date) UnmarshalText(b []byte) error {
+	v, err := ParseDate(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}

@@ -276,7 +276,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 func (n *node) routes(logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	api := httpapi.Config{
-		Tenants: n.st, Accounts: n.st, Catalog: n.st, Operator: n.engine, Health: n.engine,
+		Tenants: n.st, Accounts: n.st, Catalog: n.st, Operator: n.engine, Health: n.engine, Money: n.st,
 		Logger:        logger.With("component", "api"),
 		Orders:        orderIntake{Store: n.st, queue: n.queue, metrics: n.metrics},
 		RatePerSecond: n.rateLimit, RateBurst: n.rateBurst, Egress: n.egress, RescueAfter: n.rescueAfter,
