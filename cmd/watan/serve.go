@@ -290,7 +290,7 @@ func (n *node) routes(logger *slog.Logger) http.Handler {
 		mux.Handle("GET /metrics", n.metrics.Handler())
 	}
 	dash := dashboard.Config{
-		Store: n.st, Operator: n.engine, Logger: logger.With("component", "dashboard"), Secure: n.secureCookies,
+		Store: n.st, Operator: n.engine, Money: n.st, Logger: logger.With("component", "dashboard"), Secure: n.secureCookies,
 		JobsAccess: n.singleTenant,
 	}
 	if n.health != nil {
