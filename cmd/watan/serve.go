@@ -487,6 +487,8 @@ func printBanner(env *Env, base string, engine store.Engine, seeded *demo.Result
 	fmt.Fprintf(w, "    -d '{\"package\":\"pubg-60\",\"account\":\"%s\",\"quantity\":1,\"player_id\":\"5123456789\",\"client_order_id\":\"demo-1\"}' \\\n", seeded.Account.Code)
 	fmt.Fprintf(w, "    %s/api/v1/orders\n", base)
 	fmt.Fprintf(w, "then, about 10 seconds later, GET %s/api/v1/orders/{id} shows it approved with its PIN.\n", base)
+	fmt.Fprintf(w, "Account %q (USD, price group dealers) pays dealers' prices converted at the demo rate; sales, cost and\n", demo.DealerCode)
+	fmt.Fprintf(w, "profit per day are on %s/reports and GET %s/api/v1/reports.\n", base, base)
 }
 
 // quieter returns a logger that drops records below min, for chatty dependencies.
