@@ -32,8 +32,8 @@ const (
 	SecondCurrency = "USD"
 	SecondRate     = watan.Rate(2_867_000)
 	TimeZone       = "Europe/Istanbul"
-	ZnetName    = "demo znet (simulated)"
-	BarakatName = "demo barakat (simulated)"
+	ZnetName       = "demo znet (simulated)"
+	BarakatName    = "demo barakat (simulated)"
 	// OperatorName is the demo's dashboard user.
 	OperatorName = "demo"
 )
