@@ -262,3 +262,30 @@ type MoneyService interface {
 
 // Int is r as a plain integer, for arithmetic with other integers.
 func (r Rate) Int() int64 { return int64(r) }
+
+// ParseProviderAmount reads an amount as a provider sends it (a price, a balance).
+// Providers may send more than two decimal places; those are rounded half-up to
+// the minor unit, as every conversion is.
+func ParseProviderAmount(s string) (Amount, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := ParseAmount(s); err == nil {
+		return a, true
+	}
+	neg := strings.HasPrefix(s, "-")
+	r, err := ParseRate(strings.TrimPrefix(s, "-"))
+	if err != nil {
+		return 0, false
+	}
+	a, err := Convert(Amount(r), RateScale/100, 1)
+	if neg {
+		a = -a
+	}
+	return a, err == nil
+}
+
+// BalancePoint is a provider account's balance at one moment, as its balance
+// probe read it.
+type BalancePoint struct {
+	At      time.Time `json:"at"`
+	Balance Amount    `json:"balance"`
+}

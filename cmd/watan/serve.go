@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/balanceprobe"
 	"watan/internal/dashboard"
 	"watan/internal/dbhealth"
 	"watan/internal/demo"
@@ -67,6 +68,7 @@ type serveConfig struct {
 	demo           bool
 	demoDelay      string
 	demoFirstCheck time.Duration
+	balanceProbe   time.Duration
 }
 
 func cmdServe(ctx context.Context, env *Env, args []string) error {
@@ -87,6 +89,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		`how long the demo's simulated providers take to complete an order: "fixed:D", "uniform:A..B" or "lognormal:MEDIAN[,SIGMA]" [$WATAN_DEMO_DELAY]`)
 	fs.DurationVar(&cfg.demoFirstCheck, "demo-first-check", 10*time.Second,
 		"first-check delay of the demo's provider accounts when they are created; 0 checks at once [$WATAN_DEMO_FIRST_CHECK]")
+	fs.DurationVar(&cfg.balanceProbe, "balance-probe-interval", balanceprobe.DefaultInterval,
+		"how often serve reads every provider account's balance, records it and checks it against the account's low-balance threshold; 0 turns it off [$WATAN_BALANCE_PROBE_INTERVAL]")
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -213,6 +217,13 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		return err
 	}
 	n.metrics.WatchCircuits(n.engine.Circuits)
+	if api && cfg.balanceProbe > 0 {
+		probe := balanceprobe.New(balanceprobe.Config{Store: st, Providers: n.providers, Observer: n.metrics,
+			Interval: cfg.balanceProbe, Logger: quiet.With("component", "balanceprobe")})
+		probeCtx, stopProbe := context.WithCancel(ctx)
+		defer stopProbe()
+		go probe.Run(probeCtx)
+	}
 
 	// Jobs stop on their own context so that a shutdown lets running jobs finish
 	// instead of cancelling them at once.

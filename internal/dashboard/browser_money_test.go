@@ -31,6 +31,15 @@ func TestBrowserMoney(t *testing.T) {
 	b.must(err)
 	_, err = b.st.SetExchangeRate(b.ctx, b.a.ID, "USD", 2_870_000, "operator:"+userA)
 	b.must(err)
+	threshold := watan.Amount(500_00)
+	pa := b.znetA
+	pa.LowBalanceThreshold, pa.Credentials = &threshold, nil
+	_, err = b.st.UpdateProviderAccount(b.ctx, pa)
+	b.must(err)
+	for _, bal := range []watan.Amount{1200_00, 800_00, 450_00} {
+		_, err = b.st.RecordProviderBalance(b.ctx, b.a.ID, pa.ID, bal)
+		b.must(err)
+	}
 
 	profile, err := os.MkdirTemp("", "watan-chromium-")
 	b.must(err)
@@ -83,6 +92,10 @@ func TestBrowserMoney(t *testing.T) {
 			chromedp.Navigate(base+"/statement?account="+customerID),
 			chromedp.WaitVisible(`table.statement`),
 			shot("statement-"+lang+"-desktop"),
+			chromedp.Navigate(base+"/providers"),
+			chromedp.WaitVisible(`[data-low-balance]`),
+			chromedp.Click(`details.balances summary`),
+			shot("providers-"+lang+"-desktop"),
 			chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
 			chromedp.Navigate(base+"/reports"),
 			chromedp.WaitVisible(`.chart.money`),
@@ -90,6 +103,9 @@ func TestBrowserMoney(t *testing.T) {
 			chromedp.Navigate(base+"/statement?account="+customerID),
 			chromedp.WaitVisible(`table.statement`),
 			shot("statement-"+lang+"-phone"),
+			chromedp.Navigate(base+"/providers"),
+			chromedp.WaitVisible(`[data-low-balance]`),
+			shot("providers-"+lang+"-phone"),
 			chromedp.EmulateViewport(1400, 900),
 		)
 	}

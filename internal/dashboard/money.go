@@ -21,7 +21,11 @@ type Money interface {
 	CurrentRates(ctx context.Context, tenantID int64) (watan.Rates, error)
 	ExchangeRateHistory(ctx context.Context, tenantID int64, limit int) ([]watan.ExchangeRate, error)
 	SetExchangeRate(ctx context.Context, tenantID int64, currency string, rate watan.Rate, setBy string) (watan.ExchangeRate, error)
+	ProviderBalanceHistory(ctx context.Context, tenantID, providerAccountID int64, limit int) ([]watan.BalancePoint, error)
 }
+
+// balancesShown is how many recorded balances the providers page lists per account.
+const balancesShown = 10
 
 // reportDays is the reports page's default range: the 14 days up to today.
 const reportDays = 14

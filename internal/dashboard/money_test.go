@@ -64,6 +64,24 @@ func TestMoneyPages(t *testing.T) {
 			t.Errorf("unknown account: %d", st)
 		}
 
+		// The providers page shows recorded balances and a low-balance badge.
+		threshold := watan.Amount(500_00)
+		pa := b.znetA
+		pa.LowBalanceThreshold = &threshold
+		pa.Credentials = nil
+		_, err = b.st.UpdateProviderAccount(b.ctx, pa)
+		b.must(err)
+		if _, body := c.get("/providers"); strings.Contains(body, "data-low-balance") {
+			t.Error("low-balance badge before any balance was read")
+		}
+		_, err = b.st.RecordProviderBalance(b.ctx, b.a.ID, pa.ID, 900_00)
+		b.must(err)
+		_, err = b.st.RecordProviderBalance(b.ctx, b.a.ID, pa.ID, 400_00)
+		b.must(err)
+		if _, body := c.get("/providers"); !strings.Contains(body, "data-low-balance") || !strings.Contains(body, "900.00") {
+			t.Errorf("providers page lacks the low-balance badge or the history:\n%s", body)
+		}
+
 		// Arabic.
 		if st, _, _ := c.post("/lang", url.Values{"lang": {"ar"}, "return": {"/reports"}}); st != http.StatusSeeOther {
 			t.Fatalf("switch to Arabic: %d", st)

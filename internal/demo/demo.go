@@ -112,16 +112,21 @@ func Seed(ctx context.Context, s Services, up Upstreams, settings watan.Provider
 		return r, fmt.Errorf("demo: create operator: %w", err)
 	}
 
+	// The simulators start with 10000.00: the barakat account's threshold is above
+	// that, so that the demo's Providers page shows a low-balance badge.
+	znLow, bkLow := watan.Amount(1000_00), watan.Amount(12000_00)
 	zn, err := s.CreateProviderAccount(ctx, watan.ProviderAccount{
 		TenantID: tid, Name: ZnetName, Kind: watan.ProviderZnet, BaseURL: up.ZnetURL, Active: true, Settings: settings,
-		Credentials: map[string]watan.Secret{"kod": ZnetKod, "sifre": ZnetSifre},
+		LowBalanceThreshold: &znLow,
+		Credentials:         map[string]watan.Secret{"kod": ZnetKod, "sifre": ZnetSifre},
 	})
 	if err != nil {
 		return r, fmt.Errorf("demo: create znet account: %w", err)
 	}
 	bk, err := s.CreateProviderAccount(ctx, watan.ProviderAccount{
 		TenantID: tid, Name: BarakatName, Kind: watan.ProviderBarakat, BaseURL: up.BarakatURL, Active: true, Settings: settings,
-		Credentials: map[string]watan.Secret{"token": BarakatToken},
+		LowBalanceThreshold: &bkLow,
+		Credentials:         map[string]watan.Secret{"token": BarakatToken},
 	})
 	if err != nil {
 		return r, fmt.Errorf("demo: create barakat account: %w", err)

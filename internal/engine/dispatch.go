@@ -569,16 +569,8 @@ func reportedCost(o *watan.Order, res watan.PlaceResult, acct watan.ProviderAcco
 	o.Cost, o.CostCurrency, o.CostSource = &c, acct.Currency, watan.CostProvider
 }
 
-// parseCost reads a provider's price. Providers may send more than two decimal
-// places; those are rounded half-up to the minor unit, as every conversion is.
+// parseCost reads a provider's price for an order; a negative one is not a cost.
 func parseCost(s string) (watan.Amount, bool) {
-	if a, err := watan.ParseAmount(s); err == nil {
-		return a, a >= 0
-	}
-	r, err := watan.ParseRate(s)
-	if err != nil {
-		return 0, false
-	}
-	a, err := watan.Convert(watan.Amount(r), watan.RateScale/100, 1)
-	return a, err == nil
+	a, ok := watan.ParseProviderAmount(s)
+	return a, ok && a >= 0
 }

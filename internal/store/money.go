@@ -271,3 +271,58 @@ func checkCost(field string, c *watan.Amount) error {
 	}
 	return checkAmount(field, *c)
 }
+
+// RecordProviderBalance appends a provider account's balance, as a probe read it,
+// to its history, and reports whether it is below the account's low-balance
+// threshold. Crossing below the threshold (from at or above it, or from no record)
+// writes a low_balance event to the account's timeline in the same transaction,
+// once per crossing.
+func (s *Store) RecordProviderBalance(ctx context.Context, tenantID, providerAccountID int64, balance watan.Amount) (low bool, err error) {
+	now := s.now()
+	err = s.InTx(ctx, func(tx *sql.Tx) error {
+		var threshold sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT low_balance_threshold FROM provider_accounts WHERE tenant_id = $1 AND id = $2`,
+			tenantID, providerAccountID).Scan(&threshold)
+		if isNoRows(err) {
+			return errNotFound("provider account", providerAccountID)
+		}
+		if err != nil {
+			return fmt.Errorf("store: record provider balance: %w", err)
+		}
+		var prev sql.NullInt64
+		err = tx.QueryRowContext(ctx, `SELECT balance FROM provider_balances WHERE provider_account_id = $1
+			ORDER BY at DESC, id DESC LIMIT 1`, providerAccountID).Scan(&prev)
+		if err != nil && !isNoRows(err) {
+			return fmt.Errorf("store: record provider balance: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO provider_balances (tenant_id, provider_account_id, at, balance)
+			VALUES ($1, $2, $3, $4)`, tenantID, providerAccountID, s.ts(now), int64(balance)); err != nil {
+			return fmt.Errorf("store: record provider balance: %w", err)
+		}
+		if !threshold.Valid {
+			return nil
+		}
+		low = int64(balance) < threshold.Int64
+		if !low || (prev.Valid && prev.Int64 < threshold.Int64) {
+			return nil
+		}
+		return s.addProviderEvent(ctx, tx, watan.ProviderEvent{TenantID: tenantID, ProviderAccountID: providerAccountID, At: now,
+			Actor: watan.ActorSystem, Kind: watan.ProviderEventLowBalance,
+			Message: fmt.Sprintf("balance %s is below the threshold %s", balance, watan.Amount(threshold.Int64))})
+	})
+	return low, err
+}
+
+// ProviderBalanceHistory returns the account's recorded balances, newest first,
+// at most limit.
+func (s *Store) ProviderBalanceHistory(ctx context.Context, tenantID, providerAccountID int64, limit int) ([]watan.BalancePoint, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	return list(ctx, s.db, "provider balances", func(r rowScanner) (watan.BalancePoint, error) {
+		var p watan.BalancePoint
+		err := r.Scan(timeCol{&p.At}, &p.Balance)
+		return p, err
+	}, `SELECT at, balance FROM provider_balances WHERE tenant_id = $1 AND provider_account_id = $2
+		ORDER BY at DESC, id DESC LIMIT $3`, tenantID, providerAccountID, limit)
+}
