@@ -9,15 +9,18 @@ import (
 // go below zero down to -OverdraftLimit, never further. It changes only through ledger
 // entries written in the same transaction, so the ledger always sums to the balance.
 type Account struct {
-	ID             int64     `json:"id"`
-	TenantID       int64     `json:"-"`
-	Code           string    `json:"code"` // the tenant's own identifier, unique per tenant
-	Name           string    `json:"name"`
-	Currency       string    `json:"currency"`
-	Balance        Amount    `json:"balance"`
-	OverdraftLimit Amount    `json:"overdraft_limit"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	ID             int64  `json:"id"`
+	TenantID       int64  `json:"-"`
+	Code           string `json:"code"` // the tenant's own identifier, unique per tenant
+	Name           string `json:"name"`
+	Currency       string `json:"currency"`
+	Balance        Amount `json:"balance"`
+	OverdraftLimit Amount `json:"overdraft_limit"`
+	// PriceGroup names the account's price group; empty for the default prices.
+	PriceGroup   string    `json:"price_group,omitempty"`
+	PriceGroupID int64     `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // LedgerKind says why a balance changed.
@@ -51,6 +54,8 @@ type NewAccount struct {
 	Name           string `json:"name"`
 	Currency       string `json:"currency"`
 	OverdraftLimit Amount `json:"overdraft_limit"`
+	// PriceGroup puts the account in a price group (by name); empty for defaults.
+	PriceGroup string `json:"price_group,omitempty"`
 }
 
 // AccountService manages customer accounts and their ledgers.

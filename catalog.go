@@ -268,10 +268,16 @@ type ProviderAccount struct {
 	Active      bool              `json:"active"`
 	// Paused stops dispatch to this account until an operator resumes it: an
 	// operator's hold (the automatic one is the engine's circuit breaker).
-	Paused       bool      `json:"paused"`
-	PausedReason string    `json:"paused_reason,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	Paused       bool   `json:"paused"`
+	PausedReason string `json:"paused_reason,omitempty"`
+	// Currency is what the provider prices in (its reported and configured
+	// costs). Default TRY, what znet and barakat price in.
+	Currency string `json:"currency"`
+	// LowBalanceThreshold raises a low_balance event, a metric and a badge when
+	// the provider reports a balance below it; nil for none.
+	LowBalanceThreshold *Amount   `json:"low_balance_threshold,omitempty"`
+	CreatedAt           time.Time `json:"created_at"`
+	UpdatedAt           time.Time `json:"updated_at"`
 }
 
 // ProviderEvent is one entry of a provider account's timeline: its circuit breaker
@@ -293,6 +299,7 @@ const (
 	ProviderEventCircuitClosed   = "circuit_closed"
 	ProviderEventPaused          = "paused"
 	ProviderEventResumed         = "resumed"
+	ProviderEventLowBalance      = "low_balance"
 )
 
 // RoutingMode says how orders for a package are fulfilled.
@@ -337,15 +344,20 @@ type Mapping struct {
 	ProviderAccountID int64             `json:"provider_account_id"`
 	ProductID         string            `json:"product_id"`
 	Params            map[string]string `json:"params,omitempty"`
+	// Cost is what one unit costs at this provider account, in the account's
+	// currency, when the provider does not say; nil if not configured.
+	Cost *Amount `json:"cost,omitempty"`
 }
 
 // CodeGroup is a stock of PINs.
 type CodeGroup struct {
-	ID        int64     `json:"id"`
-	TenantID  int64     `json:"-"`
-	Name      string    `json:"name"`
-	Available int       `json:"available"` // codes not yet handed out
-	Used      int       `json:"used"`
+	ID        int64  `json:"id"`
+	TenantID  int64  `json:"-"`
+	Name      string `json:"name"`
+	Available int    `json:"available"` // codes not yet handed out
+	Used      int    `json:"used"`
+	// Currency of the codes' costs. Default TRY.
+	Currency  string    `json:"currency"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -420,4 +432,7 @@ type CatalogService interface {
 	// those with status if it is set.
 	ListCodes(ctx context.Context, tenantID, groupID int64, status CodeStatus, limit int, cursor string) (codes []CodeItem, next string, err error)
 	ImportCodes(ctx context.Context, tenantID, groupID int64, pins []string) (ImportResult, error)
+	// ImportCodesCost imports as ImportCodes does and gives every new code the cost
+	// (in the group's currency; nil for none).
+	ImportCodesCost(ctx context.Context, tenantID, groupID int64, pins []string, cost *Amount) (ImportResult, error)
 }

@@ -19,6 +19,7 @@ const (
 	ECodeUnknownPackage      = "unknown_package"      // no package with that code
 	ECodePackageInactive     = "package_inactive"     // the package exists but is not on sale
 	ECodeUnknownAccount      = "unknown_account"      // no customer account with that code
+	ECodeNoExchangeRate      = "no_exchange_rate"     // a conversion needs a rate the tenant has not set
 	ECodeTooLarge            = "payload_too_large"    // request body over the limit
 	ECodeRateLimited         = "rate_limited"         // too many requests from this client; retry after Retry-After
 	ECodeUnavailable         = "unavailable"          // temporarily unable to serve; retry
@@ -29,7 +30,7 @@ const (
 var ErrorCodes = []string{
 	ECodeBadRequest, ECodeValidation, ECodeUnauthorized, ECodeNotFound, ECodeConflict,
 	ECodeInvalidTransition, ECodeInsufficientBalance, ECodeUnknownPackage, ECodePackageInactive,
-	ECodeUnknownAccount, ECodeTooLarge, ECodeRateLimited, ECodeUnavailable, ECodeInternal,
+	ECodeUnknownAccount, ECodeNoExchangeRate, ECodeTooLarge, ECodeRateLimited, ECodeUnavailable, ECodeInternal,
 }
 
 // Error is a failure the caller can act on: Code is stable and machine-readable,

@@ -254,8 +254,26 @@ type Order struct {
 	Extra         string `json:"extra,omitempty"`
 	ClientOrderID string `json:"client_order_id,omitempty"`
 	UnitPrice     Amount `json:"unit_price"`
-	Price         Amount `json:"price"` // UnitPrice × Quantity, the amount debited
-	Currency      string `json:"currency"`
+	// Price is the amount debited, in the account's Currency: UnitPrice × Quantity,
+	// or, when the package is priced in another currency, ListPrice converted once
+	// (so it may differ from UnitPrice × Quantity by the rounding of UnitPrice).
+	Price    Amount `json:"price"`
+	Currency string `json:"currency"`
+	// PriceGroupID is the account's price group the price was resolved for (0: the
+	// package's default price). ListPrice is the total in the package's currency,
+	// ListCurrency, before conversion. All of it is frozen at creation.
+	PriceGroupID int64  `json:"price_group_id,omitempty"`
+	ListPrice    Amount `json:"list_price"`
+	ListCurrency string `json:"list_currency"`
+	// Cost is what the current placement costs the tenant, in CostCurrency, from
+	// CostSource; set when the order is placed (replaced by a fallback placement),
+	// cleared when it is rejected.
+	Cost         *Amount    `json:"cost,omitempty"`
+	CostCurrency string     `json:"cost_currency,omitempty"`
+	CostSource   CostSource `json:"cost_source,omitempty"`
+	// Profit is frozen when the order is approved (again after a re-approval) and
+	// cleared when it is rejected.
+	Profit *ProfitSnapshot `json:"profit,omitempty"`
 
 	Status            Status        `json:"status"`
 	ProviderState     ProviderState `json:"provider_state"`

@@ -81,6 +81,7 @@ var settingEnv = map[string]string{
 	"demo": "WATAN_DEMO", "demo-delay": "WATAN_DEMO_DELAY", "demo-first-check": "WATAN_DEMO_FIRST_CHECK",
 	"rate-limit": "WATAN_RATE_LIMIT", "rate-burst": "WATAN_RATE_BURST", "secret-key-file": "WATAN_SECRET_KEY_FILE",
 	"allow-private-targets": "WATAN_ALLOW_PRIVATE_TARGETS", "allow-targets": "WATAN_ALLOW_TARGETS",
+	"balance-probe-interval": "WATAN_BALANCE_PROBE_INTERVAL",
 }
 
 // parseFlags parses args, then sets the flags the command line left unset from their

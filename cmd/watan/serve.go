@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/balanceprobe"
 	"watan/internal/dashboard"
 	"watan/internal/dbhealth"
 	"watan/internal/demo"
@@ -67,6 +68,7 @@ type serveConfig struct {
 	demo           bool
 	demoDelay      string
 	demoFirstCheck time.Duration
+	balanceProbe   time.Duration
 }
 
 func cmdServe(ctx context.Context, env *Env, args []string) error {
@@ -87,6 +89,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		`how long the demo's simulated providers take to complete an order: "fixed:D", "uniform:A..B" or "lognormal:MEDIAN[,SIGMA]" [$WATAN_DEMO_DELAY]`)
 	fs.DurationVar(&cfg.demoFirstCheck, "demo-first-check", 10*time.Second,
 		"first-check delay of the demo's provider accounts when they are created; 0 checks at once [$WATAN_DEMO_FIRST_CHECK]")
+	fs.DurationVar(&cfg.balanceProbe, "balance-probe-interval", balanceprobe.DefaultInterval,
+		"how often serve reads every provider account's balance, records it and checks it against the account's low-balance threshold; 0 turns it off [$WATAN_BALANCE_PROBE_INTERVAL]")
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -224,6 +228,13 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		return err
 	}
 	n.metrics.WatchCircuits(n.engine.Circuits)
+	if api && cfg.balanceProbe > 0 {
+		probe := balanceprobe.New(balanceprobe.Config{Store: st, Providers: n.providers, Observer: n.metrics,
+			Interval: cfg.balanceProbe, Logger: quiet.With("component", "balanceprobe")})
+		probeCtx, stopProbe := context.WithCancel(ctx)
+		defer stopProbe()
+		go probe.Run(probeCtx)
+	}
 
 	// Jobs stop on their own context so that a shutdown lets running jobs finish
 	// instead of cancelling them at once.
@@ -287,7 +298,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 func (n *node) routes(logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	api := httpapi.Config{
-		Tenants: n.st, Accounts: n.st, Catalog: n.st, Operator: n.engine, Health: n.engine,
+		Tenants: n.st, Accounts: n.st, Catalog: n.st, Operator: n.engine, Health: n.engine, Money: n.st,
 		Logger:        logger.With("component", "api"),
 		Orders:        orderIntake{Store: n.st, queue: n.queue, metrics: n.metrics},
 		RatePerSecond: n.rateLimit, RateBurst: n.rateBurst, Egress: n.egress, RescueAfter: n.rescueAfter,
@@ -301,7 +312,7 @@ func (n *node) routes(logger *slog.Logger) http.Handler {
 		mux.Handle("GET /metrics", n.metrics.Handler())
 	}
 	dash := dashboard.Config{
-		Store: n.st, Operator: n.engine, Logger: logger.With("component", "dashboard"), Secure: n.secureCookies,
+		Store: n.st, Operator: n.engine, Money: n.st, Logger: logger.With("component", "dashboard"), Secure: n.secureCookies,
 		JobsAccess: n.singleTenant,
 	}
 	if n.health != nil {
@@ -498,6 +509,8 @@ func printBanner(env *Env, base string, engine store.Engine, seeded *demo.Result
 	fmt.Fprintf(w, "    -d '{\"package\":\"pubg-60\",\"account\":\"%s\",\"quantity\":1,\"player_id\":\"5123456789\",\"client_order_id\":\"demo-1\"}' \\\n", seeded.Account.Code)
 	fmt.Fprintf(w, "    %s/api/v1/orders\n", base)
 	fmt.Fprintf(w, "then, about 10 seconds later, GET %s/api/v1/orders/{id} shows it approved with its PIN.\n", base)
+	fmt.Fprintf(w, "Account %q (USD, price group dealers) pays dealers' prices converted at the demo rate; sales, cost and\n", demo.DealerCode)
+	fmt.Fprintf(w, "profit per day are on %s/reports and GET %s/api/v1/reports.\n", base, base)
 }
 
 // quieter returns a logger that drops records below min, for chatty dependencies.

@@ -180,6 +180,40 @@ func TestServeDrivesDemoOrdersToFinalStates(t *testing.T) {
 		if len(ledger.Entries) == 0 || sum != acct.Balance {
 			t.Fatalf("ledger of %d entries sums to %s, balance %s", len(ledger.Entries), sum, acct.Balance)
 		}
+		// Money: a dealer's order is priced by its group and converted to USD; the
+		// report's totals are the sums of the approved orders' frozen figures.
+		var dealer watan.Order
+		dbody := map[string]any{"package": "pubg-60", "account": "demo-dealer", "quantity": 1, "player_id": "5123456789", "client_order_id": "it-dealer"}
+		if code := s.call("POST", "/api/v1/orders", dbody, &dealer); code != http.StatusCreated {
+			t.Fatalf("dealer order: HTTP %d", code)
+		}
+		if dealer.ListPrice != 42_00 || dealer.ListCurrency != "TRY" || dealer.Currency != "USD" || dealer.Price != 120 {
+			t.Fatalf("dealer order priced %s %s from %s %s, want 1.20 USD from 42.00 TRY", dealer.Price, dealer.Currency, dealer.ListPrice, dealer.ListCurrency)
+		}
+		s.await(dealer.ID, final)
+		var all struct {
+			Orders []watan.Order `json:"orders"`
+		}
+		s.call("GET", "/api/v1/orders", nil, &all)
+		var sales, cost watan.Amount
+		approved := 0
+		for _, o := range all.Orders {
+			if o.Status != watan.StatusApproved {
+				continue
+			}
+			approved++
+			if o.Profit == nil || o.CostSource == "" {
+				t.Fatalf("approved order %d without frozen figures or cost source: %+v", o.ID, o)
+			}
+			sales += o.Profit.Sell
+			cost += o.Profit.Cost
+		}
+		var rep watan.Report
+		s.call("GET", "/api/v1/reports?by=package", nil, &rep)
+		if rep.Total.Orders != 5 || rep.Total.Approved != approved || rep.Total.Sales != sales || rep.Total.Cost != cost || sales == 0 || rep.BaseCurrency != "TRY" {
+			t.Fatalf("report total %+v, want %d approved, sales %s, cost %s", rep.Total, approved, sales, cost)
+		}
+
 		// The dashboard is served at / and asks for a sign-in first.
 		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		dresp, err := noFollow.Get(s.base + "/")
@@ -198,8 +232,8 @@ func TestServeDrivesDemoOrdersToFinalStates(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !strings.Contains(string(body), "watan_orders_created_total 4") {
-			t.Fatalf("/metrics does not count the 4 orders:\n%.2000s", body)
+		if !strings.Contains(string(body), "watan_orders_created_total 5") {
+			t.Fatalf("/metrics does not count the 5 orders:\n%.2000s", body)
 		}
 		s.shutdown()
 	})

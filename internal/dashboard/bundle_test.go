@@ -93,7 +93,7 @@ func setup(t testing.TB, e store.Engine, o bundleOpts) *bundle {
 	b.a, b.znetA = b.seedTenant("a", userA)
 	b.b, b.znetB = b.seedTenant("b", userB)
 	cfg := dashboard.Config{
-		Store: b.st, Operator: b.eng, Logger: testLogger(), Secure: o.secure, Jobs: o.jobs,
+		Store: b.st, Operator: b.eng, Money: b.st, Logger: testLogger(), Secure: o.secure, Jobs: o.jobs,
 		Balances: dashboard.ProviderBalances{Accounts: b.st, Providers: prov}, Clock: o.clock,
 	}
 	if o.configure != nil {

@@ -82,6 +82,9 @@ type Config struct {
 	// Balances serves the providers page's "refresh balance" button. Default nil:
 	// the button is not shown.
 	Balances Balances
+	// Money serves the reports and statement pages and the exchange-rate form
+	// (*store.Store). Default nil: those pages are not served or linked.
+	Money Money
 	// Jobs is River's UI (riverui.Handler built with Prefix JobsPrefix), served at
 	// JobsPrefix behind sign-in. Default nil: no job UI.
 	Jobs http.Handler
@@ -141,6 +144,7 @@ type Handler struct {
 	store    Store
 	op       Operator
 	balances Balances
+	money    Money
 	log      *slog.Logger
 	clock    watan.Clock
 	secure   bool
@@ -163,7 +167,7 @@ func New(cfg Config) *Handler {
 		panic("dashboard: Config needs Store and Operator")
 	}
 	h := &Handler{
-		store: cfg.Store, op: cfg.Operator, balances: cfg.Balances, log: cfg.Logger, clock: cfg.Clock,
+		store: cfg.Store, op: cfg.Operator, balances: cfg.Balances, money: cfg.Money, log: cfg.Logger, clock: cfg.Clock,
 		secure: cfg.Secure, ttl: cfg.SessionTTL, stale: cfg.StaleAfter, poll: cfg.PollInterval,
 		jobs: cfg.Jobs != nil, jobsOK: cfg.JobsAccess, addr: cfg.ClientAddress, dbDown: cfg.DatabaseDown, pages: map[string]*template.Template{}, mux: http.NewServeMux(),
 	}
@@ -185,7 +189,7 @@ func New(cfg Config) *Handler {
 	if h.addr == nil {
 		h.addr = remoteHost
 	}
-	for _, name := range []string{"signin", "overview", "orders", "order", "providers", "security", "bulk", "error"} {
+	for _, name := range []string{"signin", "overview", "orders", "order", "providers", "security", "bulk", "error", "reports", "statement"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			panic(fmt.Sprintf("dashboard: template %s: %v", name, err))
@@ -213,6 +217,11 @@ func New(cfg Config) *Handler {
 	m.Handle("POST /providers/{id}/pause", h.auth(h.pauseProvider))
 	m.Handle("GET /security", h.auth(h.security))
 	m.Handle("GET /live", h.auth(h.live))
+	if h.money != nil {
+		m.Handle("GET /reports", h.auth(h.reports))
+		m.Handle("POST /rates", h.auth(h.setRate))
+		m.Handle("GET /statement", h.auth(h.statement))
+	}
 	if cfg.Jobs != nil {
 		m.Handle(JobsPrefix+"/", h.authJobs(cfg.Jobs))
 		m.Handle("GET "+JobsPrefix, http.RedirectHandler(JobsPrefix+"/", http.StatusMovedPermanently))

@@ -447,6 +447,10 @@ type providerRow struct {
 	BalanceErr string
 	Circuit    breaker.Snapshot
 	Events     []watan.ProviderEvent // the latest few, newest first
+	// Recorded are the balance probe's latest reads, newest first; Low says the
+	// latest is below the account's threshold.
+	Recorded []watan.BalancePoint
+	Low      bool
 }
 
 // providerEventsShown is how many of an account's latest timeline entries the
@@ -480,6 +484,13 @@ func (h *Handler) providers(w http.ResponseWriter, r *http.Request) {
 		if pr.Events, _, err = h.op.ProviderEvents(r.Context(), tid, p.ID, providerEventsShown, ""); err != nil {
 			h.failErr(w, r, s, err)
 			return
+		}
+		if h.money != nil {
+			if pr.Recorded, err = h.money.ProviderBalanceHistory(r.Context(), tid, p.ID, balancesShown); err != nil {
+				h.failErr(w, r, s, err)
+				return
+			}
+			pr.Low = len(pr.Recorded) > 0 && p.LowBalanceThreshold != nil && pr.Recorded[0].Balance < *p.LowBalanceThreshold
 		}
 		// The balance is asked for on demand only: it is a call to the provider,
 		// which may be slow or count against a rate limit.

@@ -25,8 +25,10 @@ type view struct {
 	Poll    int    // milliseconds between live updates; 0 on pages without a session
 	Flash   string
 	HasJobs bool
-	DBDown  bool // the database cannot be reached: the layout shows a banner
-	Data    any
+	// HasMoney links the reports page (Config.Money is set).
+	HasMoney bool
+	DBDown   bool // the database cannot be reached: the layout shows a banner
+	Data     any
 }
 
 // T translates key into the page's language.
@@ -59,6 +61,13 @@ var funcs = template.FuncMap{
 	},
 	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"age": age,
+	// share is a's height in a chart whose full height is max, in percent.
+	"share": func(a, max watan.Amount) int64 {
+		if max <= 0 || a <= 0 {
+			return 0
+		}
+		return int64(a) * 100 / int64(max)
+	},
 	"pct": func(n, max int) int {
 		if max <= 0 {
 			return 0
@@ -110,7 +119,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, s store.Session
 	}
 	down := h.databaseDown()
 	v := view{Lang: lang, Dir: "ltr", Title: tr(lang, titleKey), Nav: page, CSRF: s.CSRF, Path: r.URL.RequestURI(),
-		Data: data, HasJobs: !down && h.mayUseJobs(s.User), DBDown: down}
+		Data: data, HasJobs: !down && h.mayUseJobs(s.User), DBDown: down, HasMoney: h.money != nil}
 	if lang == "ar" {
 		v.Dir = "rtl"
 	}

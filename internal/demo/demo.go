@@ -5,6 +5,11 @@
 // The catalog has one package per way of fulfilment: two at the znet simulator (one
 // with the barakat simulator as fallback), one at the barakat simulator, one from a
 // stock of codes, and one an operator fulfils by hand.
+//
+// Money: the tenant counts in TRY in Istanbul's time zone and also sells in USD;
+// two price groups (dealers, who pay less, and vip) have their own prices; a
+// second customer account, a dealer, holds USD; the mappings and codes carry
+// configured costs, which the simulators' own prices override where they send one.
 package demo
 
 import (
@@ -21,8 +26,14 @@ const (
 	TenantName  = "demo"
 	AccountCode = "demo-customer"
 	Currency    = "TRY"
-	ZnetName    = "demo znet (simulated)"
-	BarakatName = "demo barakat (simulated)"
+	// DealerCode is a sub-dealer's account: USD, in the dealers price group.
+	DealerCode = "demo-dealer"
+	// SecondCurrency and SecondRate: 1 TRY buys 0.02867 USD (1 USD ≈ 34.88 TRY).
+	SecondCurrency = "USD"
+	SecondRate     = watan.Rate(2_867_000)
+	TimeZone       = "Europe/Istanbul"
+	ZnetName       = "demo znet (simulated)"
+	BarakatName    = "demo barakat (simulated)"
 	// OperatorName is the demo's dashboard user.
 	OperatorName = "demo"
 )
@@ -39,6 +50,7 @@ type Services interface {
 	watan.TenantService
 	watan.AccountService
 	watan.CatalogService
+	watan.MoneyService
 	CreateUser(ctx context.Context, tenantID int64, name, password, lang string) (store.User, error)
 }
 
@@ -100,16 +112,21 @@ func Seed(ctx context.Context, s Services, up Upstreams, settings watan.Provider
 		return r, fmt.Errorf("demo: create operator: %w", err)
 	}
 
+	// The simulators start with 10000.00: the barakat account's threshold is above
+	// that, so that the demo's Providers page shows a low-balance badge.
+	znLow, bkLow := watan.Amount(1000_00), watan.Amount(12000_00)
 	zn, err := s.CreateProviderAccount(ctx, watan.ProviderAccount{
 		TenantID: tid, Name: ZnetName, Kind: watan.ProviderZnet, BaseURL: up.ZnetURL, Active: true, Settings: settings,
-		Credentials: map[string]watan.Secret{"kod": ZnetKod, "sifre": ZnetSifre},
+		LowBalanceThreshold: &znLow,
+		Credentials:         map[string]watan.Secret{"kod": ZnetKod, "sifre": ZnetSifre},
 	})
 	if err != nil {
 		return r, fmt.Errorf("demo: create znet account: %w", err)
 	}
 	bk, err := s.CreateProviderAccount(ctx, watan.ProviderAccount{
 		TenantID: tid, Name: BarakatName, Kind: watan.ProviderBarakat, BaseURL: up.BarakatURL, Active: true, Settings: settings,
-		Credentials: map[string]watan.Secret{"token": BarakatToken},
+		LowBalanceThreshold: &bkLow,
+		Credentials:         map[string]watan.Secret{"token": BarakatToken},
 	})
 	if err != nil {
 		return r, fmt.Errorf("demo: create barakat account: %w", err)
@@ -122,14 +139,16 @@ func Seed(ctx context.Context, s Services, up Upstreams, settings watan.Provider
 	for i := range pins {
 		pins[i] = fmt.Sprintf("STEAM-DEMO-%04d", i+1)
 	}
-	if _, err := s.ImportCodes(ctx, tid, codes.ID, pins); err != nil {
+	codeCost := watan.Amount(330_00)
+	if _, err := s.ImportCodesCost(ctx, tid, codes.ID, pins, &codeCost); err != nil {
 		return r, fmt.Errorf("demo: import codes: %w", err)
 	}
 
+	cost := func(a watan.Amount) *watan.Amount { return &a }
 	znetMapping := func(kupur string) watan.Mapping {
-		return watan.Mapping{ProviderAccountID: zn.ID, ProductID: "3", Params: map[string]string{"oyun": "1", "kupur": kupur}}
+		return watan.Mapping{ProviderAccountID: zn.ID, ProductID: "3", Params: map[string]string{"oyun": "1", "kupur": kupur}, Cost: cost(38_00)}
 	}
-	barakatMapping := watan.Mapping{ProviderAccountID: bk.ID, ProductID: "12345", Params: map[string]string{"server": "global"}}
+	barakatMapping := watan.Mapping{ProviderAccountID: bk.ID, ProductID: "12345", Params: map[string]string{"server": "global"}, Cost: cost(44_00)}
 	catalog := []struct {
 		pkg      watan.Package
 		mappings []watan.Mapping
@@ -139,7 +158,7 @@ func Seed(ctx context.Context, s Services, up Upstreams, settings watan.Provider
 			[]watan.Mapping{znetMapping("60"), barakatMapping}},
 		{watan.Package{Code: "pubg-325", Name: "PUBG Mobile 325 UC", Price: 210_00,
 			Routing: watan.Routing{Mode: watan.RouteAuto, PrimaryProviderID: zn.ID}},
-			[]watan.Mapping{{ProviderAccountID: zn.ID, ProductID: "2", Params: map[string]string{"oyun": "1", "kupur": "325"}}}},
+			[]watan.Mapping{{ProviderAccountID: zn.ID, ProductID: "2", Params: map[string]string{"oyun": "1", "kupur": "325"}, Cost: cost(190_00)}}},
 		{watan.Package{Code: "pubg-60-global", Name: "PUBG Mobile 60 UC (global)", Price: 48_00,
 			Routing: watan.Routing{Mode: watan.RouteAuto, PrimaryProviderID: bk.ID}},
 			[]watan.Mapping{barakatMapping}},
@@ -163,7 +182,42 @@ func Seed(ctx context.Context, s Services, up Upstreams, settings watan.Provider
 		}
 		r.Packages = append(r.Packages, created)
 	}
+	if err := seedMoney(ctx, s, tid); err != nil {
+		return r, err
+	}
 	return r, nil
+}
+
+// seedMoney gives the demo tenant its time zone, a second currency, two price
+// groups with their prices, and a dealer's account in USD.
+func seedMoney(ctx context.Context, s Services, tid int64) error {
+	if _, err := s.SetTenantSettings(ctx, tid, watan.TenantSettings{BaseCurrency: Currency, TimeZone: TimeZone}); err != nil {
+		return fmt.Errorf("demo: settings: %w", err)
+	}
+	if _, err := s.SetExchangeRate(ctx, tid, SecondCurrency, SecondRate, "demo"); err != nil {
+		return fmt.Errorf("demo: exchange rate: %w", err)
+	}
+	prices := map[string]map[string]watan.Amount{
+		"dealers": {"pubg-60": 42_00, "pubg-325": 195_00, "pubg-60-global": 46_00, "steam-10": 340_00},
+		"vip":     {"pubg-60": 44_00, "pubg-325": 205_00},
+	}
+	for _, g := range []string{"dealers", "vip"} {
+		if _, err := s.CreatePriceGroup(ctx, tid, g); err != nil {
+			return fmt.Errorf("demo: price group %s: %w", g, err)
+		}
+		for pkg, price := range prices[g] {
+			if _, err := s.SetPackagePrice(ctx, tid, pkg, g, price); err != nil {
+				return fmt.Errorf("demo: price of %s for %s: %w", pkg, g, err)
+			}
+		}
+	}
+	if _, err := s.CreateAccount(ctx, tid, watan.NewAccount{Code: DealerCode, Name: "Demo dealer", Currency: SecondCurrency, PriceGroup: "dealers"}); err != nil {
+		return fmt.Errorf("demo: create dealer account: %w", err)
+	}
+	if _, err := s.TopUp(ctx, tid, DealerCode, 100_00, "demo balance"); err != nil {
+		return fmt.Errorf("demo: top up dealer: %w", err)
+	}
+	return nil
 }
 
 // Attach points the demo tenant's simulated provider accounts at simulators started

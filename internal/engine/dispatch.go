@@ -105,13 +105,17 @@ func (e *Engine) dispatchCodes(ctx context.Context, st *step, o watan.Order, pkg
 		if cur.ProviderAccountID != o.ProviderAccountID {
 			return errUnchanged // bound to a provider meanwhile
 		}
-		pin, err := e.store.TakeCodeTx(ctx, tx, cur.TenantID, pkg.Routing.CodeGroupID, cur.ID)
+		pin, cost, currency, err := e.store.TakeCodeWithCostTx(ctx, tx, cur.TenantID, pkg.Routing.CodeGroupID, cur.ID)
 		if watan.IsNotFound(err) {
 			empty = true
 			return errUnchanged
 		}
 		if err != nil {
 			return err
+		}
+		cur.Cost, cur.CostCurrency, cur.CostSource = cost, currency, watan.CostCode
+		if cost == nil {
+			cur.CostSource = watan.CostNone
 		}
 		cur.ProviderState, cur.PIN = watan.StateDelivered, pin
 		cur.ProviderMessage = "delivered from code stock"
@@ -219,6 +223,7 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 		cur.ProviderState, cur.ProviderAccountID = watan.StateSending, acct.ID
 		cur.ProviderOrderID, cur.PIN, cur.NextCheckAt = "", "", nil
 		cur.LeaseUntil, cur.LeaseOwner, cur.Deadline = &lease, e.cfg.Node, &deadline
+		configuredCost(cur, mapping, acct)
 		ref := cur.ProviderReferans
 		if num := referans(cur.ID, cur.DispatchCount); num != ref {
 			ref += " (the UUID of " + num + ")"
@@ -283,6 +288,7 @@ func (e *Engine) accepted(ctx context.Context, st *step, o watan.Order, acct wat
 		now := e.now()
 		cur.ProviderState, cur.SentAt = watan.StateSent, &now
 		cur.ProviderOrderID, cur.ProviderMessage = res.ProviderOrderID, res.Message
+		reportedCost(cur, res, acct)
 		return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventSent,
 			"accepted by provider (order %s, cost %s): %s", orDash(res.ProviderOrderID), orDash(res.Cost), res.Message))
 	}
@@ -303,6 +309,7 @@ func (e *Engine) accepted(ctx context.Context, st *step, o watan.Order, acct wat
 			// One event for both answers: one transition, one timeline entry.
 			now := e.now()
 			cur.SentAt, cur.ProviderOrderID, cur.ProviderMessage = &now, res.ProviderOrderID, res.Message
+			reportedCost(cur, res, acct)
 			seen(cur, r)
 			cur.ProviderState, cur.PIN = watan.StateDelivered, r.PIN
 			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered,
@@ -361,6 +368,7 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 			now := e.now()
 			cur.ProviderState, cur.SentAt = watan.StateDelivered, &now
 			cur.ProviderOrderID, cur.ProviderMessage, cur.PIN = res.ProviderOrderID, res.Message, res.PIN
+			reportedCost(cur, res, acct)
 			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered, "delivered at placement (order %s)", orDash(res.ProviderOrderID))); err != nil {
 				return err
 			}
@@ -377,6 +385,7 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 				cur.ProviderMessage = res.Message
 				cur.ProviderState, cur.ProviderAccountID, cur.FallbackUsed = watan.StateNotSent, fb, true
 				cur.ProviderReferans = ""
+				cur.Cost, cur.CostCurrency, cur.CostSource = nil, "", "" // the fallback's placement sets its own
 				return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFallback,
 					"refused by provider account %q (%s: %s): trying fallback provider account %d", acct.Name, res.Reason, res.Message, fb))
 			})
@@ -538,4 +547,34 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// configuredCost gives an order about to be placed at acct the cost its mapping
+// configures (per unit, times the quantity), or none: the cost until the
+// provider's answer says otherwise, and what stays when the answer is lost and
+// the order is found by a status check instead.
+func configuredCost(o *watan.Order, m watan.Mapping, acct watan.ProviderAccount) {
+	o.Cost, o.CostCurrency, o.CostSource = nil, acct.Currency, watan.CostNone
+	if m.Cost == nil {
+		return
+	}
+	if c, ok := m.Cost.Mul(o.Quantity); ok {
+		o.Cost, o.CostSource = &c, watan.CostConfigured
+	}
+}
+
+// reportedCost replaces the configured cost with the provider's own price for
+// the order (znet OK|cost|balance, barakat "price"), when it sent one we can read.
+func reportedCost(o *watan.Order, res watan.PlaceResult, acct watan.ProviderAccount) {
+	c, ok := parseCost(res.Cost)
+	if !ok {
+		return
+	}
+	o.Cost, o.CostCurrency, o.CostSource = &c, acct.Currency, watan.CostProvider
+}
+
+// parseCost reads a provider's price for an order; a negative one is not a cost.
+func parseCost(s string) (watan.Amount, bool) {
+	a, ok := watan.ParseProviderAmount(s)
+	return a, ok && a >= 0
 }

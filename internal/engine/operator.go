@@ -67,6 +67,7 @@ func (e *Engine) decide(ctx context.Context, tx *sql.Tx, cur *watan.Order, to wa
 		return err
 	}
 	cur.Status, cur.CompletedAt, cur.UpdatedAt = updated.Status, updated.CompletedAt, updated.UpdatedAt
+	cur.Cost, cur.CostCurrency, cur.CostSource, cur.Profit = updated.Cost, updated.CostCurrency, updated.CostSource, updated.Profit
 	return nil
 }
 

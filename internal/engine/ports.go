@@ -34,6 +34,9 @@ type Store interface {
 	// TakeCodeTx hands one unused code of the group to the order, never the same code
 	// to two orders; an empty stock is an ECodeNotFound error.
 	TakeCodeTx(ctx context.Context, tx *sql.Tx, tenantID, groupID, orderID int64) (string, error)
+	// TakeCodeWithCostTx is TakeCodeTx that also returns the code's cost (nil if
+	// it has none) and its group's currency.
+	TakeCodeWithCostTx(ctx context.Context, tx *sql.Tx, tenantID, groupID, orderID int64) (pin string, cost *watan.Amount, currency string, err error)
 
 	// SetProviderPaused pauses or resumes dispatch to a provider account as actor
 	// and records it on the account's timeline.

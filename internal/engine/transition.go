@@ -203,5 +203,6 @@ func (e *Engine) finish(ctx context.Context, tx *sql.Tx, o *watan.Order, to wata
 		return err
 	}
 	o.Status, o.CompletedAt, o.UpdatedAt = updated.Status, updated.CompletedAt, updated.UpdatedAt
+	o.Cost, o.CostCurrency, o.CostSource, o.Profit = updated.Cost, updated.CostCurrency, updated.CostSource, updated.Profit
 	return nil
 }

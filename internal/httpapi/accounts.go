@@ -12,6 +12,7 @@ type createAccountRequest struct {
 	Name           string  `json:"name"`
 	Currency       string  `json:"currency" api:"required" desc:"ISO 4217 code, e.g. TRY"`
 	OverdraftLimit *amount `json:"overdraft_limit" desc:"how far below zero the balance may go; default 0"`
+	PriceGroup     string  `json:"price_group" desc:"the price group whose prices the account pays; default none: the packages' own prices"`
 }
 
 type topUpRequest struct {
@@ -34,7 +35,7 @@ func (h *Handler) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	n := watan.NewAccount{Code: req.Code, Name: req.Name, Currency: req.Currency}
+	n := watan.NewAccount{Code: req.Code, Name: req.Name, Currency: req.Currency, PriceGroup: req.PriceGroup}
 	if req.OverdraftLimit != nil {
 		n.OverdraftLimit = watan.Amount(*req.OverdraftLimit)
 	}

@@ -41,7 +41,7 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, e *env)) {
 
 func newEnv(t *testing.T, st *store.Store, cfg httpapi.Config) *env {
 	logs := &syncBuffer{}
-	cfg.Tenants, cfg.Accounts, cfg.Catalog, cfg.Orders = st, st, st, st
+	cfg.Tenants, cfg.Accounts, cfg.Catalog, cfg.Orders, cfg.Money = st, st, st, st, st
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return &env{t: t, st: st, h: httpapi.New(cfg), logs: logs}
 }
@@ -101,7 +101,7 @@ func (c *client) serve(r *http.Request) *response {
 	c.h.ServeHTTP(rec, r)
 	res := &response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 	*c.bodies = append(*c.bodies, rec.Body.String())
-	if ct := res.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+	if ct := res.header.Get("Content-Type"); ct != "application/json; charset=utf-8" && !(res.status == 200 && r.URL.Query().Get("format") == "csv" && ct == "text/csv; charset=utf-8") {
 		c.t.Errorf("%s %s: Content-Type %q", r.Method, r.URL, ct)
 	}
 	return res

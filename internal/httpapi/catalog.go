@@ -41,6 +41,7 @@ type routingRequest struct {
 type putMappingRequest struct {
 	ProductID string            `json:"product_id" api:"required" desc:"the provider's product id"`
 	Params    map[string]string `json:"params" desc:"extra parameters the provider needs, e.g. znet oyun and kupur"`
+	Cost      *amount           `json:"cost" desc:"what one unit costs at this provider account, in its currency, when the provider's answer does not say; absent: none"`
 }
 
 type packageList struct {
@@ -261,6 +262,7 @@ func (h *Handler) putMapping(w http.ResponseWriter, r *http.Request) error {
 		ProviderAccountID: pa.ID,
 		ProductID:         req.ProductID,
 		Params:            req.Params,
+		Cost:              (*watan.Amount)(req.Cost),
 	})
 	if err != nil {
 		return fmt.Errorf("storing mapping of package %q to provider account %d: %w", p.Code, pa.ID, err)
@@ -333,6 +335,8 @@ type createProviderAccountRequest struct {
 	Credentials map[string]string  `json:"credentials" desc:"write-only secrets: znet kod and sifre, barakat token, watan api_key and account (our customer account code upstream); never returned"`
 	Settings    *settingsRequest   `json:"settings"`
 	Active      *bool              `json:"active" desc:"default true"`
+	Currency    string             `json:"currency" desc:"what the provider prices in; default TRY"`
+	LowBalance  *amount            `json:"low_balance_threshold" desc:"a reported balance below this raises a low_balance event, a metric and a badge; absent: none"`
 }
 
 type patchProviderAccountRequest struct {
@@ -342,6 +346,8 @@ type patchProviderAccountRequest struct {
 	Settings    *settingsRequest   `json:"settings" desc:"merged into the current settings"`
 	Active      *bool              `json:"active"`
 	Paused      *bool              `json:"paused" desc:"false resumes dispatch after a pause"`
+	Currency    *string            `json:"currency"`
+	LowBalance  *amount            `json:"low_balance_threshold" desc:"\"0\" removes the threshold"`
 }
 
 // providerAccountView is a provider account as the API shows it: credentials are
@@ -357,6 +363,8 @@ type providerAccountView struct {
 	Active         bool               `json:"active"`
 	Paused         bool               `json:"paused" desc:"an operator's hold: placements wait or go to the fallback until resumed"`
 	PausedReason   string             `json:"paused_reason,omitempty"`
+	Currency       string             `json:"currency" desc:"what the provider prices in: its reported and configured costs"`
+	LowBalance     *watan.Amount      `json:"low_balance_threshold,omitempty"`
 	Circuit        *circuitView       `json:"circuit,omitempty" desc:"the circuit breaker of this account in the serving process"`
 	CreatedAt      time.Time          `json:"created_at"`
 	UpdatedAt      time.Time          `json:"updated_at"`
@@ -427,6 +435,8 @@ func viewProviderAccount(p watan.ProviderAccount) providerAccountView {
 		Active:         p.Active,
 		Paused:         p.Paused,
 		PausedReason:   p.PausedReason,
+		Currency:       p.Currency,
+		LowBalance:     p.LowBalanceThreshold,
 		CreatedAt:      p.CreatedAt,
 		UpdatedAt:      p.UpdatedAt,
 	}
@@ -447,6 +457,10 @@ func (h *Handler) createProviderAccount(w http.ResponseWriter, r *http.Request) 
 		BaseURL:     req.BaseURL,
 		Credentials: make(map[string]watan.Secret, len(req.Credentials)),
 		Active:      req.Active == nil || *req.Active,
+		Currency:    req.Currency,
+	}
+	if req.LowBalance != nil {
+		p.LowBalanceThreshold = (*watan.Amount)(req.LowBalance)
 	}
 	for k, v := range req.Credentials {
 		if v != "" {
@@ -546,6 +560,15 @@ func (h *Handler) patchProviderAccount(w http.ResponseWriter, r *http.Request) e
 	req.Settings.apply(&p.Settings)
 	if req.Active != nil {
 		p.Active = *req.Active
+	}
+	if req.Currency != nil {
+		p.Currency = *req.Currency
+	}
+	if req.LowBalance != nil {
+		p.LowBalanceThreshold = (*watan.Amount)(req.LowBalance)
+		if *req.LowBalance == 0 {
+			p.LowBalanceThreshold = nil
+		}
 	}
 	// With an engine, a pause or resume is the operator's action (on the
 	// account's timeline; a resume also closes its circuit), after the rest.

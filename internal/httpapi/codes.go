@@ -117,11 +117,19 @@ func (h *Handler) importCodes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var cost *watan.Amount
+	if c := r.URL.Query().Get("cost"); c != "" {
+		a, err := watan.ParseAmount(c)
+		if err != nil {
+			return invalid("cost: %v", err)
+		}
+		cost = &a
+	}
 	pins, err := readCodes(r)
 	if err != nil {
 		return err
 	}
-	res, err := h.catalog.ImportCodes(r.Context(), g.TenantID, g.ID, pins)
+	res, err := h.catalog.ImportCodesCost(r.Context(), g.TenantID, g.ID, pins, cost)
 	if err != nil {
 		return fmt.Errorf("importing %d codes into group %d: %w", len(pins), g.ID, err)
 	}

@@ -28,6 +28,7 @@ var statusByCode = map[string]int{
 	watan.ECodeUnknownPackage:      http.StatusUnprocessableEntity,
 	watan.ECodePackageInactive:     http.StatusUnprocessableEntity,
 	watan.ECodeUnknownAccount:      http.StatusUnprocessableEntity,
+	watan.ECodeNoExchangeRate:      http.StatusUnprocessableEntity,
 	watan.ECodeTooLarge:            http.StatusRequestEntityTooLarge,
 	watan.ECodeRateLimited:         http.StatusTooManyRequests,
 	watan.ECodeUnavailable:         http.StatusServiceUnavailable,

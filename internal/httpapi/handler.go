@@ -38,6 +38,11 @@ type Config struct {
 	// nor documented.
 	Webhooks watan.WebhookService
 
+	// Money serves settings, exchange rates, price groups, reports and
+	// statements (*store.Store). Default nil: those routes are neither served nor
+	// documented.
+	Money Money
+
 	// Logger receives one line per request (method, path, status, duration, tenant;
 	// never headers) and the detail of internal errors. Default: discard.
 	Logger *slog.Logger
@@ -89,6 +94,7 @@ type Handler struct {
 	operator    Operator             // nil: no operator routes
 	health      ProviderHealth       // nil: no circuits, no provider timelines
 	webhooks    watan.WebhookService // nil: no webhook routes
+	money       Money                // nil: no money routes
 	log         *slog.Logger
 	maxBody     int64
 	maxBulk     int64
@@ -116,6 +122,7 @@ func New(cfg Config) *Handler {
 		operator:    cfg.Operator,
 		health:      cfg.Health,
 		webhooks:    cfg.Webhooks,
+		money:       cfg.Money,
 		log:         cfg.Logger,
 		maxBody:     cfg.MaxBodyBytes,
 		maxBulk:     cfg.MaxImportBytes,
@@ -180,8 +187,10 @@ type route struct {
 	webhooks bool
 	// health marks the routes of Config.Health, left out when it is nil.
 	health bool
-	body   bodyKind
-	doc    op
+	// money marks the routes of Config.Money, left out when it is nil.
+	money bool
+	body  bodyKind
+	doc   op
 }
 
 // routes is the API: every route, in one table.
@@ -241,6 +250,21 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: p + "/orders/{id}/webhooks", handle: h.orderWebhooks, webhooks: true, doc: docOrderWebhooks},
 		{method: "GET", path: p + "/webhook-deliveries", handle: h.listWebhookDeliveries, webhooks: true, doc: docListWebhookDeliveries},
 		{method: "POST", path: p + "/webhook-deliveries/{id}/resend", handle: h.resendWebhook, webhooks: true, body: bodyOptionalJSON, doc: docResendWebhook},
+
+		{method: "GET", path: p + "/settings", handle: h.getSettings, money: true, doc: docGetSettings},
+		{method: "PATCH", path: p + "/settings", handle: h.patchSettings, money: true, body: bodyJSON, doc: docPatchSettings},
+		{method: "GET", path: p + "/exchange-rates", handle: h.getRates, money: true, doc: docGetRates},
+		{method: "POST", path: p + "/exchange-rates", handle: h.setRate, money: true, body: bodyJSON, doc: docSetRate},
+		{method: "POST", path: p + "/price-groups", handle: h.createPriceGroup, money: true, body: bodyJSON, doc: docCreatePriceGroup},
+		{method: "GET", path: p + "/price-groups", handle: h.listPriceGroups, money: true, doc: docListPriceGroups},
+		{method: "GET", path: p + "/packages/{code}/prices", handle: h.listPackagePrices, money: true, doc: docListPackagePrices},
+		{method: "PUT", path: p + "/packages/{code}/prices/{group}", handle: h.setPackagePrice, money: true, body: bodyJSON, doc: docSetPackagePrice},
+		{method: "PUT", path: p + "/accounts/{code}/price-group", handle: h.setAccountGroup, money: true, body: bodyJSON, doc: docSetAccountGroup},
+		{method: "GET", path: p + "/accounts/{code}/statement", handle: h.statement, money: true, doc: docStatement},
+		{method: "GET", path: p + "/reports", handle: h.report, money: true, doc: docReport},
+	}
+	if h.money == nil {
+		table = slices.DeleteFunc(table, func(rt route) bool { return rt.money })
 	}
 	if h.webhooks == nil {
 		table = slices.DeleteFunc(table, func(rt route) bool { return rt.webhooks })

@@ -75,7 +75,7 @@ var (
 		req: createOrderRequest{}, resp: watan.Order{}, status: http.StatusCreated,
 		replay: "an earlier order with the same client_order_id; nothing was debited",
 		errs: []string{watan.ECodeInsufficientBalance, watan.ECodeUnknownPackage, watan.ECodePackageInactive,
-			watan.ECodeUnknownAccount, watan.ECodeConflict}}
+			watan.ECodeUnknownAccount, watan.ECodeNoExchangeRate, watan.ECodeConflict}}
 	docListOrders = op{id: "listOrders", tag: "orders", summary: "List orders, newest first",
 		query: []param{
 			{name: "status", desc: "pending, approved or rejected", schema: map[string]any{"$ref": schemaRef("Status")}},
@@ -176,6 +176,37 @@ var (
 	docLedger = op{id: "listLedger", tag: "accounts", summary: "An account's ledger, newest first",
 		query: []param{limitParam(1000), cursorParam}, resp: ledgerList{}}
 
+	rangeParams = []param{
+		{name: "from", desc: "first day, YYYY-MM-DD in the tenant's time zone; default 29 days before to", schema: strParam},
+		{name: "to", desc: "last day, YYYY-MM-DD in the tenant's time zone; default today", schema: strParam},
+		{name: "format", desc: "json (default) or csv (text/csv, the same figures)", schema: map[string]any{"type": "string", "enum": []string{"json", "csv"}}},
+	}
+	docGetSettings   = op{id: "getSettings", tag: "money", summary: "The tenant's base currency and time zone", resp: watan.TenantSettings{}}
+	docPatchSettings = op{id: "patchSettings", tag: "money", summary: "Change the base currency or the time zone",
+		req: settingsBody{}, resp: watan.TenantSettings{}}
+	docGetRates = op{id: "getExchangeRates", tag: "money", summary: "Exchange rates in force and their history", resp: ratesView{}}
+	docSetRate  = op{id: "setExchangeRate", tag: "money", summary: "Record a new exchange rate against the base currency",
+		desc: "Applies to orders created and approved from now on; nothing already frozen changes.",
+		req:  setRateRequest{}, resp: watan.ExchangeRate{}, status: http.StatusCreated}
+	docCreatePriceGroup = op{id: "createPriceGroup", tag: "money", summary: "Create a price group",
+		req: createPriceGroupRequest{}, resp: watan.PriceGroup{}, status: http.StatusCreated, errs: []string{watan.ECodeConflict}}
+	docListPriceGroups   = op{id: "listPriceGroups", tag: "money", summary: "List price groups", resp: priceGroupList{}}
+	docListPackagePrices = op{id: "listPackagePrices", tag: "money", summary: "A package's prices per group", resp: packagePriceList{}}
+	docSetPackagePrice   = op{id: "setPackagePrice", tag: "money", summary: "Set a package's price for a group",
+		desc: "Orders created from now on by accounts of the group pay it; existing orders keep theirs.",
+		req:  setPriceRequest{}, resp: watan.PackagePrice{}}
+	docSetAccountGroup = op{id: "setAccountPriceGroup", tag: "money", summary: "Put an account in a price group",
+		req: accountGroupRequest{}, resp: watan.Account{}}
+	docStatement = op{id: "getStatement", tag: "money", summary: "An account's statement: opening balance, entries, closing balance",
+		desc:  "Opening plus the entries is the closing balance; up to today it is the account's balance.",
+		query: rangeParams, resp: watan.Statement{}}
+	docReport = op{id: "getReport", tag: "money", summary: "Orders, sales, cost and profit per day, provider account, package or customer account",
+		desc: "Orders count on the day they were created, in the tenant's time zone; money is in the base currency " +
+			"and only as frozen at approval, so later price and rate changes never rewrite it.",
+		query: append([]param{{name: "by", desc: "day (default), provider, package or account",
+			schema: map[string]any{"type": "string", "enum": []string{"day", "provider", "package", "account"}}}}, rangeParams...),
+		resp: watan.Report{}}
+
 	docCreateCodeGroup = op{id: "createCodeGroup", tag: "code groups", summary: "Create a code group (a stock of PINs)",
 		req: createCodeGroupRequest{}, resp: watan.CodeGroup{}, status: http.StatusCreated, errs: []string{watan.ECodeConflict}}
 	docListCodeGroups = op{id: "listCodeGroups", tag: "code groups", summary: "List code groups with their counts, oldest first",
@@ -184,8 +215,10 @@ var (
 	docImportCodes  = op{id: "importCodes", tag: "code groups", summary: "Import PINs into a code group",
 		desc: "The body is text/csv (one code per line, or in the first column; a first row \"pin\" or \"code\" is a header) " +
 			"or JSON lines (application/x-ndjson or application/jsonl: one \"CODE\" or {\"pin\":\"CODE\"} per line). " +
-			"Codes already in the group, or repeated in the body, are skipped and counted. At most 100000 codes per request.",
-		resp: watan.ImportResult{}}
+			"Codes already in the group, or repeated in the body, are skipped and counted. At most 100000 codes per request. " +
+			"Query cost gives each new code its cost (in the group's currency), which an order handed the code carries.",
+		query: []param{{name: "cost", desc: "each new code's cost, e.g. 6.00", schema: strParam}},
+		resp:  watan.ImportResult{}}
 	docListCodes = op{id: "listCodes", tag: "code groups", summary: "List a code group's codes, without their PINs",
 		desc: "In import order, a page at a time (limit: default 100). Each code shows its status, the order it was handed to and when; " +
 			"the PIN itself is never listed: an unused one is unsold stock, and a used one is on its order (GET /orders/{id}). " +
@@ -230,6 +263,8 @@ var enums = map[reflect.Type][]string{
 	reflect.TypeFor[watan.RoutingMode]():  {"manual", "codes", "auto"},
 	reflect.TypeFor[watan.LedgerKind]():   {"topup", "debit", "refund", "redebit"},
 	reflect.TypeFor[watan.CodeStatus]():   {string(watan.CodeAvailable), string(watan.CodeUsed)},
+	reflect.TypeFor[watan.CostSource]():   {"provider", "configured", "code", "none"},
+	reflect.TypeFor[watan.ReportBy]():     {"day", "provider", "package", "account"},
 	reflect.TypeFor[watan.ProviderState](): {"not_sent", "sending", "sent", "unknown", "delivered", "failed",
 		"not_found", "manual", "expired"},
 }
@@ -448,6 +483,13 @@ func (g *schemaGen) schema(t reflect.Type) (map[string]any, error) {
 				"description": "money as a decimal string with two places; requests may send a JSON number, parsed exactly, with at most two decimals",
 			}, nil
 		})
+	case reflect.TypeFor[watan.Rate]():
+		return g.component("Rate", t, func() (map[string]any, error) {
+			return map[string]any{"type": "string", "pattern": `^[0-9]*(\.[0-9]{1,8})?$`, "examples": []string{"34.8765"},
+				"description": "units of a currency per unit of the base currency, a decimal string with at most eight places"}, nil
+		})
+	case reflect.TypeFor[watan.Date]():
+		return map[string]any{"type": "string", "format": "date"}, nil
 	case durationType:
 		return g.component("Duration", t, func() (map[string]any, error) {
 			return map[string]any{"type": "string", "examples": []string{"30s", "1m30s", "24h"}, "description": "a Go duration string"}, nil

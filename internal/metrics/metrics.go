@@ -61,6 +61,8 @@ type Metrics struct {
 	webhookDuration prometheus.Histogram
 	collectErrors   *prometheus.CounterVec
 	circuitChanges  *prometheus.CounterVec
+	providerBalance *prometheus.GaugeVec
+	providerLow     *prometheus.GaugeVec
 }
 
 // New returns Metrics on a fresh registry holding watan's series and the Go runtime
@@ -97,9 +99,15 @@ func New() *Metrics {
 		circuitChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "watan_provider_circuit_changes_total", Help: "Provider circuit breaker changes of state, by the state entered.",
 		}, []string{"provider_kind", "provider_account", "to"}),
+		providerBalance: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "watan_provider_balance", Help: "A provider account's balance as its balance probe last read it, in the account's currency.",
+		}, []string{"provider_account"}),
+		providerLow: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "watan_provider_low_balance", Help: "1 while a provider account's last read balance is below its low-balance threshold.",
+		}, []string{"provider_account"}),
 	}
 	m.reg.MustRegister(m.ordersCreated, m.statusChanges, m.placements, m.checks, m.providerLatency,
-		m.webhookAttempts, m.webhookDuration, m.collectErrors, m.circuitChanges,
+		m.webhookAttempts, m.webhookDuration, m.collectErrors, m.circuitChanges, m.providerBalance, m.providerLow,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -129,6 +137,17 @@ func (m *Metrics) Placed(kind watan.ProviderKind, providerAccountID int64, outco
 // Checked implements engine.Observer.
 func (m *Metrics) Checked(kind watan.ProviderKind, providerAccountID int64, outcome string) {
 	m.checks.WithLabelValues(string(kind), strconv.FormatInt(providerAccountID, 10), outcome).Inc()
+}
+
+// ProviderBalance implements balanceprobe.Observer.
+func (m *Metrics) ProviderBalance(providerAccountID int64, balance watan.Amount, low bool) {
+	id := strconv.FormatInt(providerAccountID, 10)
+	m.providerBalance.WithLabelValues(id).Set(float64(balance) / 100)
+	v := 0.0
+	if low {
+		v = 1
+	}
+	m.providerLow.WithLabelValues(id).Set(v)
 }
 
 // WebhookAttempt implements webhooks.Observer.

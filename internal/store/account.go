@@ -15,12 +15,13 @@ import (
 // maxBalance bounds a balance so that no sum of entries can overflow int64.
 const maxBalance = 1000 * watan.MaxAmount
 
-const accountColumns = `id, tenant_id, code, name, currency, balance, overdraft_limit, created_at, updated_at`
+const accountColumns = `id, tenant_id, code, name, currency, balance, overdraft_limit, created_at, updated_at,
+	COALESCE(price_group_id, 0), COALESCE((SELECT g.name FROM price_groups g WHERE g.id = accounts.price_group_id), '')`
 
 func scanAccount(r rowScanner) (watan.Account, error) {
 	var a watan.Account
 	err := r.Scan(&a.ID, &a.TenantID, &a.Code, &a.Name, &a.Currency, &a.Balance, &a.OverdraftLimit,
-		timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt})
+		timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt}, &a.PriceGroupID, &a.PriceGroup)
 	return a, err
 }
 
@@ -46,15 +47,25 @@ func (s *Store) CreateAccount(ctx context.Context, tenantID int64, n watan.NewAc
 	}
 	now := s.now()
 	a := watan.Account{TenantID: tenantID, Code: n.Code, Name: name, Currency: cur,
-		OverdraftLimit: n.OverdraftLimit, CreatedAt: now, UpdatedAt: now}
+		OverdraftLimit: n.OverdraftLimit, CreatedAt: now, UpdatedAt: now, PriceGroup: n.PriceGroup}
 	err = s.InTx(ctx, func(tx *sql.Tx) error {
 		if err := tenantExists(ctx, tx, tenantID); err != nil {
 			return err
+		}
+		if n.PriceGroup != "" {
+			g, err := findPriceGroup(ctx, tx, tenantID, n.PriceGroup)
+			if err != nil {
+				return err
+			}
+			a.PriceGroupID = g.ID
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO accounts
 			(tenant_id, code, name, currency, balance, overdraft_limit, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, 0, $5, $6, $6) RETURNING id`,
 			tenantID, a.Code, a.Name, a.Currency, int64(a.OverdraftLimit), s.ts(now)).Scan(&a.ID)
+		if err == nil && a.PriceGroupID != 0 {
+			_, err = tx.ExecContext(ctx, `UPDATE accounts SET price_group_id = $1 WHERE id = $2`, a.PriceGroupID, a.ID)
+		}
 		if isUniqueViolation(err) {
 			return watan.Errorf(watan.ECodeConflict, "an account with code %q already exists", n.Code)
 		}

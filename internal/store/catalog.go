@@ -14,7 +14,7 @@ import (
 // Provider accounts.
 
 const providerColumns = `id, tenant_id, name, kind, base_url, credentials, settings, active, paused, paused_reason,
-	created_at, updated_at`
+	created_at, updated_at, currency, low_balance_threshold`
 
 func (s *Store) scanProvider(r rowScanner) (watan.ProviderAccount, error) {
 	var (
@@ -22,7 +22,8 @@ func (s *Store) scanProvider(r rowScanner) (watan.ProviderAccount, error) {
 		raw json.RawMessage
 	)
 	err := r.Scan(&p.ID, &p.TenantID, &p.Name, &p.Kind, &p.BaseURL, jsonCol{&raw}, jsonCol{&p.Settings},
-		&p.Active, &p.Paused, &p.PausedReason, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt})
+		&p.Active, &p.Paused, &p.PausedReason, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.Currency,
+		nullAmountCol{&p.LowBalanceThreshold})
 	if err != nil {
 		return watan.ProviderAccount{}, err
 	}
@@ -41,8 +42,8 @@ func checkProvider(p *watan.ProviderAccount, creating bool) error {
 	if !p.Kind.Valid() {
 		return watan.Errorf(watan.ECodeValidation, "kind %q is not a supported provider (znet, barakat, watan)", p.Kind)
 	}
-	u, err := url.Parse(p.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	u, uerr := url.Parse(p.BaseURL)
+	if uerr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return watan.Errorf(watan.ECodeValidation, "base_url must be an http or https URL")
 	}
 	// The operator-facing bounds (watan.ProviderSettings.Validate) are the API's
@@ -60,6 +61,17 @@ func checkProvider(p *watan.ProviderAccount, creating bool) error {
 	}
 	if err := st.ValidateFor(p.Kind); err != nil {
 		return err
+	}
+	if p.Currency == "" {
+		p.Currency = DefaultCurrency
+	}
+	cur, err := normCurrency(p.Currency)
+	if err != nil {
+		return err
+	}
+	p.Currency = cur
+	if t := p.LowBalanceThreshold; t != nil && (*t < 0 || *t > watan.MaxAmount) {
+		return watan.Errorf(watan.ECodeValidation, "low_balance_threshold must be between 0 and %s", watan.MaxAmount)
 	}
 	if len(p.PausedReason) > watan.MaxNoteLen {
 		return watan.Errorf(watan.ECodeValidation, "paused_reason must be at most %d bytes", watan.MaxNoteLen)
@@ -92,9 +104,11 @@ func (s *Store) CreateProviderAccount(ctx context.Context, p watan.ProviderAccou
 			return err
 		}
 		out, err = s.scanProvider(tx.QueryRowContext(ctx, `INSERT INTO provider_accounts
-			(tenant_id, name, kind, base_url, credentials, settings, active, paused, paused_reason, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING `+providerColumns,
-			p.TenantID, p.Name, string(p.Kind), p.BaseURL, creds, settings, p.Active, p.Paused, p.PausedReason, s.ts(now)))
+			(tenant_id, name, kind, base_url, credentials, settings, active, paused, paused_reason, created_at, updated_at,
+			 currency, low_balance_threshold)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING `+providerColumns,
+			p.TenantID, p.Name, string(p.Kind), p.BaseURL, creds, settings, p.Active, p.Paused, p.PausedReason, s.ts(now),
+			p.Currency, nullAmount(p.LowBalanceThreshold)))
 		if isUniqueViolation(err) {
 			return watan.Errorf(watan.ECodeConflict, "a provider account named %q already exists", p.Name)
 		}
@@ -128,10 +142,10 @@ func (s *Store) UpdateProviderAccount(ctx context.Context, p watan.ProviderAccou
 	}
 	out, err := s.scanProvider(s.db.QueryRowContext(ctx, `UPDATE provider_accounts SET
 		name = $1, kind = $2, base_url = $3, credentials = COALESCE($4, credentials), settings = $5,
-		active = $6, paused = $7, paused_reason = $8, updated_at = $9
+		active = $6, paused = $7, paused_reason = $8, updated_at = $9, currency = $12, low_balance_threshold = $13
 		WHERE tenant_id = $10 AND id = $11 RETURNING `+providerColumns,
 		p.Name, string(p.Kind), p.BaseURL, creds, settings, p.Active, p.Paused, p.PausedReason, s.ts(s.now()),
-		p.TenantID, p.ID))
+		p.TenantID, p.ID, p.Currency, nullAmount(p.LowBalanceThreshold)))
 	switch {
 	case isNoRows(err):
 		return watan.ProviderAccount{}, errNotFound("provider account", p.ID)
@@ -421,11 +435,11 @@ func (s *Store) SetRouting(ctx context.Context, tenantID int64, packageCode stri
 
 // Mappings.
 
-const mappingColumns = `tenant_id, package_id, provider_account_id, product_id, params`
+const mappingColumns = `tenant_id, package_id, provider_account_id, product_id, params, cost`
 
 func scanMapping(r rowScanner) (watan.Mapping, error) {
 	var m watan.Mapping
-	err := r.Scan(&m.TenantID, &m.PackageID, &m.ProviderAccountID, &m.ProductID, jsonCol{&m.Params})
+	err := r.Scan(&m.TenantID, &m.PackageID, &m.ProviderAccountID, &m.ProductID, jsonCol{&m.Params}, nullAmountCol{&m.Cost})
 	return m, err
 }
 
@@ -453,6 +467,9 @@ func (s *Store) PutMapping(ctx context.Context, m watan.Mapping) (watan.Mapping,
 			return watan.Mapping{}, watan.Errorf(watan.ECodeValidation, "parameter names must not be empty")
 		}
 	}
+	if err := checkCost("cost", m.Cost); err != nil {
+		return watan.Mapping{}, err
+	}
 	params, err := jsonArg(m.Params)
 	if err != nil {
 		return watan.Mapping{}, err
@@ -467,11 +484,11 @@ func (s *Store) PutMapping(ctx context.Context, m watan.Mapping) (watan.Mapping,
 		}
 		var err error
 		out, err = scanMapping(tx.QueryRowContext(ctx, `INSERT INTO mappings
-			(tenant_id, package_id, provider_account_id, product_id, params) VALUES ($1, $2, $3, $4, $5)
+			(tenant_id, package_id, provider_account_id, product_id, params, cost) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (package_id, provider_account_id)
-			DO UPDATE SET product_id = excluded.product_id, params = excluded.params
+			DO UPDATE SET product_id = excluded.product_id, params = excluded.params, cost = excluded.cost
 			RETURNING `+mappingColumns,
-			m.TenantID, m.PackageID, m.ProviderAccountID, m.ProductID, params))
+			m.TenantID, m.PackageID, m.ProviderAccountID, m.ProductID, params, nullAmount(m.Cost)))
 		if err != nil {
 			return fmt.Errorf("store: put mapping: %w", err)
 		}
@@ -534,7 +551,7 @@ func (s *Store) FindMapping(ctx context.Context, tenantID, packageID, providerAc
 
 // Counts are computed, not kept in the group row: a counter there would be one more
 // hot row locked by every code handed out. Both counts read indexes only.
-const codeGroupColumns = `g.id, g.tenant_id, g.name, g.created_at,
+const codeGroupColumns = `g.id, g.tenant_id, g.name, g.created_at, g.currency,
 	(SELECT COUNT(*) FROM code_items c WHERE c.group_id = g.id AND c.order_id IS NULL),
 	(SELECT COUNT(*) FROM code_items c WHERE c.group_id = g.id)`
 
@@ -543,7 +560,7 @@ func scanCodeGroup(r rowScanner) (watan.CodeGroup, error) {
 		g     watan.CodeGroup
 		total int
 	)
-	err := r.Scan(&g.ID, &g.TenantID, &g.Name, timeCol{&g.CreatedAt}, &g.Available, &total)
+	err := r.Scan(&g.ID, &g.TenantID, &g.Name, timeCol{&g.CreatedAt}, &g.Currency, &g.Available, &total)
 	g.Used = total - g.Available
 	return g, err
 }
@@ -553,7 +570,7 @@ func (s *Store) CreateCodeGroup(ctx context.Context, tenantID int64, name string
 	if err := checkName("name", name); err != nil {
 		return watan.CodeGroup{}, err
 	}
-	g := watan.CodeGroup{TenantID: tenantID, Name: name, CreatedAt: s.now()}
+	g := watan.CodeGroup{TenantID: tenantID, Name: name, CreatedAt: s.now(), Currency: DefaultCurrency}
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
 		if err := tenantExists(ctx, tx, tenantID); err != nil {
 			return err
@@ -667,6 +684,15 @@ const MaxPINLen = 512
 // spaces are trimmed and empty lines ignored; a pin already in the group, or
 // repeated in the input, is counted as skipped rather than stored twice.
 func (s *Store) ImportCodes(ctx context.Context, tenantID, groupID int64, pins []string) (watan.ImportResult, error) {
+	return s.ImportCodesCost(ctx, tenantID, groupID, pins, nil)
+}
+
+// ImportCodesCost imports as ImportCodes does, and gives each new code cost (in
+// the group's currency) as its own: the cost an order handed that code carries.
+func (s *Store) ImportCodesCost(ctx context.Context, tenantID, groupID int64, pins []string, cost *watan.Amount) (watan.ImportResult, error) {
+	if err := checkCost("cost", cost); err != nil {
+		return watan.ImportResult{}, err
+	}
 	if len(pins) > watan.MaxCodesPerBatch {
 		return watan.ImportResult{}, watan.Errorf(watan.ECodeValidation, "at most %d codes per import", watan.MaxCodesPerBatch)
 	}
@@ -696,14 +722,14 @@ func (s *Store) ImportCodes(ctx context.Context, tenantID, groupID int64, pins [
 		for start := 0; start < len(uniq); start += importBatch {
 			batch := uniq[start:min(start+importBatch, len(uniq))]
 			var b strings.Builder
-			b.WriteString(`INSERT INTO code_items (tenant_id, group_id, created_at, pin) VALUES `)
-			args := make([]any, 0, 3+len(batch))
-			args = append(args, tenantID, groupID, now)
+			b.WriteString(`INSERT INTO code_items (tenant_id, group_id, created_at, cost, pin) VALUES `)
+			args := make([]any, 0, 4+len(batch))
+			args = append(args, tenantID, groupID, now, nullAmount(cost))
 			for i, p := range batch {
 				if i > 0 {
 					b.WriteString(", ")
 				}
-				fmt.Fprintf(&b, "($1, $2, $3, $%d)", 4+i)
+				fmt.Fprintf(&b, "($1, $2, $3, $4, $%d)", 5+i)
 				args = append(args, p)
 			}
 			b.WriteString(` ON CONFLICT (group_id, pin) DO NOTHING`)

@@ -49,10 +49,20 @@ func (s *Store) SaveOrderTx(ctx context.Context, tx *sql.Tx, o watan.Order) erro
 	if !o.ProviderState.Valid() {
 		return fmt.Errorf("store: save order %d: invalid provider state %q", o.ID, o.ProviderState)
 	}
+	p := o.Profit
+	var (
+		snap   watan.ProfitSnapshot
+		frozen any
+	)
+	if p != nil {
+		snap, frozen = *p, s.ts(p.FrozenAt)
+	}
 	args := []any{string(o.ProviderState), nullID(o.ProviderAccountID), o.ProviderOrderID, nullString(o.ProviderReferans),
 		o.PIN, truncate(o.ProviderMessage, 1000), o.FallbackUsed, s.nts(o.SentAt), s.nts(o.LastCheckedAt),
 		s.nts(o.CompletedAt), s.nts(o.Deadline), s.nts(o.NextCheckAt), o.CheckCount, o.DispatchCount,
-		s.ts(s.now()), o.Generation, s.nts(o.LeaseUntil), o.LeaseOwner, string(o.Status), o.TenantID, o.ID, o.Version}
+		s.ts(s.now()), o.Generation, s.nts(o.LeaseUntil), o.LeaseOwner, string(o.Status), o.TenantID, o.ID, o.Version,
+		nullAmount(o.Cost), o.CostCurrency, string(o.CostSource), snap.BaseCurrency, snapArg(p, snap.Sell),
+		snapArg(p, snap.Cost), snapArg(p, snap.SellRate), snapArg(p, snap.CostRate), frozen}
 	var saved int64
 	if evs := s.events.take(tx, o.TenantID, o.ID); len(evs) > 0 {
 		// The transition's timeline entries go in the same statement (txevents.go).
@@ -64,7 +74,7 @@ func (s *Store) SaveOrderTx(ctx context.Context, tx *sql.Tx, o watan.Order) erro
 		err = tx.QueryRowContext(ctx, `WITH u AS (`+saveOrderSQL+` RETURNING tenant_id, id), e AS (
 			INSERT INTO order_events (tenant_id, order_id, at, actor, kind, message, data)
 			SELECT u.tenant_id, u.id, e.at, e.actor, e.kind, e.message, e.data::jsonb
-			FROM u, unnest($23::timestamptz[], $24::text[], $25::text[], $26::text[], $27::text[])
+			FROM u, unnest($32::timestamptz[], $33::text[], $34::text[], $35::text[], $36::text[])
 				WITH ORDINALITY AS e(at, actor, kind, message, data, n)
 			ORDER BY e.n)
 			SELECT count(*) FROM u`, args...).Scan(&saved)
@@ -88,8 +98,17 @@ const saveOrderSQL = `UPDATE orders SET provider_state = $1, provider_account_id
 	provider_order_id = $3, provider_referans = $4, pin = $5, provider_message = $6, fallback_used = $7,
 	sent_at = $8, last_checked_at = $9, completed_at = $10, deadline = $11, next_check_at = $12,
 	check_count = $13, dispatch_count = $14, updated_at = $15, generation = $16, lease_until = $17,
-	lease_owner = $18, status = $19, version = version + 1
+	lease_owner = $18, status = $19, cost = $23, cost_currency = $24, cost_source = $25, base_currency = $26,
+	sell_base = $27, cost_base = $28, sell_rate = $29, cost_rate = $30, frozen_at = $31, version = version + 1
 	WHERE tenant_id = $20 AND id = $21 AND version = $22`
+
+// snapArg stores a snapshot figure, NULL when there is no snapshot.
+func snapArg[T ~int64](p *watan.ProfitSnapshot, v T) any {
+	if p == nil {
+		return nil
+	}
+	return int64(v)
+}
 
 // SetOrderStatusTx decides the move of o to status to as actor: o is the order as
 // the caller locked it in tx, so o.Status is the status as stored. It applies the
@@ -134,6 +153,9 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 	if note != "" {
 		msg += ": " + note
 	}
+	if err := s.freezeMoneyTx(ctx, tx, &o, to, now); err != nil {
+		return watan.Order{}, err
+	}
 	if err := s.addEventTx(ctx, tx, watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
 		Kind: watan.EventStatusChanged, Message: msg,
 		Data: map[string]string{"from": string(from), "to": string(to)}}); err != nil {
@@ -141,6 +163,42 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 	}
 	o.Status, o.CompletedAt, o.UpdatedAt = to, completed, now
 	return o, nil
+}
+
+// freezeMoneyTx does to o's money figures what a move to status to does: approval
+// freezes sell, cost and profit in the tenant's base currency with the rates in
+// force now (again after a re-approval); rejection clears the cost and the
+// snapshot (a rejected order costs nothing and earned nothing); a return to
+// pending clears the snapshot, and its next placement sets the cost. An approval
+// that cannot be converted (a currency without a rate) is left unfrozen rather
+// than refused (the customer has the PIN); reports count such orders apart.
+func (s *Store) freezeMoneyTx(ctx context.Context, tx *sql.Tx, o *watan.Order, to watan.Status, now time.Time) error {
+	switch to {
+	case watan.StatusRejected:
+		o.Cost, o.CostCurrency, o.CostSource, o.Profit = nil, "", "", nil
+		return nil
+	case watan.StatusPending:
+		o.Profit = nil
+		return nil
+	}
+	if o.CostSource == "" {
+		o.CostSource = watan.CostNone
+	}
+	rates, err := currentRates(ctx, tx, o.TenantID)
+	if err != nil {
+		return err
+	}
+	var cost watan.Amount
+	if o.Cost != nil {
+		cost = *o.Cost
+	}
+	snap, err := watan.Freeze(rates, o.Price, o.Currency, cost, o.CostCurrency, now)
+	if err != nil {
+		o.Profit = nil
+		return nil //nolint:nilerr // unconvertible: left unfrozen on purpose
+	}
+	o.Profit = &snap
+	return nil
 }
 
 // moveMoney changes the order's account balance by amount (positive credits) with a
@@ -175,22 +233,34 @@ func (s *Store) AddOrderEventTx(ctx context.Context, tx *sql.Tx, e watan.OrderEv
 // SQLite the transaction's write lock serialises them. Either way a code is handed
 // out once: the UPDATE also requires order_id to be still NULL.
 func (s *Store) TakeCodeTx(ctx context.Context, tx *sql.Tx, tenantID, groupID, orderID int64) (string, error) {
+	pin, _, _, err := s.TakeCodeWithCostTx(ctx, tx, tenantID, groupID, orderID)
+	return pin, err
+}
+
+// TakeCodeWithCostTx is TakeCodeTx that also returns the code's own cost (nil if
+// it was imported without one) and the currency of its group.
+func (s *Store) TakeCodeWithCostTx(ctx context.Context, tx *sql.Tx, tenantID, groupID, orderID int64) (string, *watan.Amount, string, error) {
 	lock := ""
 	if s.engine == EnginePostgres {
 		lock = ` FOR UPDATE SKIP LOCKED`
 	}
-	var pin string
+	var (
+		pin      string
+		cost     *watan.Amount
+		currency string
+	)
 	err := tx.QueryRowContext(ctx, `UPDATE code_items SET order_id = $1, used_at = $2
 		WHERE id = (SELECT id FROM code_items WHERE tenant_id = $3 AND group_id = $4 AND order_id IS NULL
 			ORDER BY id LIMIT 1`+lock+`) AND order_id IS NULL
-		RETURNING pin`, orderID, s.ts(s.now()), tenantID, groupID).Scan(&pin)
+		RETURNING pin, cost, (SELECT g.currency FROM code_groups g WHERE g.id = code_items.group_id)`,
+		orderID, s.ts(s.now()), tenantID, groupID).Scan(&pin, nullAmountCol{&cost}, &currency)
 	if isNoRows(err) {
-		return "", watan.Errorf(watan.ECodeNotFound, "code group %d has no unused code", groupID)
+		return "", nil, "", watan.Errorf(watan.ECodeNotFound, "code group %d has no unused code", groupID)
 	}
 	if err != nil {
-		return "", fmt.Errorf("store: take code: %w", err)
+		return "", nil, "", fmt.Errorf("store: take code: %w", err)
 	}
-	return pin, nil
+	return pin, cost, currency, nil
 }
 
 // SetProviderPaused pauses or resumes dispatch to a provider account as actor, and

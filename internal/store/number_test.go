@@ -184,8 +184,23 @@ func TestOrderNumbersAfterUpgrade(t *testing.T) {
 				tn.ID, counter); err != nil {
 				t.Fatal(err)
 			}
-			acct := b.account(t, tn.ID, "c1", 1000, 0)
-			p := b.pkg(t, tn.ID, "p", 100)
+			// The account and the package as the old binary wrote them, too: the
+			// store's readers expect the current schema.
+			var acct, p watan.Account
+			if err := s.DB().QueryRowContext(ctx, `INSERT INTO accounts (tenant_id, code, name, currency, balance,
+				overdraft_limit, created_at, updated_at) VALUES ($1, 'c1', 'c1', 'USD', 1000, 0, $2, $2) RETURNING id`,
+				tn.ID, at).Scan(&acct.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.DB().ExecContext(ctx, `INSERT INTO ledger_entries (tenant_id, account_id, kind, amount,
+				balance_after, created_at) VALUES ($1, $2, 'topup', 1000, 1000, $3)`, tn.ID, acct.ID, at); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DB().QueryRowContext(ctx, `INSERT INTO packages (tenant_id, code, name, price, currency,
+				active, created_at, updated_at) VALUES ($1, 'p', 'p', 100, 'USD', TRUE, $2, $2) RETURNING id`,
+				tn.ID, at).Scan(&p.ID); err != nil {
+				t.Fatal(err)
+			}
 			if counter > 0 {
 				if _, err := s.DB().ExecContext(ctx, `INSERT INTO orders (tenant_id, number, account_id, package_id,
 					quantity, player_id, unit_price, price, currency, status, provider_state, created_at, updated_at)

@@ -25,19 +25,33 @@ const orderColumns = `o.id, o.tenant_id, o.number, o.account_id, a.code, o.packa
 	o.provider_state, COALESCE(o.provider_account_id, 0), o.provider_order_id, COALESCE(o.provider_referans, ''),
 	o.pin, o.provider_message, o.fallback_used, o.created_at, o.updated_at, o.sent_at, o.last_checked_at,
 	o.completed_at, o.deadline, o.check_count, o.next_check_at, o.dispatch_count, o.generation,
-	o.lease_until, o.lease_owner, o.version`
+	o.lease_until, o.lease_owner, o.version, COALESCE(o.price_group_id, 0), COALESCE(o.list_price, o.price),
+	CASE WHEN o.list_currency = '' THEN o.currency ELSE o.list_currency END, o.cost, o.cost_currency, o.cost_source,
+	o.base_currency, o.sell_base, o.cost_base, o.sell_rate, o.cost_rate, o.frozen_at`
 
 const orderFrom = ` FROM orders o JOIN accounts a ON a.id = o.account_id JOIN packages p ON p.id = o.package_id`
 
 func scanOrder(r rowScanner) (watan.Order, error) {
-	var o watan.Order
+	var (
+		o                              watan.Order
+		snap                           watan.ProfitSnapshot
+		sell, cost, sellRate, costRate sql.NullInt64
+		frozen                         *time.Time
+	)
 	err := r.Scan(&o.ID, &o.TenantID, &o.Number, &o.AccountID, &o.AccountCode, &o.PackageID, &o.PackageCode,
 		&o.Quantity, &o.PlayerID, &o.Extra, &o.ClientOrderID, &o.UnitPrice, &o.Price, &o.Currency, &o.Status,
 		&o.ProviderState, &o.ProviderAccountID, &o.ProviderOrderID, &o.ProviderReferans,
 		&o.PIN, &o.ProviderMessage, &o.FallbackUsed, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt},
 		nullTimeCol{&o.SentAt}, nullTimeCol{&o.LastCheckedAt}, nullTimeCol{&o.CompletedAt},
 		nullTimeCol{&o.Deadline}, &o.CheckCount, nullTimeCol{&o.NextCheckAt}, &o.DispatchCount, &o.Generation,
-		nullTimeCol{&o.LeaseUntil}, &o.LeaseOwner, &o.Version)
+		nullTimeCol{&o.LeaseUntil}, &o.LeaseOwner, &o.Version, &o.PriceGroupID, &o.ListPrice, &o.ListCurrency,
+		nullAmountCol{&o.Cost}, &o.CostCurrency, &o.CostSource, &snap.BaseCurrency, &sell, &cost, &sellRate, &costRate,
+		nullTimeCol{&frozen})
+	if err == nil && frozen != nil {
+		o.Profit = &watan.ProfitSnapshot{BaseCurrency: snap.BaseCurrency, Sell: watan.Amount(sell.Int64),
+			Cost: watan.Amount(cost.Int64), Profit: watan.Amount(sell.Int64 - cost.Int64),
+			SellRate: watan.Rate(sellRate.Int64), CostRate: watan.Rate(costRate.Int64), FrozenAt: *frozen}
+	}
 	return o, err
 }
 
@@ -207,19 +221,34 @@ type orderLookup struct {
 	balance      watan.Amount
 	overdraft    watan.Amount
 	nextID       int64 // PostgreSQL: the new order's id, taken from its sequence
+
+	priceGroupID int64          // the group whose price applied, 0 for the default
+	base         sql.NullString // set when the currencies differ
+	pkgRate      sql.NullInt64
+	acctRate     sql.NullInt64
 }
 
-// lookupOrderSQL reads every row a create depends on. On PostgreSQL it also takes the
+// lookupOrderSQL reads every row a create depends on: the account's price group's
+// price of the package if it has one, else the package's own; and, only when the
+// package and the account hold different currencies, the base currency and the
+// two current rates to convert with. On PostgreSQL it also takes the
 // new order's id when the package and the account exist and the client order id is
 // free, so that the dispatch job can be enqueued before the order is written; an id
 // taken by a create that fails later is a gap in ids only, which nothing minds. The
 // balance read here is not locked: it lets a plain refusal happen before any write,
 // and the debit checks it again under the lock.
-const lookupOrderSQL = `SELECT x.id, p.id, p.price, p.currency, p.active,
-		a.id, a.currency, a.balance, a.overdraft_limit%s
+const lookupOrderSQL = `SELECT x.id, p.id, COALESCE(pp.price, p.price), p.currency, p.active,
+		a.id, a.currency, a.balance, a.overdraft_limit, COALESCE(pp.price_group_id, 0),
+		CASE WHEN p.currency <> a.currency THEN t.base_currency END,
+		CASE WHEN p.currency <> a.currency THEN (SELECT r.rate FROM exchange_rates r WHERE r.tenant_id = $1
+			AND r.base_currency = t.base_currency AND r.currency = p.currency ORDER BY r.id DESC LIMIT 1) END,
+		CASE WHEN p.currency <> a.currency THEN (SELECT r.rate FROM exchange_rates r WHERE r.tenant_id = $1
+			AND r.base_currency = t.base_currency AND r.currency = a.currency ORDER BY r.id DESC LIMIT 1) END%s
 	FROM (SELECT 1 AS one) one
 	LEFT JOIN packages p ON p.tenant_id = $1 AND p.code = $2
 	LEFT JOIN accounts a ON a.tenant_id = $1 AND a.code = $3
+	LEFT JOIN package_prices pp ON pp.package_id = p.id AND pp.price_group_id = a.price_group_id
+	LEFT JOIN tenants t ON t.id = $1
 	LEFT JOIN orders x ON x.tenant_id = $1 AND x.client_order_id = $4`
 
 var (
@@ -238,7 +267,7 @@ func (s *Store) lookupOrder(ctx context.Context, tx *sql.Tx, n watan.NewOrder) (
 		nextID   sql.NullInt64
 	)
 	dest := []any{&replayOf, &l.packageID, &price, &l.pkgCurrency, &l.active,
-		&l.accountID, &l.acctCurrency, &balance, &overdr}
+		&l.accountID, &l.acctCurrency, &balance, &overdr, &l.priceGroupID, &l.base, &l.pkgRate, &l.acctRate}
 	// A NULL client order id matches no order.
 	query, args := lookupOrderSQLite, []any{n.TenantID, n.PackageCode, n.AccountCode, nullString(n.ClientOrderID)}
 	if s.engine == EnginePostgres {
@@ -271,14 +300,44 @@ func (l orderLookup) check(n watan.NewOrder, o *watan.Order) error {
 	if o.Price, ok = o.UnitPrice.Mul(n.Quantity); !ok {
 		return watan.Errorf(watan.ECodeValidation, "price × quantity is too large")
 	}
+	o.ListPrice, o.ListCurrency, o.PriceGroupID = o.Price, o.Currency, l.priceGroupID
 	if !l.accountID.Valid {
 		return watan.Errorf(watan.ECodeUnknownAccount, "no account with code %q", n.AccountCode)
 	}
 	a := watan.Account{Code: n.AccountCode, Currency: l.acctCurrency.String, Balance: l.balance, OverdraftLimit: l.overdraft}
-	if a.Currency != o.Currency || a.Balance-o.Price < -a.OverdraftLimit {
+	if a.Currency != o.Currency {
+		if err := l.convert(o, a.Currency); err != nil {
+			return err
+		}
+	}
+	if a.Balance-o.Price < -a.OverdraftLimit {
 		return refusal(n, *o, a)
 	}
 	o.AccountID = l.accountID.Int64
+	return nil
+}
+
+// convert prices o, priced in the package's currency, in the account's currency
+// with the rates the lookup read: the total once (watan.Convert's rounding), the
+// unit price for display.
+func (l orderLookup) convert(o *watan.Order, to string) error {
+	r := watan.Rates{Base: l.base.String, Rates: map[string]watan.Rate{}}
+	if l.pkgRate.Valid {
+		r.Rates[o.ListCurrency] = watan.Rate(l.pkgRate.Int64)
+	}
+	if l.acctRate.Valid {
+		r.Rates[to] = watan.Rate(l.acctRate.Int64)
+	}
+	price, err := r.Convert(o.ListPrice, o.ListCurrency, to)
+	if err != nil {
+		return watan.Errorf(watan.ECodeNoExchangeRate, "package priced in %s cannot be sold to an account holding %s: %s",
+			o.ListCurrency, to, watan.ErrorMessage(err))
+	}
+	unit, err := r.Convert(o.UnitPrice, o.ListCurrency, to)
+	if err != nil {
+		return err
+	}
+	o.Price, o.UnitPrice, o.Currency = price, unit, to
 	return nil
 }
 
@@ -307,8 +366,12 @@ func (s *Store) debitRefused(ctx context.Context, tx *sql.Tx, n watan.NewOrder, 
 
 // createdMessage is the "created" event's message after "order #N".
 func createdMessage(o *watan.Order) string {
-	return fmt.Sprintf(" created: %d × %s for %s %s, debited from account %s",
-		o.Quantity, o.PackageCode, o.Price, o.Currency, o.AccountCode)
+	conv := ""
+	if o.ListCurrency != o.Currency {
+		conv = fmt.Sprintf(" (converted from %s %s)", o.ListPrice, o.ListCurrency)
+	}
+	return fmt.Sprintf(" created: %d × %s for %s %s%s, debited from account %s",
+		o.Quantity, o.PackageCode, o.Price, o.Currency, conv, o.AccountCode)
 }
 
 // createOrderSQL debits o's price from its account and writes o (with the id it
@@ -327,10 +390,11 @@ const createOrderSQL = `WITH a AS (
 		RETURNING balance
 	), o AS (
 		INSERT INTO orders (id, tenant_id, number, account_id, package_id, quantity, player_id, extra,
-			client_order_id, unit_price, price, currency, status, provider_state, created_at, updated_at)
+			client_order_id, unit_price, price, currency, status, provider_state, created_at, updated_at,
+			price_group_id, list_price, list_currency)
 		SELECT $17::bigint, $1::bigint, nextval($16::text::regclass), $2::bigint, $3::bigint, $4::integer, $5::text,
 			$6::text, $7::text, $8::bigint, $9::bigint, $10::text, $11::text, $12::text,
-			$13::timestamptz, $13::timestamptz FROM a
+			$13::timestamptz, $13::timestamptz, $18::bigint, $19::bigint, $20::text FROM a
 		RETURNING id, number
 	), l AS (
 		INSERT INTO ledger_entries (tenant_id, account_id, order_id, kind, amount, balance_after, note, created_at)
@@ -396,7 +460,8 @@ func (s *Store) createOrderPostgres(ctx context.Context, n watan.NewOrder, o *wa
 		b.Queue(createOrderSQL,
 			o.TenantID, o.AccountID, o.PackageID, o.Quantity, o.PlayerID, o.Extra, nullString(o.ClientOrderID),
 			int64(o.UnitPrice), int64(o.Price), o.Currency, string(o.Status), string(o.ProviderState), s.ts(o.CreatedAt),
-			string(n.Actor), createdMessage(o), orderSequence(o.TenantID), o.ID)
+			string(n.Actor), createdMessage(o), orderSequence(o.TenantID), o.ID,
+			nullID(o.PriceGroupID), int64(o.ListPrice), o.ListCurrency)
 		return func(br pgx.BatchResults) error {
 			err := br.QueryRow().Scan(&o.Number)
 			if isNoRows(err) {
@@ -526,10 +591,12 @@ func (s *Store) debitAndInsertSQLite(ctx context.Context, tx *sql.Tx, n watan.Ne
 	}
 	err = tx.QueryRowContext(ctx, `INSERT INTO orders
 		(tenant_id, number, account_id, package_id, quantity, player_id, extra, client_order_id,
-		 unit_price, price, currency, status, provider_state, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id`,
+		 unit_price, price, currency, status, provider_state, created_at, updated_at,
+		 price_group_id, list_price, list_currency)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17) RETURNING id`,
 		o.TenantID, o.Number, o.AccountID, o.PackageID, o.Quantity, o.PlayerID, o.Extra, nullString(o.ClientOrderID),
-		int64(o.UnitPrice), int64(o.Price), o.Currency, string(o.Status), string(o.ProviderState), s.ts(o.CreatedAt)).Scan(&o.ID)
+		int64(o.UnitPrice), int64(o.Price), o.Currency, string(o.Status), string(o.ProviderState), s.ts(o.CreatedAt),
+		nullID(o.PriceGroupID), int64(o.ListPrice), o.ListCurrency).Scan(&o.ID)
 	if isUniqueViolation(err) && o.ClientOrderID != "" {
 		return fmt.Errorf("%w: %w", errClientIDTaken, err)
 	}

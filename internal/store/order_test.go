@@ -76,7 +76,7 @@ func TestCreateOrder(t *testing.T) {
 		now := b.clock.Now().Truncate(time.Microsecond)
 		want := watan.Order{ID: o.ID, TenantID: b.tenant.ID, Number: 1, AccountID: o.AccountID, AccountCode: "c1",
 			PackageID: p.ID, PackageCode: "pubg-60", Quantity: 3, PlayerID: "5123456789", Extra: "server=eu",
-			ClientOrderID: "shop-1", UnitPrice: 199, Price: 597, Currency: "USD", Status: watan.StatusPending,
+			ClientOrderID: "shop-1", UnitPrice: 199, Price: 597, Currency: "USD", ListPrice: 597, ListCurrency: "USD", Status: watan.StatusPending,
 			ProviderState: watan.StateNotSent, CreatedAt: now, UpdatedAt: now}
 		if !reflect.DeepEqual(o, want) {
 			t.Fatalf("CreateOrder =\n%+v\nwant\n%+v", o, want)
@@ -149,7 +149,7 @@ func TestCreateOrderRefusals(t *testing.T) {
 			{"unknown package", func(n *watan.NewOrder) { n.PackageCode = "nope" }, watan.ECodeUnknownPackage},
 			{"inactive package", func(n *watan.NewOrder) { n.PackageCode = "off" }, watan.ECodePackageInactive},
 			{"unknown account", func(n *watan.NewOrder) { n.AccountCode = "nope" }, watan.ECodeUnknownAccount},
-			{"currency mismatch", func(n *watan.NewOrder) { n.PackageCode = "eur" }, watan.ECodeValidation},
+			{"currency without a rate", func(n *watan.NewOrder) { n.PackageCode = "eur" }, watan.ECodeNoExchangeRate},
 			{"price overflow", func(n *watan.NewOrder) { n.PackageCode, n.Quantity = "max", 2 }, watan.ECodeValidation},
 			// 5.00 + 2.00 overdraft covers two orders of 3.00 but not three.
 			{"insufficient balance", func(n *watan.NewOrder) { n.Quantity = 3 }, watan.ECodeInsufficientBalance},
@@ -387,8 +387,21 @@ func TestOrderReadsEveryField(t *testing.T) {
 	run(t, func(t *testing.T, b *bundle) {
 		b.account(t, b.tenant.ID, "c1", 1000, 0)
 		b.pkg(t, b.tenant.ID, "p", 100)
+		if _, err := b.s.CreatePriceGroup(b.ctx, b.tenant.ID, "dealers"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.s.SetPackagePrice(b.ctx, b.tenant.ID, "p", "dealers", 90); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.s.SetAccountPriceGroup(b.ctx, b.tenant.ID, "c1", "dealers"); err != nil {
+			t.Fatal(err)
+		}
 		prov := b.provider(t, b.tenant.ID, "znet")
 		o := b.order(t, watan.NewOrder{PackageCode: "p", AccountCode: "c1", Extra: "e", ClientOrderID: "k"})
+		cost := watan.Amount(70)
+		o.Cost, o.CostCurrency, o.CostSource = &cost, "USD", watan.CostProvider
+		o.Profit = &watan.ProfitSnapshot{BaseCurrency: "TRY", Sell: 3000, Cost: 2300, Profit: 700, SellRate: 3 * watan.RateScale,
+			CostRate: 3 * watan.RateScale, FrozenAt: b.clock.Now().Truncate(time.Microsecond)}
 
 		at := func(d time.Duration) *time.Time {
 			v := b.clock.Now().Add(d).Truncate(time.Microsecond)

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+	"watan"
 )
 
 // querier is what *sql.DB and *sql.Tx have in common, so that one helper serves both
@@ -149,4 +151,29 @@ func isUniqueViolation(err error) bool {
 		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	}
 	return false
+}
+
+// nullAmountCol scans a nullable amount column into a *watan.Amount.
+type nullAmountCol struct{ a **watan.Amount }
+
+func (c nullAmountCol) Scan(src any) error {
+	var v sql.NullInt64
+	if err := v.Scan(src); err != nil {
+		return err
+	}
+	if !v.Valid {
+		*c.a = nil
+		return nil
+	}
+	a := watan.Amount(v.Int64)
+	*c.a = &a
+	return nil
+}
+
+// nullAmount stores a nil amount as NULL.
+func nullAmount(a *watan.Amount) any {
+	if a == nil {
+		return nil
+	}
+	return int64(*a)
 }
