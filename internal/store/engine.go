@@ -87,16 +87,18 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 		if err := s.moveMoney(ctx, tx, o, watan.LedgerRefund, o.Price, now); err != nil {
 			return watan.Order{}, err
 		}
-		if err := s.insertEvent(ctx, tx, &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
-			Kind: watan.EventRefund, Message: fmt.Sprintf("refunded %s %s to account %s", o.Price, o.Currency, o.AccountCode)}); err != nil {
+		ev := &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor, Kind: watan.EventRefund}
+		ev.SetMsg(watan.M("order.refunded", "amount", o.Price.String(), "currency", o.Currency, "account", o.AccountCode))
+		if err := s.insertEvent(ctx, tx, ev); err != nil {
 			return watan.Order{}, err
 		}
 	case watan.MoneyRedebit:
 		if err := s.moveMoney(ctx, tx, o, watan.LedgerRedebit, -o.Price, now); err != nil {
 			return watan.Order{}, err
 		}
-		if err := s.insertEvent(ctx, tx, &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
-			Kind: watan.EventRedebit, Message: fmt.Sprintf("debited %s %s again from account %s", o.Price, o.Currency, o.AccountCode)}); err != nil {
+		ev := &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor, Kind: watan.EventRedebit}
+		ev.SetMsg(watan.M("order.redebited", "amount", o.Price.String(), "currency", o.Currency, "account", o.AccountCode))
+		if err := s.insertEvent(ctx, tx, ev); err != nil {
 			return watan.Order{}, err
 		}
 	}
@@ -106,13 +108,13 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 	} else if completed == nil {
 		completed = &now
 	}
-	msg := fmt.Sprintf("status %s → %s", from, to)
-	if note != "" {
-		msg += ": " + note
-	}
-	if err := s.insertEvent(ctx, tx, &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
-		Kind: watan.EventStatusChanged, Message: truncate(msg, 2000),
-		Data: map[string]string{"from": string(from), "to": string(to)}}); err != nil {
+	// The note is an operator's words or the engine's reason (a message's English
+	// text, which readers get translated).
+	ev := &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor, Kind: watan.EventStatusChanged,
+		Data: map[string]string{"from": string(from), "to": string(to)}}
+	ev.SetMsg(watan.M("order.status", "from", string(from), "to", string(to), "note", truncate(note, 1900)))
+	ev.Message = truncate(ev.Message, 2000)
+	if err := s.insertEvent(ctx, tx, ev); err != nil {
 		return watan.Order{}, err
 	}
 	o.Status, o.CompletedAt, o.UpdatedAt = to, completed, now
