@@ -30,10 +30,10 @@ var Messages = map[string]map[string]string{
 		"outcome.rejected":  "refused",
 
 		// The store's own entries.
-		"order.created":   "order #{number} created: {quantity} × {package} for {price} {currency}, debited from account {account}",
+		"order.created":   "order #{number} created: {quantity} × {package} for {price}, debited from account {account}",
 		"order.status":    "status {from} → {to}[: {note}]",
-		"order.refunded":  "refunded {amount} {currency} to account {account}",
-		"order.redebited": "debited {amount} {currency} again from account {account}",
+		"order.refunded":  "refunded {amount} to account {account}",
+		"order.redebited": "debited {amount} again from account {account}",
 
 		// Routing and the code stock.
 		"route.manual":       "routing is manual: waiting for an operator",
@@ -120,10 +120,10 @@ var Messages = map[string]map[string]string{
 		"outcome.accepted":  "قُبل",
 		"outcome.rejected":  "رُفض",
 
-		"order.created":   "أُنشئ الطلب #{number}: {quantity} × {package} بسعر {price} {currency}، خُصم من الحساب {account}",
+		"order.created":   "أُنشئ الطلب #{number}: {quantity} × {package} بسعر {price}، خُصم من الحساب {account}",
 		"order.status":    "تغيّرت الحالة من {from} إلى {to}[: {note}]",
-		"order.refunded":  "أُعيد {amount} {currency} إلى الحساب {account}",
-		"order.redebited": "خُصم {amount} {currency} مجددًا من الحساب {account}",
+		"order.refunded":  "أُعيد {amount} إلى الحساب {account}",
+		"order.redebited": "خُصم {amount} مجددًا من الحساب {account}",
 
 		"route.manual":       "التوجيه يدوي: بانتظار أحد المشغّلين",
 		"route.no_provider":  "لا يوجد حساب مزوّد في التوجيه: بانتظار أحد المشغّلين",

@@ -196,7 +196,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.ScrollIntoView(`#timeline`),
 		shot("03-order-rejected"),
 	)
-	if !strings.Contains(timeline, "player id does not exist") || !strings.Contains(timeline, "operator:"+userA) {
+	if !strings.Contains(timeline, "player id does not exist") || !strings.Contains(timeline, "Operator "+userA) {
 		t.Errorf("timeline lacks the note or the operator:\n%s", timeline)
 	}
 

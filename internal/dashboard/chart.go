@@ -33,21 +33,18 @@ type chartTick struct {
 	Label string
 }
 
-// niceMax rounds a maximum up to 1, 2 or 5 times a power of ten, for round ticks.
+// niceMax is the chart's top: four equal steps of 1, 2 or 5 times a power of ten,
+// so that every gridline has a round value.
 func niceMax(n int) int {
-	if n <= 4 {
-		return 4
-	}
-	p := 1
-	for p*10 < n {
-		p *= 10
-	}
-	for _, m := range []int{1, 2, 5, 10} {
-		if m*p >= n {
-			return m * p
+	step := 1
+	for {
+		for _, m := range []int{1, 2, 5} {
+			if 4*m*step >= n {
+				return 4 * m * step
+			}
 		}
+		step *= 10
 	}
-	return 10 * p
 }
 
 func perMinuteChart(lang string, perMinute [60]int) barChart {

@@ -200,6 +200,8 @@ var messages = map[string]map[string]string{
 		"ov.nodata":       "no data yet",
 		"ov.balance.ask":  "ask on the Providers page",
 		"unit.ms":         "ms",
+		"unit.s.short":    "s",
+		"unit.min.short":  "min",
 
 		// Operators and API keys, for a tenant's admins.
 		"nav.team":                   "Team",
@@ -438,7 +440,9 @@ var messages = map[string]map[string]string{
 		"ov.chart.peak":   "الذروة %d في الدقيقة، و%d خلال الساعة",
 		"ov.nodata":       "لا بيانات بعد",
 		"ov.balance.ask":  "اطلبه من صفحة المزوّدين",
-		"unit.ms":         "م.ث",
+		"unit.ms":         "مللي ثانية",
+		"unit.s.short":    "ث",
+		"unit.min.short":  "د",
 
 		"nav.team":                   "الفريق",
 		"title.team":                 "المشغّلون ومفاتيح الواجهة البرمجية",

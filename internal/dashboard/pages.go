@@ -174,17 +174,17 @@ func pctText(n, total int) string {
 	return strconv.FormatFloat(float64(n)*100/float64(total), 'f', 1, 64)
 }
 
-// durText is a duration as the overview shows it: 850ms, 12.4s, 3m05s.
-func durText(d time.Duration) string {
+// durText is a duration as the overview shows it: 850 ms, 12.4 s, 3.1 min.
+func durText(lang string, d time.Duration) string {
 	switch {
 	case d <= 0:
 		return ""
 	case d < time.Second:
-		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+		return strconv.FormatInt(d.Milliseconds(), 10) + " " + tr(lang, "unit.ms")
 	case d < time.Minute:
-		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " " + tr(lang, "unit.s.short")
 	}
-	return d.Round(time.Second).String()
+	return strconv.FormatFloat(d.Minutes(), 'f', 1, 64) + " " + tr(lang, "unit.min.short")
 }
 
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
@@ -212,7 +212,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := overviewData{Overview: ov, Day: day, Decided: day.Approved + day.Rejected, StaleAfter: minutes(lang, h.stale),
-		PIN50: durText(day.PIN50), PIN95: durText(day.PIN95),
+		PIN50: durText(lang, day.PIN50), PIN95: durText(lang, day.PIN95),
 		Statuses: []watan.Status{watan.StatusPending, watan.StatusApproved, watan.StatusRejected},
 		Chart:    perMinuteChart(lang, ov.PerMinute)}
 	d.SuccessPct = pctText(day.Approved, d.Decided)
@@ -228,7 +228,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 	for _, p := range provs {
 		pd := day.Providers[p.ID]
 		ph := providerHealth{ID: p.ID, Name: p.Name, Paused: p.Paused, Circuit: string(h.op.Circuit(p.ID).State),
-			Approved: pd.Approved, Decided: pd.Approved + pd.Rejected, Latency: durText(pd.PIN50), Pending: pending[p.ID]}
+			Approved: pd.Approved, Decided: pd.Approved + pd.Rejected, Latency: durText(lang, pd.PIN50), Pending: pending[p.ID]}
 		ph.SuccessPct = pctText(pd.Approved, ph.Decided)
 		d.Health = append(d.Health, ph)
 	}

@@ -88,7 +88,7 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 			return watan.Order{}, err
 		}
 		ev := &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor, Kind: watan.EventRefund}
-		ev.SetMsg(watan.M("order.refunded", "amount", o.Price.String(), "currency", o.Currency, "account", o.AccountCode))
+		ev.SetMsg(watan.M("order.refunded", "amount", o.Price.String()+" "+o.Currency, "account", o.AccountCode))
 		if err := s.insertEvent(ctx, tx, ev); err != nil {
 			return watan.Order{}, err
 		}
@@ -97,7 +97,7 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 			return watan.Order{}, err
 		}
 		ev := &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor, Kind: watan.EventRedebit}
-		ev.SetMsg(watan.M("order.redebited", "amount", o.Price.String(), "currency", o.Currency, "account", o.AccountCode))
+		ev.SetMsg(watan.M("order.redebited", "amount", o.Price.String()+" "+o.Currency, "account", o.AccountCode))
 		if err := s.insertEvent(ctx, tx, ev); err != nil {
 			return watan.Order{}, err
 		}

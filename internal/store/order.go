@@ -304,7 +304,7 @@ func (s *Store) debitRefused(ctx context.Context, tx *sql.Tx, n watan.NewOrder, 
 // createdMsg is the "created" entry of o's timeline.
 func createdMsg(o *watan.Order) watan.Msg {
 	return watan.M("order.created", "number", strconv.FormatInt(o.Number, 10), "quantity", strconv.Itoa(o.Quantity),
-		"package", o.PackageCode, "price", o.Price.String(), "currency", o.Currency, "account", o.AccountCode)
+		"package", o.PackageCode, "price", o.Price.String()+" "+o.Currency, "account", o.AccountCode)
 }
 
 func createdMessage(o *watan.Order) string {
