@@ -99,6 +99,27 @@ func TestBrowserPages(t *testing.T) {
 		})
 	}
 	base := b.srv.URL
+	// The sign-in page, before anyone signs in, in both languages and sizes.
+	for _, lang := range []string{"en", "ar"} {
+		for _, size := range []struct {
+			name string
+			w, h int64
+		}{{"desk", 1400, 900}, {"phone", 390, 844}, {"narrow", 360, 740}} {
+			var overflow []int
+			var outside []string
+			run("sign-in page",
+				chromedp.EmulateViewport(size.w, size.h),
+				chromedp.Navigate(base+"/signin?lang="+lang),
+				chromedp.WaitVisible(`input[name=password]`),
+				chromedp.Evaluate(`[document.documentElement.scrollWidth, window.innerWidth]`, &overflow),
+				chromedp.Evaluate(outsideJS, &outside),
+				shot(fmt.Sprintf("page-signin-%s-%s", lang, size.name)),
+			)
+			if overflow[0] > overflow[1] || len(outside) > 0 {
+				t.Errorf("sign-in in %s at %d px scrolls sideways: %v %q", lang, size.w, overflow, outside)
+			}
+		}
+	}
 	run("sign in",
 		chromedp.EmulateViewport(1400, 900),
 		chromedp.Navigate(base+"/signin"),

@@ -226,6 +226,8 @@ func TestBrowser(t *testing.T) {
 		// The UI lists the jobs it read through its API: the orders' dispatch jobs.
 		chromedp.Poll(`document.body.innerText.includes("`+engine.KindDispatch+`")`, nil, chromedp.WithPollingTimeout(15*time.Second)),
 		chromedp.Title(&title),
+		// And a way back to the dashboard.
+		chromedp.WaitVisible(`#watan-back`),
 		shot("07-jobs"),
 	)
 	if !strings.Contains(strings.ToLower(title), "river") {

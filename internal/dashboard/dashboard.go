@@ -229,7 +229,7 @@ func New(cfg Config) *Handler {
 	m.Handle("POST /team/keys", h.auth(h.admin(h.createKey)))
 	m.Handle("POST /team/keys/{id}/revoke", h.auth(h.admin(h.revokeKey)))
 	if cfg.Jobs != nil {
-		m.Handle(JobsPrefix+"/", h.authJobs(cfg.Jobs))
+		m.Handle(JobsPrefix+"/", h.authJobs(withBackLink(cfg.Jobs)))
 		m.Handle("GET "+JobsPrefix, http.RedirectHandler(JobsPrefix+"/", http.StatusMovedPermanently))
 	}
 	return h
