@@ -418,6 +418,24 @@ type OrderEvent struct {
 	Kind     EventKind         `json:"kind"`
 	Message  string            `json:"message"`
 	Data     map[string]string `json:"data,omitempty"`
+	// Code and Params are Message as a Msg, for readers in other languages
+	// (Message is its English text). Entries written before codes have none.
+	Code   string            `json:"code,omitempty"`
+	Params map[string]string `json:"params,omitempty"`
+}
+
+// Msg is the entry's message as a code and parameters: its own, or else its text
+// read back with ParseMsg. ok is false for free text (shown as it is).
+func (e OrderEvent) Msg() (Msg, bool) {
+	if e.Code != "" {
+		return Msg{Code: e.Code, Params: e.Params}, true
+	}
+	return ParseMsg(e.Message)
+}
+
+// SetMsg sets the entry's message: its code, parameters and English text.
+func (e *OrderEvent) SetMsg(m Msg) {
+	e.Code, e.Params, e.Message = m.Code, m.Params, m.String()
 }
 
 // OrderService creates and reads orders.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"watan"
@@ -264,7 +265,8 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		}
 		srv = newHTTPServer(n.routes(quiet), logger)
 		go func() { errc <- srv.Serve(ln) }()
-		printBanner(env, "http://"+ln.Addr().String(), st.Engine(), seeded)
+		tenants, _ := st.ListTenants(ctx)
+		printBanner(env, "http://"+ln.Addr().String(), st.Engine(), seeded, n.jobsUI != nil && len(tenants) == 1, tenants)
 		logger.Info("serving", "addr", ln.Addr().String(), "database", string(st.Engine()))
 	} else {
 		fmt.Fprintf(env.Stdout, "watan worker running (database: %s)\n", st.Engine())
@@ -491,18 +493,31 @@ func readyHandler(st *store.Store, health *dbhealth.Monitor) http.HandlerFunc {
 	}
 }
 
-// printBanner tells a newcomer where things are and, once, the demo API key.
-func printBanner(env *Env, base string, engine store.Engine, seeded *demo.Result) {
+// printBanner tells a newcomer where things are and, once, the demo's sign-in and
+// API key; on later starts, how to get a password again. The job UI's link is
+// shown only when it is served (a single tenant).
+func printBanner(env *Env, base string, engine store.Engine, seeded *demo.Result, jobs bool, tenants []watan.Tenant) {
 	w := env.Stdout
 	fmt.Fprintf(w, "watan listening on %s (database: %s)\n", base, engine)
-	fmt.Fprintf(w, "  dashboard: %s/  (jobs: %s%s)\n", base, base, dashboard.JobsPrefix)
+	if jobs {
+		fmt.Fprintf(w, "  dashboard: %s/  (jobs: %s%s/)\n", base, base, dashboard.JobsPrefix)
+	} else {
+		fmt.Fprintf(w, "  dashboard: %s/\n", base)
+	}
 	fmt.Fprintf(w, "  API:     %s/api/v1  (OpenAPI: %s/api/v1/openapi.json)\n", base, base)
 	fmt.Fprintf(w, "  health:  %s/healthz  %s/readyz\n", base, base)
 	if seeded == nil {
+		tid := "ID"
+		if len(tenants) == 1 {
+			tid = strconv.FormatInt(tenants[0].ID, 10)
+		}
+		fmt.Fprintf(w, "  sign-in: tenant %s, a name from `watan user list --tenant %s`; passwords are shown only when set:\n", tid, tid)
+		fmt.Fprintf(w, "    watan user reset-password --tenant %s --name NAME   # prints a new one\n", tid)
 		return
 	}
 	fmt.Fprintf(w, "\nDemo tenant %q created (id %d). Shown only now:\n", seeded.Tenant.Name, seeded.Tenant.ID)
-	fmt.Fprintf(w, "  dashboard sign-in: %s / %s\n", seeded.Operator, seeded.OperatorPassword)
+	fmt.Fprintf(w, "  dashboard sign-in: tenant %d, name %s, password %s\n", seeded.Tenant.ID, seeded.Operator, seeded.OperatorPassword)
+	fmt.Fprintf(w, "  (lost it after a restart? watan user reset-password --tenant %d --name %s)\n", seeded.Tenant.ID, seeded.Operator)
 	fmt.Fprintf(w, "  API key:\n  %s\n", seeded.APIKey)
 	fmt.Fprintf(w, "Demo account %q holds %s %s. Order a PIN:\n", seeded.Account.Code, seeded.Account.Balance, seeded.Account.Currency)
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n", seeded.APIKey)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"watan"
 	"watan/internal/store"
@@ -59,8 +60,36 @@ func TestCmdUser(t *testing.T) {
 	if _, err := runUser("", "create", "--tenant", "99", "--name", "n"); !watan.IsNotFound(err) {
 		t.Errorf("unknown tenant: %v", err)
 	}
+	if _, err := runUser("", "create", "--tenant", tid, "--name", "layla", "--role", "operator"); err != nil {
+		t.Fatal(err)
+	}
 	out, err = runUser("", "list", "--tenant", tid)
-	if err != nil || !strings.Contains(out, "sara") || !strings.Contains(out, "omar") {
+	if err != nil || !strings.Contains(out, "sara") || !strings.Contains(out, "omar") || !strings.Contains(out, "operator") || !strings.Contains(out, "admin") {
 		t.Errorf("list: %v\n%s", err, out)
+	}
+
+	// After a restart nobody has the demo's password any more: reset-password
+	// prints a new one, the old one stops working, and sessions end.
+	u, _ := st.AuthenticateUser(ctx, tn.ID, "sara", "a long password")
+	sess, err := st.CreateSession(ctx, u, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = runUser("", "reset-password", "--tenant", tid, "--name", "sara")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if _, err := st.AuthenticateUser(ctx, tn.ID, "sara", lines[len(lines)-1]); err != nil {
+		t.Errorf("reset password does not sign in: %v\n%s", err, out)
+	}
+	if _, err := st.AuthenticateUser(ctx, tn.ID, "sara", "a long password"); err == nil {
+		t.Error("the old password still signs in")
+	}
+	if _, err := st.FindSession(ctx, sess.Token); err == nil {
+		t.Error("a session outlived the password reset")
+	}
+	if _, err := runUser("", "reset-password", "--tenant", tid, "--name", "nobody"); !watan.IsNotFound(err) {
+		t.Errorf("reset-password of an unknown user: %v", err)
 	}
 }

@@ -42,6 +42,15 @@ type Store interface {
 	ListProviderAccounts(ctx context.Context, tenantID int64) ([]watan.ProviderAccount, error)
 	PendingByProvider(ctx context.Context, tenantID int64) (map[int64]int, error)
 	Overview(ctx context.Context, tenantID int64, now time.Time, staleAfter time.Duration, limit int) (store.Overview, error)
+	Day(ctx context.Context, tenantID int64, now time.Time) (store.Day, error)
+
+	ListUsers(ctx context.Context, tenantID int64) ([]store.User, error)
+	CreateUserWithRole(ctx context.Context, tenantID int64, name, password, lang, role string, cost int) (store.User, error)
+	SetUserDisabled(ctx context.Context, tenantID, userID int64, disabled bool) error
+	SetUserPassword(ctx context.Context, tenantID, userID int64, password string) error
+	ListAPIKeys(ctx context.Context, tenantID int64) ([]watan.APIKey, error)
+	CreateAPIKey(ctx context.Context, tenantID int64, name string) (watan.APIKey, string, error)
+	RevokeAPIKey(ctx context.Context, tenantID, id int64) (watan.APIKey, error)
 
 	SignIn(ctx context.Context, a store.SignInAttempt) (store.User, error)
 	SignInEvents(ctx context.Context, tenantID int64, limit int) ([]store.SignInEvent, error)
@@ -189,7 +198,7 @@ func New(cfg Config) *Handler {
 	if h.addr == nil {
 		h.addr = remoteHost
 	}
-	for _, name := range []string{"signin", "overview", "orders", "order", "providers", "security", "bulk", "error", "reports", "statement"} {
+	for _, name := range []string{"signin", "overview", "orders", "order", "providers", "security", "bulk", "error", "team", "reports", "statement"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			panic(fmt.Sprintf("dashboard: template %s: %v", name, err))
@@ -210,6 +219,7 @@ func New(cfg Config) *Handler {
 	m.Handle("GET /{$}", h.auth(h.overview))
 	m.Handle("GET /orders", h.auth(h.orders))
 	m.Handle("POST /orders/bulk", h.auth(h.bulk))
+	m.Handle("GET /orders/rows", h.auth(h.orderRows))
 	m.Handle("GET /orders/{id}", h.auth(h.order))
 	m.Handle("POST /orders/{id}/{action}", h.auth(h.orderAction))
 	m.Handle("GET /providers", h.auth(h.providers))
@@ -217,13 +227,18 @@ func New(cfg Config) *Handler {
 	m.Handle("POST /providers/{id}/pause", h.auth(h.pauseProvider))
 	m.Handle("GET /security", h.auth(h.security))
 	m.Handle("GET /live", h.auth(h.live))
+	m.Handle("GET /team", h.auth(h.admin(h.team)))
+	m.Handle("POST /team/users", h.auth(h.admin(h.createUser)))
+	m.Handle("POST /team/users/{id}/{action}", h.auth(h.admin(h.userAction)))
+	m.Handle("POST /team/keys", h.auth(h.admin(h.createKey)))
+	m.Handle("POST /team/keys/{id}/revoke", h.auth(h.admin(h.revokeKey)))
 	if h.money != nil {
 		m.Handle("GET /reports", h.auth(h.reports))
-		m.Handle("POST /rates", h.auth(h.setRate))
+		m.Handle("POST /rates", h.auth(h.admin(h.setRate)))
 		m.Handle("GET /statement", h.auth(h.statement))
 	}
 	if cfg.Jobs != nil {
-		m.Handle(JobsPrefix+"/", h.authJobs(cfg.Jobs))
+		m.Handle(JobsPrefix+"/", h.authJobs(withBackLink(cfg.Jobs)))
 		m.Handle("GET "+JobsPrefix, http.RedirectHandler(JobsPrefix+"/", http.StatusMovedPermanently))
 	}
 	return h
@@ -447,11 +462,19 @@ func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, s store.Sessio
 		}
 		h.log.Error("dashboard: request failed", "path", r.URL.Path, "tenant_id", s.User.TenantID, "err", err)
 	}
-	msg := watan.ErrorMessage(err)
-	if status == http.StatusNotFound {
-		msg = tr(s.User.Lang, "err.notfound")
+	msg, detail := errorText(s.User.Lang, err)
+	h.render(w, r, s, status, "error", "title.error", errorData{Status: status, Message: msg, Detail: detail, Back: backTo(r, "/")})
+}
+
+// errorText is an action's error as an operator reads it: what happened, in their
+// language, by the error's code; and the error's own message as the detail, in
+// English as the API gives it. Not found has no detail worth showing.
+func errorText(lang string, err error) (msg, detail string) {
+	code := watan.ErrorCode(err)
+	if code == watan.ECodeNotFound {
+		return tr(lang, "err.notfound"), ""
 	}
-	h.fail(w, r, s, status, msg)
+	return tr(lang, "ecode."+code), watan.ErrorMessage(err)
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s store.Session, status int, msg string) {
@@ -461,6 +484,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s store.Session, 
 type errorData struct {
 	Status  int
 	Message string
+	Detail  string // the error's own words, in English
 	Back    string
 	DBDown  bool // the message is the database banner's: not repeated
 }

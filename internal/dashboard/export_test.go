@@ -13,3 +13,18 @@ func MissingTranslations(lang string) []string {
 	sort.Strings(missing)
 	return missing
 }
+
+// ExtraTranslations lists the keys lang has that English lacks.
+func ExtraTranslations(lang string) []string {
+	var extra []string
+	for k := range messages[lang] {
+		if _, ok := messages["en"][k]; !ok {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(extra)
+	return extra
+}
+
+// LowerUserCost makes passwords set on the team page cheap to hash, for tests.
+func LowerUserCost() { userCost = 4 }

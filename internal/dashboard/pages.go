@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -135,20 +136,102 @@ func (h *Handler) setLang(w http.ResponseWriter, r *http.Request) {
 
 type overviewData struct {
 	store.Overview
-	StaleAfter string
-	MaxPerMin  int
-	Statuses   []watan.Status
+	Day          store.Day
+	Decided      int
+	SuccessPct   string
+	PIN50, PIN95 string
+	StaleAfter   string
+	Statuses     []watan.Status
+	Chart        barChart
+	Ages         []ageBar
+	Health       []providerHealth
+}
+
+// ageBar is one bucket of the pending orders by age.
+type ageBar struct {
+	Label string
+	N     int
+	Pct   int
+}
+
+// providerHealth is one provider account's line on the overview.
+type providerHealth struct {
+	ID                int64
+	Name              string
+	Paused            bool
+	Circuit           string
+	Approved, Decided int
+	SuccessPct        string
+	Latency           string
+	Pending           int
+}
+
+// pctText is n of total as a percentage with one decimal, "" for no total.
+func pctText(n, total int) string {
+	if total == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(float64(n)*100/float64(total), 'f', 1, 64)
+}
+
+// durText is a duration as the overview shows it: 850 ms, 12.4 s, 3.1 min.
+func durText(lang string, d time.Duration) string {
+	switch {
+	case d <= 0:
+		return ""
+	case d < time.Second:
+		return strconv.FormatInt(d.Milliseconds(), 10) + " " + tr(lang, "unit.ms")
+	case d < time.Minute:
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " " + tr(lang, "unit.s.short")
+	}
+	return strconv.FormatFloat(d.Minutes(), 'f', 1, 64) + " " + tr(lang, "unit.min.short")
 }
 
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 	s := sessionOf(r)
-	ov, err := h.store.Overview(r.Context(), s.User.TenantID, h.clock.Now(), h.stale, 20)
+	tid, lang := s.User.TenantID, s.User.Lang
+	now := h.clock.Now()
+	ov, err := h.store.Overview(r.Context(), tid, now, h.stale, 20)
 	if err != nil {
 		h.failErr(w, r, s, err)
 		return
 	}
-	d := overviewData{Overview: ov, StaleAfter: minutes(s.User.Lang, h.stale), MaxPerMin: slices.Max(ov.PerMinute[:]),
-		Statuses: []watan.Status{watan.StatusPending, watan.StatusApproved, watan.StatusRejected}}
+	day, err := h.store.Day(r.Context(), tid, now)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	provs, err := h.store.ListProviderAccounts(r.Context(), tid)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	pending, err := h.store.PendingByProvider(r.Context(), tid)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
+	}
+	d := overviewData{Overview: ov, Day: day, Decided: day.Approved + day.Rejected, StaleAfter: minutes(lang, h.stale),
+		PIN50: durText(lang, day.PIN50), PIN95: durText(lang, day.PIN95),
+		Statuses: []watan.Status{watan.StatusPending, watan.StatusApproved, watan.StatusRejected},
+		Chart:    perMinuteChart(lang, ov.PerMinute)}
+	d.SuccessPct = pctText(day.Approved, d.Decided)
+	most := slices.Max(day.PendingByAge[:])
+	for i, key := range []string{"ov.age.lt1m", "ov.age.1to5", "ov.age.5to15", "ov.age.15to60", "ov.age.gt1h"} {
+		n := day.PendingByAge[i]
+		pct := 0
+		if most > 0 {
+			pct = n * 100 / most
+		}
+		d.Ages = append(d.Ages, ageBar{Label: tr(lang, key), N: n, Pct: pct})
+	}
+	for _, p := range provs {
+		pd := day.Providers[p.ID]
+		ph := providerHealth{ID: p.ID, Name: p.Name, Paused: p.Paused, Circuit: string(h.op.Circuit(p.ID).State),
+			Approved: pd.Approved, Decided: pd.Approved + pd.Rejected, Latency: durText(lang, pd.PIN50), Pending: pending[p.ID]}
+		ph.SuccessPct = pctText(pd.Approved, ph.Decided)
+		d.Health = append(d.Health, ph)
+	}
 	h.render(w, r, s, http.StatusOK, "overview", "title.overview", d)
 }
 
@@ -202,47 +285,107 @@ type ordersData struct {
 	Rows      []row
 	Providers []watan.ProviderAccount
 	Filter    struct{ Status, Provider, Q, From, To string }
+	Filtered  bool   // a filter is set: the filters stay unfolded on a phone
 	Next      string // the query of the next page, if any
 	Statuses  []watan.Status
+	// Live is set on a first page, which new orders join as they arrive (after
+	// MaxID, the newest order listed).
+	Live  bool
+	MaxID int64
 }
 
 // dateLayout is the HTML date input's format; dates are UTC days.
 const dateLayout = "2006-01-02"
 
-func (h *Handler) orders(w http.ResponseWriter, r *http.Request) {
-	s := sessionOf(r)
-	tid := s.User.TenantID
-	q := r.URL.Query()
+// orderFilter reads the orders list's filters from the query.
+func orderFilter(tid int64, q url.Values) (watan.OrderFilter, ordersData, error) {
 	d := ordersData{Statuses: []watan.Status{watan.StatusPending, watan.StatusApproved, watan.StatusRejected}}
 	d.Filter.Status, d.Filter.Provider, d.Filter.Q, d.Filter.From, d.Filter.To = q.Get("status"), q.Get("provider"), q.Get("q"), q.Get("from"), q.Get("to")
+	d.Filtered = d.Filter.Status+d.Filter.Provider+d.Filter.Q+d.Filter.From+d.Filter.To != ""
 	f := watan.OrderFilter{TenantID: tid, Status: watan.Status(d.Filter.Status), Query: strings.TrimSpace(d.Filter.Q), Cursor: q.Get("cursor"), Limit: 50}
 	if f.Status != "" && !f.Status.Valid() {
-		h.failErr(w, r, s, watan.Errorf(watan.ECodeValidation, "unknown status %q", f.Status))
-		return
+		return f, d, watan.Errorf(watan.ECodeValidation, "unknown status %q", f.Status)
 	}
 	if d.Filter.Provider != "" {
 		id, err := strconv.ParseInt(d.Filter.Provider, 10, 64)
 		if err != nil || id <= 0 {
-			h.failErr(w, r, s, watan.Errorf(watan.ECodeValidation, "provider must be a provider account id"))
-			return
+			return f, d, watan.Errorf(watan.ECodeValidation, "provider must be a provider account id")
 		}
 		f.ProviderAccountID = id
 	}
 	if d.Filter.From != "" {
 		t, err := time.Parse(dateLayout, d.Filter.From)
 		if err != nil {
-			h.failErr(w, r, s, watan.Errorf(watan.ECodeValidation, "from must be a date (YYYY-MM-DD)"))
-			return
+			return f, d, watan.Errorf(watan.ECodeValidation, "from must be a date (YYYY-MM-DD)")
 		}
 		f.From = t
 	}
 	if d.Filter.To != "" {
 		t, err := time.Parse(dateLayout, d.Filter.To)
 		if err != nil {
-			h.failErr(w, r, s, watan.Errorf(watan.ECodeValidation, "to must be a date (YYYY-MM-DD)"))
-			return
+			return f, d, watan.Errorf(watan.ECodeValidation, "to must be a date (YYYY-MM-DD)")
 		}
 		f.To = t.AddDate(0, 0, 1) // the whole day the operator picked
+	}
+	return f, d, nil
+}
+
+func (h *Handler) providerNames(r *http.Request, tid int64) ([]watan.ProviderAccount, map[int64]string, error) {
+	provs, err := h.store.ListProviderAccounts(r.Context(), tid)
+	names := map[int64]string{}
+	for _, p := range provs {
+		names[p.ID] = p.Name
+	}
+	return provs, names, err
+}
+
+// orderRows answers the orders list's poll for new orders: the rows of the orders
+// after the id "after" that match the list's filters, newest last, as the list's
+// own template renders them.
+func (h *Handler) orderRows(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	tid := s.User.TenantID
+	f, d, err := orderFilter(tid, r.URL.Query())
+	if err != nil {
+		http.Error(w, watan.ErrorMessage(err), http.StatusUnprocessableEntity)
+		return
+	}
+	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	f.Cursor = ""
+	page, err := h.store.ListOrders(r.Context(), f)
+	if err != nil {
+		h.liveFail(w, r, err)
+		return
+	}
+	_, names, err := h.providerNames(r, tid)
+	if err != nil {
+		h.liveFail(w, r, err)
+		return
+	}
+	now := h.clock.Now()
+	for i := len(page.Orders) - 1; i >= 0; i-- {
+		if o := page.Orders[i]; o.ID > after {
+			d.Rows = append(d.Rows, row{Order: o, Provider: names[o.ProviderAccountID], Age: age(now.Sub(o.CreatedAt))})
+		}
+	}
+	var buf bytes.Buffer
+	if err := h.pages["orders"].ExecuteTemplate(&buf, "orderRows", h.view(r, s, "orders", "title.orders", d)); err != nil {
+		h.log.Error("dashboard: render rows", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = buf.WriteTo(w)
+}
+
+func (h *Handler) orders(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	tid := s.User.TenantID
+	q := r.URL.Query()
+	f, d, err := orderFilter(tid, q)
+	if err != nil {
+		h.failErr(w, r, s, err)
+		return
 	}
 	provs, err := h.store.ListProviderAccounts(r.Context(), tid)
 	if err != nil {
@@ -283,7 +426,9 @@ func (h *Handler) orders(w http.ResponseWriter, r *http.Request) {
 	now := h.clock.Now()
 	for _, o := range list {
 		d.Rows = append(d.Rows, row{Order: o, Provider: names[o.ProviderAccountID], Age: age(now.Sub(o.CreatedAt))})
+		d.MaxID = max(d.MaxID, o.ID)
 	}
+	d.Live = f.Cursor == ""
 	if page.NextCursor != "" {
 		nq := url.Values{}
 		for k, v := range q {
@@ -429,9 +574,10 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 			if statusOf(err) == http.StatusInternalServerError {
 				h.log.Error("dashboard: bulk action", "action", action, "order_id", id, "err", err)
 			}
-			res.Error = watan.ErrorMessage(err)
-			if watan.IsNotFound(err) {
-				res.Error = tr(s.User.Lang, "err.notfound")
+			msg, detail := errorText(s.User.Lang, err)
+			res.Error = msg
+			if detail != "" {
+				res.Error += " (" + detail + ")"
 			}
 			status = http.StatusMultiStatus
 		}
@@ -497,7 +643,7 @@ func (h *Handler) providers(w http.ResponseWriter, r *http.Request) {
 		if asked == p.ID && h.balances != nil {
 			b, err := h.balances.Balance(r.Context(), tid, p.ID)
 			if err != nil {
-				pr.BalanceErr = watan.ErrorMessage(err)
+				pr.BalanceErr = watan.ErrorMessage(err) // the provider's or the network's words
 			} else {
 				pr.Balance = &b
 			}
@@ -577,6 +723,9 @@ type liveOrder struct {
 	StateLabel    string `json:"state_label"`
 	PIN           string `json:"pin"`
 	Message       string `json:"message"`
+	// MessageHTML is Message as the order page shows it: translated when it is
+	// one of the engine's messages, else marked as the provider's words.
+	MessageHTML string `json:"message_html"`
 	// The rest fill the order page's fields that the engine changes.
 	Provider        string `json:"provider"`
 	Referans        string `json:"referans"`
@@ -595,7 +744,7 @@ func fmtTime(t *time.Time) string {
 	if t == nil || t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format("2006-01-02 15:04:05")
+	return fmtWhen(*t)
 }
 
 type liveEvent struct {
@@ -609,6 +758,8 @@ type liveData struct {
 	Counts map[string]int `json:"counts"`
 	Orders []liveOrder    `json:"orders"`
 	Events []liveEvent    `json:"events,omitempty"`
+	// TimelineHTML is the timeline's rows as the order page renders them.
+	TimelineHTML string `json:"timeline_html,omitempty"`
 }
 
 // maxLive bounds the orders one poll asks about.
@@ -660,7 +811,7 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		d.Orders = append(d.Orders, liveOrder{ID: o.ID, Status: string(o.Status), StatusLabel: tr(lang, "status."+string(o.Status)),
-			ProviderState: string(o.ProviderState), StateLabel: tr(lang, "state."+string(o.ProviderState)), PIN: o.PIN, Message: o.ProviderMessage,
+			ProviderState: string(o.ProviderState), StateLabel: tr(lang, "state."+string(o.ProviderState)), PIN: o.PIN, Message: o.ProviderMessage, MessageHTML: string(textHTML(lang, o.ProviderMessage)),
 			Provider: names[o.ProviderAccountID], Referans: o.ProviderReferans, ProviderOrderID: o.ProviderOrderID,
 			SentAt: fmtTime(o.SentAt), LastCheckedAt: fmtTime(o.LastCheckedAt), NextCheckAt: fmtTime(o.NextCheckAt),
 			UpdatedAt: fmtTime(&o.UpdatedAt), CompletedAt: fmtTime(o.CompletedAt), Deadline: fmtTime(o.Deadline), CheckCount: o.CheckCount, DispatchCount: o.DispatchCount})
@@ -674,8 +825,15 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Events = []liveEvent{}
 		for _, e := range evs {
-			d.Events = append(d.Events, liveEvent{At: e.At.UTC().Format("2006-01-02 15:04:05"), Actor: string(e.Actor), Kind: string(e.Kind), Message: e.Message})
+			d.Events = append(d.Events, liveEvent{At: fmtWhen(e.At), Actor: actorText(lang, e.Actor), Kind: kindText(lang, e.Kind), Message: eventText(lang, e)})
 		}
+		var buf bytes.Buffer
+		v := h.view(r, s, "order", "title.order", orderData{Events: evs})
+		if err := h.pages["order"].ExecuteTemplate(&buf, "timelineRows", v); err != nil {
+			h.liveFail(w, r, err)
+			return
+		}
+		d.TimelineHTML = buf.String()
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(d)

@@ -43,19 +43,48 @@ func (v view) Status(s watan.Status) string { return tr(v.Lang, "status."+string
 // State translates a provider state.
 func (v view) State(s watan.ProviderState) string { return tr(v.Lang, "state."+string(s)) }
 
+// When shows a time as every page does (see whenHTML).
+func (v view) When(t any) template.HTML { return when(t) }
+
+// Ev is a timeline entry's message in the page's language.
+func (v view) Ev(e watan.OrderEvent) template.HTML { return eventHTML(v.Lang, e) }
+
+// Actor names who made a timeline entry.
+func (v view) Actor(a watan.Actor) template.HTML { return actorHTML(v.Lang, a) }
+
+// Kind names a timeline entry's kind.
+func (v view) Kind(k watan.EventKind) string { return kindText(v.Lang, k) }
+
+// Text shows a stored text: translated when it is a known message, else marked as
+// the provider's words.
+func (v view) Text(s string) template.HTML { return textHTML(v.Lang, s) }
+
+// Role names a user's role.
+func (v view) Role(r string) string { return tr(v.Lang, "role."+r) }
+
+func when(t any) template.HTML {
+	switch v := t.(type) {
+	case time.Time:
+		return whenHTML(v)
+	case *time.Time:
+		if v == nil {
+			return ""
+		}
+		return whenHTML(*v)
+	}
+	return ""
+}
+
 var funcs = template.FuncMap{
-	"when": func(t any) string {
+	"when": when,
+	"fmtWhen": func(t any) string {
 		switch v := t.(type) {
 		case time.Time:
-			if v.IsZero() {
-				return ""
-			}
-			return v.UTC().Format("2006-01-02 15:04:05")
+			return fmtWhen(v)
 		case *time.Time:
-			if v == nil || v.IsZero() {
-				return ""
+			if v != nil {
+				return fmtWhen(*v)
 			}
-			return v.UTC().Format("2006-01-02 15:04:05")
 		}
 		return ""
 	},
@@ -113,6 +142,20 @@ func pad2(n int) string {
 // render executes a page into a buffer first, so that a template error becomes a
 // clean 500 rather than half a page.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, s store.Session, status int, page, titleKey string, data any) {
+	v := h.view(r, s, page, titleKey, data)
+	var buf bytes.Buffer
+	if err := h.pages[page].Execute(&buf, v); err != nil {
+		h.log.Error("dashboard: render", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+// view is what the layout and page templates of page get for data.
+func (h *Handler) view(r *http.Request, s store.Session, page, titleKey string, data any) view {
 	lang := s.User.Lang
 	if s.Token == "" {
 		lang = requestLang(r)
@@ -131,15 +174,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, s store.Session
 	if done := r.URL.Query().Get("done"); done != "" {
 		v.Flash = tr(lang, "done."+done)
 	}
-	var buf bytes.Buffer
-	if err := h.pages[page].Execute(&buf, v); err != nil {
-		h.log.Error("dashboard: render", "page", page, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = buf.WriteTo(w)
+	return v
 }
 
 // requestLang picks the sign-in page's language from the browser's preferences.

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
 
 	"watan"
@@ -66,15 +65,14 @@ func (e *Engine) afterCare(ctx context.Context, st *step, o watan.Order) (Next, 
 		switch {
 		case final:
 			cur.NextCheckAt = nil
-			ev := e.event(*cur, EventLateAnswer, "provider answered %s (%s) after the order became %s: status kept, an operator may act",
-				r.Outcome, orDash(r.Message), cur.Status)
+			ev := e.event(*cur, EventLateAnswer, watan.M("answer.late", "outcome", string(r.Outcome), "said", r.Message, "status", string(cur.Status)))
 			if r.PIN != "" {
 				ev.Data = map[string]string{"pin": r.PIN}
 			}
 			return e.store.AddOrderEventTx(ctx, tx, ev)
 		case stop:
 			cur.NextCheckAt = nil
-			return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck, "%s", stopReason(r, askErr)))
+			return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck, stopReason(r, askErr)))
 		}
 		next := now.Add(afterCareEvery)
 		cur.NextCheckAt = &next
@@ -86,9 +84,9 @@ func (e *Engine) afterCare(ctx context.Context, st *step, o watan.Order) (Next, 
 	return later(afterCareEvery), nil
 }
 
-func stopReason(r watan.CheckResult, askErr error) string {
+func stopReason(r watan.CheckResult, askErr error) watan.Msg {
 	if askErr == nil && r.Outcome == watan.CheckNotFound {
-		return "provider has no such order: no longer watching it for a late answer"
+		return watan.M("aftercare.not_found")
 	}
-	return fmt.Sprintf("no final answer from the provider within %s of the decision: no longer watching it", afterCareFor)
+	return watan.M("aftercare.gave_up", "duration", afterCareFor.String())
 }

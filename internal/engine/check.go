@@ -179,7 +179,7 @@ func (e *Engine) recordCheckFailure(ctx context.Context, o watan.Order, callErr 
 		now := e.now()
 		cur.LastCheckedAt = &now
 		cur.CheckCount++
-		cur.ProviderMessage = "check failed: " + callErr.Error()
+		cur.ProviderMessage = watan.M("check.failed_call", "detail", callErr.Error()).String()
 		if retry <= 0 {
 			return nil
 		}
@@ -192,7 +192,7 @@ func (e *Engine) recordCheckFailure(ctx context.Context, o watan.Order, callErr 
 
 // applyCheck records one status answer about generation o.Generation of o.
 func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.ProviderAccount, r watan.CheckResult) (checkOutcome, error) {
-	ans := &answer{what: fmt.Sprintf("%s to a status check of reference %s (%s)", r.Outcome, o.ProviderReferans, orDash(r.Message))}
+	ans := &answer{what: watan.M("check.answer", "outcome", string(r.Outcome), "ref", o.ProviderReferans, "said", r.Message).String()}
 	seen := func(cur *watan.Order) {
 		now := e.now()
 		cur.LastCheckedAt = &now
@@ -224,10 +224,10 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 			learn(cur)
 			seen(cur)
 			cur.ProviderState, cur.PIN = watan.StateDelivered, r.PIN
-			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered, "delivered by provider: %s", orDash(r.Message))); err != nil {
+			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered, watan.M("check.delivered", "said", r.Message))); err != nil {
 				return err
 			}
-			return e.finish(ctx, tx, cur, watan.StatusApproved, "delivered by provider")
+			return e.finish(ctx, tx, cur, watan.StatusApproved, watan.M("finish.delivered").String())
 		})
 		learned(changed, err)
 		return final, err
@@ -237,10 +237,10 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 			learn(cur)
 			seen(cur)
 			cur.ProviderState = watan.StateFailed
-			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFailed, "provider reports failure: %s", orDash(r.Message))); err != nil {
+			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFailed, watan.M("check.failed", "said", r.Message))); err != nil {
 				return err
 			}
-			return e.finish(ctx, tx, cur, watan.StatusRejected, "provider cancelled: "+orDash(r.Message))
+			return e.finish(ctx, tx, cur, watan.StatusRejected, watan.M("finish.cancelled", "said", r.Message).String())
 		})
 		learned(changed, err)
 		return final, err
@@ -254,7 +254,7 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 				seen(cur)
 				cur.ProviderState, cur.NextCheckAt = watan.StateNotFound, nil
 				if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck,
-					"provider has no order %s: placing again with the same reference", cur.ProviderReferans)); err != nil {
+					watan.M("check.not_found", "ref", cur.ProviderReferans))); err != nil {
 					return err
 				}
 				return e.queue.EnqueueDispatchTx(ctx, tx, *cur)
@@ -265,11 +265,10 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 			seen(cur)
 			cur.ProviderState, cur.NextCheckAt = watan.StateExpired, nil
 			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventTimeout,
-				"provider has no order %s and the deadline %s has passed: rejected and refunded without placing again",
-				cur.ProviderReferans, placementDeadline(*cur, acct).Format(time.RFC3339))); err != nil {
+				watan.M("check.not_found_late", "ref", cur.ProviderReferans, "deadline", stamp(placementDeadline(*cur, acct))))); err != nil {
 				return err
 			}
-			return e.finish(ctx, tx, cur, watan.StatusRejected, "timeout: not at the provider when the deadline passed")
+			return e.finish(ctx, tx, cur, watan.StatusRejected, watan.M("finish.timeout_gone").String())
 		})
 		return final, err
 
@@ -282,7 +281,7 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 			seen(cur)
 			if cur.ProviderState != watan.StateSent {
 				if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck,
-					"provider has order %s (%s): watching it", cur.ProviderReferans, r.Outcome)); err != nil {
+					watan.M("check.watching", "ref", cur.ProviderReferans, "outcome", string(r.Outcome)))); err != nil {
 					return err
 				}
 				cur.ProviderState = watan.StateSent
@@ -326,10 +325,10 @@ func (e *Engine) expire(ctx context.Context, st *step, o watan.Order) error {
 		}
 		cur.ProviderState, cur.NextCheckAt = watan.StateExpired, nil
 		if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventTimeout,
-			"deadline %s passed without a final answer from the provider: rejected and refunded; still watching it for a late answer", cur.Deadline.Format(time.RFC3339))); err != nil {
+			watan.M("deadline.passed", "deadline", stamp(*cur.Deadline)))); err != nil {
 			return err
 		}
-		if err := e.finish(ctx, tx, cur, watan.StatusRejected, "timeout: no final answer from the provider before the deadline"); err != nil {
+		if err := e.finish(ctx, tx, cur, watan.StatusRejected, watan.M("finish.timeout").String()); err != nil {
 			return err
 		}
 		return e.watchAfterDecision(ctx, tx, cur)
@@ -348,10 +347,10 @@ func (e *Engine) expireUnplaced(ctx context.Context, o watan.Order, deadline tim
 		}
 		cur.ProviderState, cur.NextCheckAt, cur.Deadline = watan.StateExpired, nil, &deadline
 		if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventTimeout,
-			"deadline %s passed before the order could be placed: rejected and refunded without a call", deadline.Format(time.RFC3339))); err != nil {
+			watan.M("deadline.unplaced", "deadline", stamp(deadline)))); err != nil {
 			return err
 		}
-		return e.finish(ctx, tx, cur, watan.StatusRejected, "timeout: not placed before the deadline")
+		return e.finish(ctx, tx, cur, watan.StatusRejected, watan.M("finish.timeout_unsent").String())
 	})
 	return err
 }

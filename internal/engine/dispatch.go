@@ -74,26 +74,26 @@ func (e *Engine) route(ctx context.Context, st *step, o watan.Order, pkg watan.P
 	switch pkg.Routing.Mode {
 	case watan.RouteManual:
 		st.log(ctx, "route", "manual")
-		return done, false, e.toManual(ctx, o, "routing is manual: waiting for an operator")
+		return done, false, e.toManual(ctx, o, watan.M("route.manual"))
 	case watan.RouteCodes:
 		return e.dispatchCodes(ctx, st, o, pkg)
 	case watan.RouteAuto:
 		if pkg.Routing.PrimaryProviderID == 0 {
 			st.log(ctx, "route", "no_provider")
-			return done, false, e.toManual(ctx, o, "routing has no provider account: waiting for an operator")
+			return done, false, e.toManual(ctx, o, watan.M("route.no_provider"))
 		}
 		return e.placeAuto(ctx, st, o, pkg, pkg.Routing.PrimaryProviderID)
 	}
 	st.log(ctx, "route", "unknown_mode", "mode", pkg.Routing.Mode)
-	return done, false, e.toManual(ctx, o, fmt.Sprintf("unknown routing %q: waiting for an operator", pkg.Routing.Mode))
+	return done, false, e.toManual(ctx, o, watan.M("route.unknown", "mode", string(pkg.Routing.Mode)))
 }
 
 // toManual leaves the order to an operator.
-func (e *Engine) toManual(ctx context.Context, o watan.Order, why string) error {
+func (e *Engine) toManual(ctx context.Context, o watan.Order, why watan.Msg) error {
 	_, _, err := e.apply(ctx, o, watan.TrToManual, nil, func(tx *sql.Tx, cur *watan.Order) error {
 		cur.ProviderState = watan.StateManual
-		cur.ProviderMessage = why
-		return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventManual, "%s", why))
+		cur.ProviderMessage = why.String()
+		return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventManual, why))
 	})
 	return err
 }
@@ -118,11 +118,11 @@ func (e *Engine) dispatchCodes(ctx context.Context, st *step, o watan.Order, pkg
 			cur.CostSource = watan.CostNone
 		}
 		cur.ProviderState, cur.PIN = watan.StateDelivered, pin
-		cur.ProviderMessage = "delivered from code stock"
-		if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered, "code delivered from stock (group %d)", pkg.Routing.CodeGroupID)); err != nil {
+		cur.ProviderMessage = watan.M("codes.from_stock").String()
+		if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered, watan.M("codes.delivered", "group", i64(pkg.Routing.CodeGroupID)))); err != nil {
 			return err
 		}
-		return e.finish(ctx, tx, cur, watan.StatusApproved, "delivered from code stock")
+		return e.finish(ctx, tx, cur, watan.StatusApproved, watan.M("codes.from_stock").String())
 	})
 	if err != nil {
 		st.log(ctx, "take_code", "error", "err", err)
@@ -142,12 +142,12 @@ func (e *Engine) dispatchCodes(ctx context.Context, st *step, o watan.Order, pkg
 				return errUnchanged
 			}
 			cur.ProviderAccountID, cur.FallbackUsed = fb, true
-			return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFallback, "code stock empty: sending to fallback provider account %d", fb))
+			return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFallback, watan.M("codes.fallback", "fallback", i64(fb))))
 		})
 		return done, err == nil, err
 	}
 	st.log(ctx, "take_code", "empty_manual")
-	return done, false, e.toManual(ctx, o, "code stock is empty: waiting for an operator")
+	return done, false, e.toManual(ctx, o, watan.M("codes.empty"))
 }
 
 // placeAuto places the order at provider account acctID. It takes a slot of the
@@ -160,7 +160,7 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 	if err != nil {
 		if watan.IsNotFound(err) {
 			st.log(ctx, "provider", "missing", "provider_account_id", acctID)
-			return done, false, e.toManual(ctx, o, fmt.Sprintf("provider account %d does not exist: waiting for an operator", acctID))
+			return done, false, e.toManual(ctx, o, watan.M("route.missing", "id", i64(acctID)))
 		}
 		return done, false, err
 	}
@@ -172,17 +172,17 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 	}
 	if !acct.Active {
 		st.log(ctx, "provider", "inactive", "provider_account_id", acctID)
-		return done, false, e.toManual(ctx, o, fmt.Sprintf("provider account %q is inactive: waiting for an operator", acct.Name))
+		return done, false, e.toManual(ctx, o, watan.M("route.inactive", "account", acct.Name))
 	}
 	if acct.Paused {
 		st.log(ctx, "provider", "paused", "provider_account_id", acctID, "reason", acct.PausedReason)
-		return e.elsewhere(ctx, o, pkg, acct, fmt.Sprintf("is paused (%s)", acct.PausedReason), e.cfg.PausedRetry)
+		return e.elsewhere(ctx, o, pkg, acct, watan.M("why.paused", "reason", acct.PausedReason), e.cfg.PausedRetry)
 	}
 	mapping, err := e.catalog.mapping(ctx, o.TenantID, o.PackageID, acct.ID)
 	if err != nil {
 		if watan.IsNotFound(err) {
 			st.log(ctx, "mapping", "missing", "provider_account_id", acctID)
-			return done, false, e.toManual(ctx, o, fmt.Sprintf("package %s has no product mapping at provider account %q: waiting for an operator", pkg.Code, acct.Name))
+			return done, false, e.toManual(ctx, o, watan.M("route.no_mapping", "package", pkg.Code, "account", acct.Name))
 		}
 		return done, false, err
 	}
@@ -192,9 +192,9 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 	report, err := e.breakers.of(acct).Allow()
 	if oe, open := breaker.IsOpen(err); open {
 		st.log(ctx, "provider", "circuit_"+string(oe.State), "provider_account_id", acctID, "until", oe.Until, "reason", oe.Reason)
-		why := fmt.Sprintf("has its circuit open until %s (%s)", oe.Until.Format(time.RFC3339), oe.Reason)
+		why := watan.M("why.circuit_open", "until", stamp(oe.Until), "detail", oe.Reason)
 		if oe.State == breaker.HalfOpen {
-			why = "is being tried again after its circuit opened"
+			why = watan.M("why.circuit_trying")
 		}
 		return e.elsewhere(ctx, o, pkg, acct, why, e.circuitWait(oe))
 	}
@@ -229,7 +229,7 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 			ref += " (the UUID of " + num + ")"
 		}
 		return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDispatch,
-			"sending to provider account %q (%s) with reference %s (placement generation %d)", acct.Name, acct.Kind, ref, cur.Generation))
+			watan.M("place.sending", "account", acct.Name, "kind", string(acct.Kind), "ref", ref, "gen", itoa(cur.Generation))))
 	})
 	if err != nil || !changed {
 		release()
@@ -290,7 +290,7 @@ func (e *Engine) accepted(ctx context.Context, st *step, o watan.Order, acct wat
 		cur.ProviderOrderID, cur.ProviderMessage = res.ProviderOrderID, res.Message
 		reportedCost(cur, res, acct)
 		return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventSent,
-			"accepted by provider (order %s, cost %s): %s", orDash(res.ProviderOrderID), orDash(res.Cost), res.Message))
+			watan.M("place.accepted", "provider_order", res.ProviderOrderID, "cost", res.Cost, "said", res.Message)))
 	}
 	seen := func(cur *watan.Order, r watan.CheckResult) {
 		cur.LastCheckedAt, cur.CheckCount = cur.SentAt, cur.CheckCount+1
@@ -313,11 +313,10 @@ func (e *Engine) accepted(ctx context.Context, st *step, o watan.Order, acct wat
 			seen(cur, r)
 			cur.ProviderState, cur.PIN = watan.StateDelivered, r.PIN
 			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered,
-				"accepted by provider (order %s, cost %s) and delivered at the first check: %s",
-				orDash(cur.ProviderOrderID), orDash(res.Cost), orDash(r.Message))); err != nil {
+				watan.M("place.accepted_first", "provider_order", cur.ProviderOrderID, "cost", res.Cost, "said", r.Message))); err != nil {
 				return err
 			}
-			return e.finish(ctx, tx, cur, watan.StatusApproved, "delivered by provider")
+			return e.finish(ctx, tx, cur, watan.StatusApproved, watan.M("finish.delivered").String())
 		})
 		return done, false, err
 	}
@@ -357,7 +356,7 @@ func placementDeadline(o watan.Order, acct watan.ProviderAccount) time.Time {
 
 // applyPlace records the answer to the placement of generation o.Generation.
 func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg watan.Package, acct watan.ProviderAccount, client watan.Provider, res watan.PlaceResult, callErr error) (Next, bool, error) {
-	ans := &answer{what: fmt.Sprintf("%s to the placement with reference %s (%s)", res.Outcome, o.ProviderReferans, describe(res, callErr))}
+	ans := &answer{what: watan.M("place.answer", "outcome", string(res.Outcome), "ref", o.ProviderReferans, "said", describe(res, callErr)).String()}
 	switch res.Outcome {
 	case watan.PlaceAccepted:
 		return e.accepted(ctx, st, o, acct, client, res, ans)
@@ -369,10 +368,10 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 			cur.ProviderState, cur.SentAt = watan.StateDelivered, &now
 			cur.ProviderOrderID, cur.ProviderMessage, cur.PIN = res.ProviderOrderID, res.Message, res.PIN
 			reportedCost(cur, res, acct)
-			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered, "delivered at placement (order %s)", orDash(res.ProviderOrderID))); err != nil {
+			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDelivered, watan.M("place.delivered", "provider_order", res.ProviderOrderID))); err != nil {
 				return err
 			}
-			return e.finish(ctx, tx, cur, watan.StatusApproved, "delivered by provider")
+			return e.finish(ctx, tx, cur, watan.StatusApproved, watan.M("finish.delivered").String())
 		})
 		return done, false, err
 
@@ -387,7 +386,7 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 				cur.ProviderReferans = ""
 				cur.Cost, cur.CostCurrency, cur.CostSource = nil, "", "" // the fallback's placement sets its own
 				return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFallback,
-					"refused by provider account %q (%s: %s): trying fallback provider account %d", acct.Name, res.Reason, res.Message, fb))
+					watan.M("place.refused_fb", "account", acct.Name, "reason", string(res.Reason), "said", res.Message, "fallback", i64(fb))))
 			})
 			return done, changed, err
 		}
@@ -395,10 +394,10 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 			cur.ProviderMessage = res.Message
 			cur.ProviderState = watan.StateFailed
 			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFailed,
-				"refused by provider account %q (%s): %s", acct.Name, res.Reason, res.Message)); err != nil {
+				watan.M("place.refused", "account", acct.Name, "reason", string(res.Reason), "said", res.Message))); err != nil {
 				return err
 			}
-			return e.finish(ctx, tx, cur, watan.StatusRejected, fmt.Sprintf("refused by provider: %s", orDash(res.Message)))
+			return e.finish(ctx, tx, cur, watan.StatusRejected, watan.M("finish.refused", "said", res.Message).String())
 		})
 		return done, false, err
 
@@ -407,7 +406,7 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 			cur.ProviderState = watan.StateUnknown
 			cur.ProviderMessage = describe(res, callErr)
 			return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventUnknown,
-				"outcome unknown (%s): checking reference %s before anything else", describe(res, callErr), cur.ProviderReferans))
+				watan.M("place.unknown", "detail", describe(res, callErr), "ref", cur.ProviderReferans)))
 		})
 		if err != nil || !changed {
 			return done, false, err
@@ -425,7 +424,7 @@ func (e *Engine) applyPlace(ctx context.Context, st *step, o watan.Order, pkg wa
 			return done, found && err == nil, err
 		}
 		st.log(ctx, "provider", "refused_account", "provider_account_id", acct.ID)
-		return e.elsewhere(ctx, now, pkg, acct, fmt.Sprintf("refused the account (%s)", describe(res, callErr)), e.cfg.PausedRetry)
+		return e.elsewhere(ctx, now, pkg, acct, watan.M("why.refused", "detail", describe(res, callErr)), e.cfg.PausedRetry)
 	}
 }
 
@@ -495,7 +494,7 @@ func (e *Engine) findLive(ctx context.Context, tenantID, orderID int64) (o watan
 // elsewhere handles an order whose provider account cannot take placements now
 // (paused by an operator, circuit open): a fallback not yet used takes it; otherwise
 // it waits, with one event saying why, and its job looks again after wait.
-func (e *Engine) elsewhere(ctx context.Context, o watan.Order, pkg watan.Package, acct watan.ProviderAccount, why string, wait time.Duration) (Next, bool, error) {
+func (e *Engine) elsewhere(ctx context.Context, o watan.Order, pkg watan.Package, acct watan.ProviderAccount, why watan.Msg, wait time.Duration) (Next, bool, error) {
 	if fb := pkg.Routing.FallbackProviderID; fb != 0 && fb != acct.ID && !o.FallbackUsed {
 		_, changed, err := e.apply(ctx, o, watan.TrFallback, nil, func(tx *sql.Tx, cur *watan.Order) error {
 			if cur.FallbackUsed || cur.ProviderAccountID != o.ProviderAccountID {
@@ -503,15 +502,16 @@ func (e *Engine) elsewhere(ctx context.Context, o watan.Order, pkg watan.Package
 			}
 			cur.ProviderState, cur.ProviderAccountID, cur.FallbackUsed, cur.ProviderReferans = watan.StateNotSent, fb, true, ""
 			return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventFallback,
-				"provider account %q %s: trying fallback provider account %d", acct.Name, why, fb))
+				watan.M("route.fallback", "account", acct.Name, "why", why.String(), "fallback", i64(fb))))
 		})
 		return done, changed, err
 	}
-	return later(wait), false, e.noteWaiting(ctx, o, fmt.Sprintf("waiting: provider account %q %s", acct.Name, why))
+	return later(wait), false, e.noteWaiting(ctx, o, watan.M("route.waiting", "account", acct.Name, "why", why.String()))
 }
 
 // noteWaiting records, once per reason, why the order waits.
-func (e *Engine) noteWaiting(ctx context.Context, o watan.Order, msg string) error {
+func (e *Engine) noteWaiting(ctx context.Context, o watan.Order, m watan.Msg) error {
+	msg := m.String()
 	if o.ProviderMessage == msg {
 		return nil
 	}
@@ -520,7 +520,7 @@ func (e *Engine) noteWaiting(ctx context.Context, o watan.Order, msg string) err
 			return errUnchanged
 		}
 		cur.ProviderMessage = msg
-		return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventWaiting, "%s", msg))
+		return e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventWaiting, m))
 	})
 	return err
 }
@@ -540,13 +540,6 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // configuredCost gives an order about to be placed at acct the cost its mapping

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -252,13 +253,18 @@ func (s *step) log(ctx context.Context, name, outcome string, attrs ...any) {
 		}, attrs...)...)
 }
 
-// event builds a timeline entry for o by the system.
-func (e *Engine) event(o watan.Order, kind watan.EventKind, format string, args ...any) watan.OrderEvent {
-	return watan.OrderEvent{
-		TenantID: o.TenantID, OrderID: o.ID, At: e.now(), Actor: watan.ActorSystem,
-		Kind: kind, Message: fmt.Sprintf(format, args...),
-	}
+// event builds a timeline entry for o by the system, saying m (watan.Messages has
+// its texts).
+func (e *Engine) event(o watan.Order, kind watan.EventKind, m watan.Msg) watan.OrderEvent {
+	ev := watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: e.now(), Actor: watan.ActorSystem, Kind: kind}
+	ev.SetMsg(m)
+	return ev
 }
+
+// Helpers for message parameters.
+func itoa(n int) string        { return strconv.Itoa(n) }
+func i64(n int64) string       { return strconv.FormatInt(n, 10) }
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // inTx runs fn in a transaction.
 func (e *Engine) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {

@@ -3,8 +3,6 @@ package engine
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"time"
 
 	"watan"
 )
@@ -101,7 +99,7 @@ func (e *Engine) Redispatch(ctx context.Context, tenantID, orderID, providerAcco
 		switch {
 		case cur.Status == watan.StatusPending:
 		case cur.Status == watan.StatusRejected && oneOf(cur.ProviderState, watan.StateFailed, watan.StateNotFound):
-			if err := e.decide(ctx, tx, cur, watan.StatusPending, actor, "re-dispatch: "+note); err != nil {
+			if err := e.decide(ctx, tx, cur, watan.StatusPending, actor, watan.M("op.redispatch_note", "note", note).String()); err != nil {
 				return err
 			}
 			cur.CompletedAt = nil
@@ -112,7 +110,7 @@ func (e *Engine) Redispatch(ctx context.Context, tenantID, orderID, providerAcco
 		deadline := e.now().Add(acct.Settings.Deadline)
 		cur.ProviderState, cur.ProviderAccountID, cur.FallbackUsed = watan.StateNotSent, acct.ID, true
 		cur.ProviderOrderID, cur.PIN, cur.Deadline, cur.NextCheckAt = "", "", &deadline, nil
-		if err := e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(*cur, actor, "re-dispatch to provider account %q (placement generation %d): %s", acct.Name, cur.Generation, note)); err != nil {
+		if err := e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(*cur, actor, watan.M("op.redispatch", "account", acct.Name, "gen", itoa(cur.Generation), "note", note))); err != nil {
 			return err
 		}
 		return e.queue.EnqueueDispatchTx(ctx, tx, *cur)
@@ -129,8 +127,8 @@ func (e *Engine) SetManual(ctx context.Context, tenantID, orderID int64, actor w
 				"order is %s: only a pending order no provider holds can be set manual", cur.Status)
 		}
 		cur.ProviderState = watan.StateManual
-		cur.ProviderMessage = "set manual by " + string(actor)
-		return e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(*cur, actor, "set manual: %s", note))
+		cur.ProviderMessage = watan.M("op.manual_by", "who", string(actor)).String()
+		return e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(*cur, actor, watan.M("op.manual", "note", note)))
 	})
 	return o, err
 }
@@ -148,11 +146,11 @@ func (e *Engine) CheckNow(ctx context.Context, tenantID, orderID int64, actor wa
 	}
 	inFlight := o.PlacementInFlight(e.now())
 	if _, _, err := e.apply(ctx, o, watan.TrOpNote, nil, func(tx *sql.Tx, cur *watan.Order) error {
-		msg := "status check requested"
+		msg := watan.M("op.check")
 		if inFlight {
-			msg += fmt.Sprintf("; a placement is on the wire until %s: its answer comes first", o.LeaseUntil.Format(time.RFC3339))
+			msg = watan.M("op.check_on_wire", "until", stamp(*o.LeaseUntil))
 		}
-		return e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(*cur, actor, "%s", msg))
+		return e.store.AddOrderEventTx(ctx, tx, e.operatorEvent(*cur, actor, msg))
 	}); err != nil {
 		return o, err
 	}
@@ -208,8 +206,8 @@ func (e *Engine) ResumeProvider(ctx context.Context, tenantID, id int64, actor w
 	return nil
 }
 
-func (e *Engine) operatorEvent(o watan.Order, actor watan.Actor, format string, args ...any) watan.OrderEvent {
-	ev := e.event(o, EventOperator, format, args...)
+func (e *Engine) operatorEvent(o watan.Order, actor watan.Actor, m watan.Msg) watan.OrderEvent {
+	ev := e.event(o, EventOperator, m)
 	ev.Actor = actor
 	return ev
 }

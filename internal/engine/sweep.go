@@ -54,7 +54,7 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 	for _, o := range lost {
 		_, changed, err := e.apply(ctx, o, watan.TrWatch, nil, func(tx *sql.Tx, cur *watan.Order) error {
 			cur.NextCheckAt = &now
-			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck, "sweeper: order had no check job (state %s); checking it", cur.ProviderState)); err != nil {
+			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck, watan.M("sweep.check", "state", string(cur.ProviderState)))); err != nil {
 				return err
 			}
 			return e.queue.EnqueueCheckTx(ctx, tx, *cur, 0)
@@ -73,7 +73,7 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 	}
 	for _, o := range unsent {
 		_, changed, err := e.apply(ctx, o, watan.TrRestoreDispatch, nil, func(tx *sql.Tx, cur *watan.Order) error {
-			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDispatch, "sweeper: order had no dispatch job; dispatching it")); err != nil {
+			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventDispatch, watan.M("sweep.dispatch"))); err != nil {
 				return err
 			}
 			return e.queue.EnqueueDispatchTx(ctx, tx, *cur)

@@ -145,15 +145,15 @@ func (e *Engine) applyTo(ctx context.Context, o watan.Order, asRead bool, tr wat
 func (e *Engine) notApplicable(cur watan.Order, gen int, tr watan.Transition) string {
 	switch {
 	case !tr.Operator && !tr.AfterDecision && cur.Status != watan.StatusPending:
-		return "the order is already " + string(cur.Status)
+		return watan.M("why.decided", "status", string(cur.Status)).String()
 	case tr.AfterDecision && cur.Status == watan.StatusPending:
-		return "the order is not decided"
+		return watan.M("why.undecided").String()
 	case !tr.Operator && cur.Generation != gen:
-		return fmt.Sprintf("the order has moved on to placement generation %d", cur.Generation)
+		return watan.M("why.moved_on", "gen", itoa(cur.Generation)).String()
 	case !tr.Allows(cur.ProviderState):
-		return fmt.Sprintf("%s does not apply to an order in provider state %s", tr.Name, cur.ProviderState)
+		return watan.M("why.not_in_state", "transition", tr.Name, "state", string(cur.ProviderState)).String()
 	case tr.StatusAnswer && cur.PlacementInFlight(e.now()):
-		return "a placement of this generation may still be on the wire"
+		return watan.M("why.on_the_wire").String()
 	}
 	return ""
 }
@@ -164,7 +164,7 @@ func (e *Engine) staleEvent(cur watan.Order, gen int, ans *answer, why string) w
 	if cur.Status != watan.StatusPending {
 		kind = EventLateAnswer
 	}
-	ev := e.event(cur, kind, "provider answered %s about placement generation %d, but %s: recorded, nothing changed", ans.what, gen, why)
+	ev := e.event(cur, kind, watan.M("answer.stale", "what", ans.what, "gen", itoa(gen), "why", why))
 	ev.Data = ans.data
 	return ev
 }

@@ -231,7 +231,7 @@ func decodeError(err error) error {
 		return badRequest("request body is not valid JSON at byte %d: %s", syntaxErr.Offset, strings.TrimPrefix(syntaxErr.Error(), "json: "))
 	case errors.As(err, &typeErr):
 		if typeErr.Field == "" {
-			return badRequest("request body must be a JSON %s, not %s", jsonKind(typeErr.Type), typeErr.Value)
+			return badRequest("request body must be %s in JSON, not %s", jsonKind(typeErr.Type), typeErr.Value)
 		}
 		if typeErr.Type == amountType || typeErr.Type == durationType {
 			// Value holds the parse failure from our own UnmarshalJSON.

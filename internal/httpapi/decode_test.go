@@ -45,7 +45,7 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "nested amount", body: `{"inner":{"price":"x"}}`, code: watan.ECodeBadRequest, msg: `field "inner.price"`},
 		{name: "bad duration", body: `{"wait":"soon"}`, code: watan.ECodeBadRequest, msg: `field "wait": expected a duration`},
 		{name: "number duration", body: `{"wait":30}`, code: watan.ECodeBadRequest, msg: `field "wait"`},
-		{name: "array body", body: `[1]`, code: watan.ECodeBadRequest, msg: "must be a JSON an object"},
+		{name: "array body", body: `[1]`, code: watan.ECodeBadRequest, msg: "request body must be an object in JSON, not array"},
 		{name: "two values", body: `{"quantity":1}{"quantity":2}`, code: watan.ECodeBadRequest, msg: "single JSON value"},
 		{name: "trailing garbage", body: `{"quantity":1} xyz`, code: watan.ECodeBadRequest, msg: "single JSON value"},
 		{name: "form content type", body: `{}`, contentType: "application/x-www-form-urlencoded", code: watan.ECodeBadRequest, msg: "Content-Type must be application/json"},

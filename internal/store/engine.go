@@ -70,12 +70,12 @@ func (s *Store) SaveOrderTx(ctx context.Context, tx *sql.Tx, o watan.Order) erro
 		if err != nil {
 			return err
 		}
-		args = append(args, a.at, a.actor, a.kind, a.message, a.data)
+		args = append(args, a.at, a.actor, a.kind, a.message, a.data, a.code, a.params)
 		err = tx.QueryRowContext(ctx, `WITH u AS (`+saveOrderSQL+` RETURNING tenant_id, id), e AS (
-			INSERT INTO order_events (tenant_id, order_id, at, actor, kind, message, data)
-			SELECT u.tenant_id, u.id, e.at, e.actor, e.kind, e.message, e.data::jsonb
-			FROM u, unnest($32::timestamptz[], $33::text[], $34::text[], $35::text[], $36::text[])
-				WITH ORDINALITY AS e(at, actor, kind, message, data, n)
+			INSERT INTO order_events (tenant_id, order_id, at, actor, kind, message, data, code, params)
+			SELECT u.tenant_id, u.id, e.at, e.actor, e.kind, e.message, e.data::jsonb, e.code, e.params::jsonb
+			FROM u, unnest($32::timestamptz[], $33::text[], $34::text[], $35::text[], $36::text[], $37::text[], $38::text[])
+				WITH ORDINALITY AS e(at, actor, kind, message, data, code, params, n)
 			ORDER BY e.n)
 			SELECT count(*) FROM u`, args...).Scan(&saved)
 		if err != nil {
@@ -130,16 +130,18 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 		if err := s.moveMoney(ctx, tx, o, watan.LedgerRefund, o.Price, now); err != nil {
 			return watan.Order{}, err
 		}
-		if err := s.addEventTx(ctx, tx, watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
-			Kind: watan.EventRefund, Message: fmt.Sprintf("refunded %s %s to account %s", o.Price, o.Currency, o.AccountCode)}); err != nil {
+		ev := watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor, Kind: watan.EventRefund}
+		ev.SetMsg(watan.M("order.refunded", "amount", o.Price.String()+" "+o.Currency, "account", o.AccountCode))
+		if err := s.addEventTx(ctx, tx, ev); err != nil {
 			return watan.Order{}, err
 		}
 	case watan.MoneyRedebit:
 		if err := s.moveMoney(ctx, tx, o, watan.LedgerRedebit, -o.Price, now); err != nil {
 			return watan.Order{}, err
 		}
-		if err := s.addEventTx(ctx, tx, watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
-			Kind: watan.EventRedebit, Message: fmt.Sprintf("debited %s %s again from account %s", o.Price, o.Currency, o.AccountCode)}); err != nil {
+		ev := watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor, Kind: watan.EventRedebit}
+		ev.SetMsg(watan.M("order.redebited", "amount", o.Price.String()+" "+o.Currency, "account", o.AccountCode))
+		if err := s.addEventTx(ctx, tx, ev); err != nil {
 			return watan.Order{}, err
 		}
 	}
@@ -149,16 +151,15 @@ func (s *Store) SetOrderStatusTx(ctx context.Context, tx *sql.Tx, o watan.Order,
 	} else if completed == nil {
 		completed = &now
 	}
-	msg := fmt.Sprintf("status %s → %s", from, to)
-	if note != "" {
-		msg += ": " + note
-	}
 	if err := s.freezeMoneyTx(ctx, tx, &o, to, now); err != nil {
 		return watan.Order{}, err
 	}
-	if err := s.addEventTx(ctx, tx, watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor,
-		Kind: watan.EventStatusChanged, Message: msg,
-		Data: map[string]string{"from": string(from), "to": string(to)}}); err != nil {
+	// The note is an operator's words or the engine's reason (a message's English
+	// text, which readers get translated).
+	ev := watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: now, Actor: actor, Kind: watan.EventStatusChanged,
+		Data: map[string]string{"from": string(from), "to": string(to)}}
+	ev.SetMsg(watan.M("order.status", "from", string(from), "to", string(to), "note", truncate(note, 1900)))
+	if err := s.addEventTx(ctx, tx, ev); err != nil {
 		return watan.Order{}, err
 	}
 	o.Status, o.CompletedAt, o.UpdatedAt = to, completed, now

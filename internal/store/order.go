@@ -347,8 +347,12 @@ func refusal(n watan.NewOrder, o watan.Order, a watan.Account) error {
 		return watan.Errorf(watan.ECodeValidation, "package %q is priced in %s but account %q holds %s",
 			n.PackageCode, o.Currency, n.AccountCode, a.Currency)
 	}
-	return watan.Errorf(watan.ECodeInsufficientBalance, "account %q has %s %s and may go down to -%s; the order costs %s",
-		n.AccountCode, a.Balance, a.Currency, a.OverdraftLimit, o.Price)
+	if a.OverdraftLimit <= 0 {
+		return watan.Errorf(watan.ECodeInsufficientBalance, "account %q has %s %s and no overdraft; the order costs %s %s",
+			n.AccountCode, a.Balance, a.Currency, o.Price, o.Currency)
+	}
+	return watan.Errorf(watan.ECodeInsufficientBalance, "account %q has %s %s and may go %s %s into overdraft; the order costs %s %s",
+		n.AccountCode, a.Balance, a.Currency, a.OverdraftLimit, a.Currency, o.Price, o.Currency)
 }
 
 // debitRefused explains why the conditional debit (SQLite) matched no account row,
@@ -365,6 +369,12 @@ func (s *Store) debitRefused(ctx context.Context, tx *sql.Tx, n watan.NewOrder, 
 }
 
 // createdMessage is the "created" event's message after "order #N".
+// createdMsg is the "created" entry of o's timeline.
+func createdMsg(o *watan.Order) watan.Msg {
+	return watan.M("order.created", "number", strconv.FormatInt(o.Number, 10), "quantity", strconv.Itoa(o.Quantity),
+		"package", o.PackageCode, "price", o.Price.String()+" "+o.Currency, "account", o.AccountCode)
+}
+
 func createdMessage(o *watan.Order) string {
 	conv := ""
 	if o.ListCurrency != o.Currency {
@@ -609,10 +619,9 @@ func (s *Store) debitAndInsertSQLite(ctx context.Context, tx *sql.Tx, n watan.Ne
 	}); err != nil {
 		return err
 	}
-	return s.insertEvent(ctx, tx, &watan.OrderEvent{
-		TenantID: o.TenantID, OrderID: o.ID, At: o.CreatedAt, Actor: n.Actor, Kind: watan.EventCreated,
-		Message: fmt.Sprintf("order #%d", o.Number) + createdMessage(o),
-	})
+	ev := &watan.OrderEvent{TenantID: o.TenantID, OrderID: o.ID, At: o.CreatedAt, Actor: n.Actor, Kind: watan.EventCreated}
+	ev.SetMsg(createdMsg(o))
+	return s.insertEvent(ctx, tx, ev)
 }
 
 // AddOrderEvent appends e to the timeline of the order e.OrderID of tenant
@@ -655,9 +664,17 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, e *watan.OrderEvent
 		}
 		data = d
 	}
-	err := tx.QueryRowContext(ctx, `INSERT INTO order_events (tenant_id, order_id, at, actor, kind, message, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		e.TenantID, e.OrderID, s.ts(e.At), string(e.Actor), string(e.Kind), e.Message, data).Scan(&e.ID)
+	var params any
+	if len(e.Params) > 0 {
+		p, err := jsonArg(e.Params)
+		if err != nil {
+			return err
+		}
+		params = p
+	}
+	err := tx.QueryRowContext(ctx, `INSERT INTO order_events (tenant_id, order_id, at, actor, kind, message, data, code, params)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		e.TenantID, e.OrderID, s.ts(e.At), string(e.Actor), string(e.Kind), e.Message, data, e.Code, params).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("store: insert order event: %w", err)
 	}
@@ -705,9 +722,9 @@ func (s *Store) OrderEventsPage(ctx context.Context, tenantID, orderID int64, li
 func (s *Store) orderEvents(ctx context.Context, tenantID, orderID, after int64, limit int) ([]watan.OrderEvent, error) {
 	return list(ctx, s.db, "order events", func(r rowScanner) (watan.OrderEvent, error) {
 		var e watan.OrderEvent
-		err := r.Scan(&e.ID, &e.TenantID, &e.OrderID, timeCol{&e.At}, &e.Actor, &e.Kind, &e.Message, jsonCol{&e.Data})
+		err := r.Scan(&e.ID, &e.TenantID, &e.OrderID, timeCol{&e.At}, &e.Actor, &e.Kind, &e.Message, jsonCol{&e.Data}, &e.Code, jsonCol{&e.Params})
 		return e, err
-	}, `SELECT id, tenant_id, order_id, at, actor, kind, message, data FROM order_events
+	}, `SELECT id, tenant_id, order_id, at, actor, kind, message, data, code, params FROM order_events
 		WHERE tenant_id = $1 AND order_id = $2 AND id > $3 ORDER BY id LIMIT $4`, tenantID, orderID, after, limit)
 }
 

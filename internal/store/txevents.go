@@ -100,25 +100,36 @@ type eventArrays struct {
 	at                   []time.Time
 	actor, kind, message []string
 	data                 []*string
+	code                 []string
+	params               []*string
 }
 
 func newEventArrays(evs []watan.OrderEvent) (eventArrays, error) {
 	var a eventArrays
 	for _, e := range evs {
-		var data *string
-		if len(e.Data) > 0 {
-			d, err := jsonArg(e.Data)
-			if err != nil {
-				return a, err
-			}
-			data = &d
+		data, err := optionalJSON(e.Data)
+		if err != nil {
+			return a, err
+		}
+		params, err := optionalJSON(e.Params)
+		if err != nil {
+			return a, err
 		}
 		a.tenant, a.order = append(a.tenant, e.TenantID), append(a.order, e.OrderID)
 		a.at = append(a.at, e.At.UTC().Truncate(time.Microsecond))
 		a.actor, a.kind, a.message = append(a.actor, string(e.Actor)), append(a.kind, string(e.Kind)), append(a.message, e.Message)
-		a.data = append(a.data, data)
+		a.data, a.code, a.params = append(a.data, data), append(a.code, e.Code), append(a.params, params)
 	}
 	return a, nil
+}
+
+// optionalJSON is m as JSON, or nil for an empty map (NULL).
+func optionalJSON(m map[string]string) (*string, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	j, err := jsonArg(m)
+	return &j, err
 }
 
 // flushEvents inserts the entries left in tx, in one statement.
@@ -130,12 +141,12 @@ func (s *Store) flushEvents(ctx context.Context, tx *sql.Tx, evs []watan.OrderEv
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO order_events (tenant_id, order_id, at, actor, kind, message, data)
-		SELECT e.tenant_id, e.order_id, e.at, e.actor, e.kind, e.message, e.data::jsonb
-		FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[])
-			WITH ORDINALITY AS e(tenant_id, order_id, at, actor, kind, message, data, n)
+	_, err = tx.ExecContext(ctx, `INSERT INTO order_events (tenant_id, order_id, at, actor, kind, message, data, code, params)
+		SELECT e.tenant_id, e.order_id, e.at, e.actor, e.kind, e.message, e.data::jsonb, e.code, e.params::jsonb
+		FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+			WITH ORDINALITY AS e(tenant_id, order_id, at, actor, kind, message, data, code, params, n)
 		ORDER BY e.n`,
-		a.tenant, a.order, a.at, a.actor, a.kind, a.message, a.data)
+		a.tenant, a.order, a.at, a.actor, a.kind, a.message, a.data, a.code, a.params)
 	if err != nil {
 		return fmt.Errorf("store: insert order events: %w", err)
 	}

@@ -21,12 +21,27 @@ import (
 // User is an operator of one tenant who signs in to the dashboard. Only a bcrypt
 // hash of the password is stored.
 type User struct {
-	ID        int64
-	TenantID  int64
-	Name      string
-	Lang      string // the dashboard's language for this user: "en" or "ar"
+	ID       int64
+	TenantID int64
+	Name     string
+	Lang     string // the dashboard's language for this user: "en" or "ar"
+	// Role is RoleAdmin (manages the tenant's operators and API keys, and works
+	// orders) or RoleOperator (works orders).
+	Role      string
 	CreatedAt time.Time
+	// DisabledAt is when an admin disabled the user: they cannot sign in and
+	// their sessions are gone. Nil while enabled.
+	DisabledAt *time.Time
 }
+
+// Roles of users.
+const (
+	RoleAdmin    = "admin"
+	RoleOperator = "operator"
+)
+
+// IsAdmin reports whether u manages the tenant's operators and API keys.
+func (u User) IsAdmin() bool { return u.Role == RoleAdmin }
 
 // Session is a signed-in user's server-side session. Token is the cookie value; it is
 // known only to the store's caller at creation and when it looks the session up,
@@ -76,7 +91,19 @@ func (s *Store) CreateUser(ctx context.Context, tenantID int64, name, password, 
 // range). Sign-in costs what the stored hash says, so tests that sign in often
 // create their users cheaply; everything else should use CreateUser.
 func (s *Store) CreateUserWithCost(ctx context.Context, tenantID int64, name, password, lang string, cost int) (User, error) {
+	return s.CreateUserWithRole(ctx, tenantID, name, password, lang, RoleAdmin, cost)
+}
+
+// CreateUserWithRole is CreateUserWithCost for a user of the given role (RoleAdmin
+// or RoleOperator; "" means RoleOperator).
+func (s *Store) CreateUserWithRole(ctx context.Context, tenantID int64, name, password, lang, role string, cost int) (User, error) {
 	cost = min(max(cost, bcrypt.MinCost), bcrypt.MaxCost)
+	if role == "" {
+		role = RoleOperator
+	}
+	if role != RoleAdmin && role != RoleOperator {
+		return User{}, watan.Errorf(watan.ECodeValidation, "role must be admin or operator")
+	}
 	name = strings.TrimSpace(name)
 	if lang == "" {
 		lang = "en"
@@ -96,9 +123,9 @@ func (s *Store) CreateUserWithCost(ctx context.Context, tenantID int64, name, pa
 	if err != nil {
 		return User{}, fmt.Errorf("store: hash password: %w", err)
 	}
-	u := User{TenantID: tenantID, Name: name, Lang: lang, CreatedAt: s.now()}
-	err = s.db.QueryRowContext(ctx, `INSERT INTO users (tenant_id, name, password_hash, lang, created_at)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id`, tenantID, name, string(hash), lang, s.ts(u.CreatedAt)).Scan(&u.ID)
+	u := User{TenantID: tenantID, Name: name, Lang: lang, Role: role, CreatedAt: s.now()}
+	err = s.db.QueryRowContext(ctx, `INSERT INTO users (tenant_id, name, password_hash, lang, created_at, role)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, tenantID, name, string(hash), lang, s.ts(u.CreatedAt), role).Scan(&u.ID)
 	if isUniqueViolation(err) {
 		return User{}, watan.Errorf(watan.ECodeConflict, "user %q already exists in tenant %d", name, tenantID)
 	}
@@ -117,8 +144,17 @@ func (s *Store) SetUserPassword(ctx context.Context, tenantID, userID int64, pas
 	if err != nil {
 		return fmt.Errorf("store: hash password: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE tenant_id = $2 AND id = $3`, string(hash), tenantID, userID)
-	return userUpdated(res, err, userID)
+	// A new password ends the user's sessions: whoever knew the old one is out.
+	return s.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE tenant_id = $2 AND id = $3`, string(hash), tenantID, userID)
+		if err := userUpdated(res, err, userID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM user_sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID); err != nil {
+			return fmt.Errorf("store: end sessions: %w", err)
+		}
+		return nil
+	})
 }
 
 // AuthenticateUser returns the tenant's user name if password is theirs, and an
@@ -133,9 +169,9 @@ func (s *Store) AuthenticateUser(ctx context.Context, tenantID int64, name, pass
 	// A name no user can have (CreateUser's rules; NUL, which PostgreSQL refuses
 	// outright) is not looked up, but costs the same as any other unknown name.
 	if name != "" && len(name) <= watan.MaxNameLen && utf8.ValidString(name) && !strings.ContainsRune(name, 0) {
-		err = s.db.QueryRowContext(ctx, `SELECT id, tenant_id, name, lang, created_at, password_hash FROM users
+		err = s.db.QueryRowContext(ctx, `SELECT id, tenant_id, name, lang, created_at, password_hash, role, disabled_at FROM users
 			WHERE tenant_id = $1 AND name = $2`, tenantID, name).
-			Scan(&u.ID, &u.TenantID, &u.Name, &u.Lang, timeCol{&u.CreatedAt}, &hash)
+			Scan(&u.ID, &u.TenantID, &u.Name, &u.Lang, timeCol{&u.CreatedAt}, &hash, &u.Role, nullTimeCol{&u.DisabledAt})
 	}
 	unauthorized := watan.Errorf(watan.ECodeUnauthorized, "wrong tenant, name or password")
 	if isNoRows(err) {
@@ -151,7 +187,48 @@ func (s *Store) AuthenticateUser(ctx context.Context, tenantID int64, name, pass
 		}
 		return User{}, fmt.Errorf("store: compare password: %w", err)
 	}
+	if u.DisabledAt != nil {
+		// Told apart from a wrong password only by the log: the sign-in form
+		// must not confirm that the name exists.
+		return User{}, unauthorized
+	}
 	return u, nil
+}
+
+// FindUserByName returns the tenant's user called name, or an ECodeNotFound error.
+func (s *Store) FindUserByName(ctx context.Context, tenantID int64, name string) (User, error) {
+	us, err := s.ListUsers(ctx, tenantID)
+	if err != nil {
+		return User{}, err
+	}
+	for _, u := range us {
+		if u.Name == strings.TrimSpace(name) {
+			return u, nil
+		}
+	}
+	return User{}, watan.Errorf(watan.ECodeNotFound, "no user %q in tenant %d", name, tenantID)
+}
+
+// SetUserDisabled disables a user (ending their sessions in the same transaction)
+// or enables them again.
+func (s *Store) SetUserDisabled(ctx context.Context, tenantID, userID int64, disabled bool) error {
+	return s.InTx(ctx, func(tx *sql.Tx) error {
+		var at any
+		if disabled {
+			at = s.ts(s.now())
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE users SET disabled_at = $1 WHERE tenant_id = $2 AND id = $3`, at, tenantID, userID)
+		if err := userUpdated(res, err, userID); err != nil {
+			return err
+		}
+		if !disabled {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM user_sessions WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID); err != nil {
+			return fmt.Errorf("store: end sessions: %w", err)
+		}
+		return nil
+	})
 }
 
 // SetUserLang changes the dashboard language of a user ("en" or "ar").
@@ -179,7 +256,7 @@ func userUpdated(res interface{ RowsAffected() (int64, error) }, err error, user
 
 // ListUsers lists the tenant's users by name.
 func (s *Store) ListUsers(ctx context.Context, tenantID int64) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, tenant_id, name, lang, created_at FROM users WHERE tenant_id = $1 ORDER BY name`, tenantID)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, tenant_id, name, lang, created_at, role, disabled_at FROM users WHERE tenant_id = $1 ORDER BY name`, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}
@@ -187,7 +264,7 @@ func (s *Store) ListUsers(ctx context.Context, tenantID int64) ([]User, error) {
 	var us []User
 	for rows.Next() {
 		var u User
-		if err := rows.Scan(&u.ID, &u.TenantID, &u.Name, &u.Lang, timeCol{&u.CreatedAt}); err != nil {
+		if err := rows.Scan(&u.ID, &u.TenantID, &u.Name, &u.Lang, timeCol{&u.CreatedAt}, &u.Role, nullTimeCol{&u.DisabledAt}); err != nil {
 			return nil, fmt.Errorf("store: list users: %w", err)
 		}
 		us = append(us, u)
@@ -228,10 +305,10 @@ func (s *Store) CreateSession(ctx context.Context, u User, ttl time.Duration) (S
 func (s *Store) FindSession(ctx context.Context, token string) (Session, error) {
 	sess := Session{Token: token}
 	u := &sess.User
-	err := s.db.QueryRowContext(ctx, `SELECT s.csrf, s.created_at, s.expires_at, u.id, u.tenant_id, u.name, u.lang, u.created_at
+	err := s.db.QueryRowContext(ctx, `SELECT s.csrf, s.created_at, s.expires_at, u.id, u.tenant_id, u.name, u.lang, u.created_at, u.role
 		FROM user_sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
-		WHERE s.token_hash = $1 AND s.expires_at > $2`, hashToken(token), s.ts(s.now())).
-		Scan(&sess.CSRF, timeCol{&sess.CreatedAt}, timeCol{&sess.ExpiresAt}, &u.ID, &u.TenantID, &u.Name, &u.Lang, timeCol{&u.CreatedAt})
+		WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL`, hashToken(token), s.ts(s.now())).
+		Scan(&sess.CSRF, timeCol{&sess.CreatedAt}, timeCol{&sess.ExpiresAt}, &u.ID, &u.TenantID, &u.Name, &u.Lang, timeCol{&u.CreatedAt}, &u.Role)
 	if isNoRows(err) {
 		return Session{}, watan.Errorf(watan.ECodeUnauthorized, "no such session")
 	}

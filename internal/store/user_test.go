@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"watan"
 	"watan/internal/store"
 	"watan/internal/store/storetest"
@@ -127,6 +129,65 @@ func TestOverview(t *testing.T) {
 		m, err := st.PendingByProvider(ctx, tn.ID)
 		if err != nil || len(m) != 0 {
 			t.Errorf("pending by provider %v %v", m, err)
+		}
+	})
+}
+
+// Roles, and disabling: a disabled user's sessions end and they cannot sign in
+// (refused as a wrong password would be) until enabled again; a new password
+// ends the sessions too.
+func TestUserRolesAndDisabling(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		admin, err := b.s.CreateUserWithRole(b.ctx, b.tenant.ID, "amal", "password1", "ar", store.RoleAdmin, bcrypt.MinCost)
+		if err != nil || !admin.IsAdmin() {
+			t.Fatalf("create admin: %+v %v", admin, err)
+		}
+		op, err := b.s.CreateUserWithRole(b.ctx, b.tenant.ID, "omar", "password1", "en", "", bcrypt.MinCost)
+		if err != nil || op.Role != store.RoleOperator || op.IsAdmin() {
+			t.Fatalf("create operator: %+v %v", op, err)
+		}
+		if _, err := b.s.CreateUserWithRole(b.ctx, b.tenant.ID, "x", "password1", "en", "root", bcrypt.MinCost); watan.ErrorCode(err) != watan.ECodeValidation {
+			t.Errorf("unknown role: %v", err)
+		}
+		sess, err := b.s.CreateSession(b.ctx, op, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.s.FindSession(b.ctx, sess.Token); err != nil || got.User.Role != store.RoleOperator {
+			t.Fatalf("session: %+v %v", got, err)
+		}
+		if err := b.s.SetUserDisabled(b.ctx, b.tenant.ID, op.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.s.FindSession(b.ctx, sess.Token); watan.ErrorCode(err) != watan.ECodeUnauthorized {
+			t.Errorf("disabled user's session still works: %v", err)
+		}
+		if _, err := b.s.AuthenticateUser(b.ctx, b.tenant.ID, "omar", "password1"); watan.ErrorCode(err) != watan.ECodeUnauthorized {
+			t.Errorf("disabled user signs in: %v", err)
+		}
+		us, err := b.s.ListUsers(b.ctx, b.tenant.ID)
+		if err != nil || len(us) != 2 || us[1].Name != "omar" || us[1].DisabledAt == nil || us[0].DisabledAt != nil {
+			t.Errorf("list: %+v %v", us, err)
+		}
+		other := b.newTenant(t, "other")
+		if err := b.s.SetUserDisabled(b.ctx, other.ID, admin.ID, true); !watan.IsNotFound(err) {
+			t.Errorf("disable another tenant's user: %v", err)
+		}
+		if err := b.s.SetUserDisabled(b.ctx, b.tenant.ID, op.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.s.AuthenticateUser(b.ctx, b.tenant.ID, "omar", "password1"); err != nil {
+			t.Errorf("enabled user cannot sign in: %v", err)
+		}
+		sess, _ = b.s.CreateSession(b.ctx, admin, time.Hour)
+		if err := b.s.SetUserPassword(b.ctx, b.tenant.ID, admin.ID, "password2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.s.FindSession(b.ctx, sess.Token); watan.ErrorCode(err) != watan.ECodeUnauthorized {
+			t.Errorf("session outlived a new password: %v", err)
+		}
+		if u, err := b.s.FindUserByName(b.ctx, b.tenant.ID, "amal"); err != nil || u.ID != admin.ID {
+			t.Errorf("find by name: %+v %v", u, err)
 		}
 	})
 }
