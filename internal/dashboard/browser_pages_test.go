@@ -168,6 +168,13 @@ func TestBrowserPages(t *testing.T) {
 				if len(outside) > 0 {
 					t.Errorf("%s in %s at %d px has elements beyond the screen's edges: %q", p.name, lang, size.w, outside)
 				}
+				if size.name == "phone" {
+					var small []string
+					run("touch targets", chromedp.Evaluate(smallTargetsJS, &small))
+					if len(small) > 0 {
+						t.Errorf("%s in %s on a phone has touch targets under 40 px: %q", p.name, lang, small)
+					}
+				}
 				if want := map[string]string{"en": "ltr", "ar": "rtl"}[lang]; dir != want {
 					t.Errorf("%s in %s: dir %q, want %q", p.name, lang, dir, want)
 				}
@@ -273,6 +280,17 @@ const outsideJS = `(function () {
 	return out.slice(0, 5);
 })()`
 
+// smallTargetsJS lists visible controls less than 40 px high: buttons, fields,
+// menus, the navigation and the folds' summaries. (Check boxes are 28 px.)
+const smallTargetsJS = `(function () {
+	var out = [];
+	document.querySelectorAll('button, input:not([type=checkbox]):not([type=hidden]), select, .top nav a, summary').forEach(function (el) {
+		var r = el.getBoundingClientRect();
+		if (r.width > 0 && r.height < 39.5) { out.push(el.tagName.toLowerCase() + ' ' + (el.name || el.textContent.trim()).slice(0, 30) + ' ' + Math.round(r.height)); }
+	});
+	return out.slice(0, 5);
+})()`
+
 // untranslatedJS lists the visible texts of the page with Latin words that are not
 // inside isolated data (bdi, code, time, q.said, an element with its own dir) or
 // form controls: on an Arabic page every such text is a missed translation.
@@ -341,7 +359,7 @@ func browser(t *testing.T, b *bundle, exe string) context.Context {
 	t.Cleanup(cancelAlloc)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	t.Cleanup(cancelTab)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 10*time.Minute) // some 60 page loads, on a loaded machine
 	t.Cleanup(cancelTimeout)
 	return ctx
 }

@@ -123,7 +123,7 @@ func TestBrowser(t *testing.T) {
 	defer cancelAlloc()
 	ctx, cancelTab := chromedp.NewContext(actx)
 	defer cancelTab()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute) // generous: a loaded machine, two browser tests
 	defer cancelTimeout()
 
 	// A colleague locked out a few minutes ago, on a clock of its own so that the
