@@ -581,8 +581,40 @@ func (w *world) checkMoney() []string {
 		if debits != 1 || refunds-redebits != want {
 			bad = append(bad, fmt.Sprintf("order %d (%s): %d debits, %d refunds, %d re-debits", o0.ID, status, debits, refunds, redebits))
 		}
+		bad = append(bad, w.checkFrozen(o0.ID)...)
 	}
 	return bad
+}
+
+// checkFrozen: the money written with the transitions agrees with the order's
+// final status, whatever the interleaving: a rejected order has no cost and no
+// profit; an approved one has a cost source and a profit frozen from its price
+// and its cost (all in TRY, the base currency here).
+func (w *world) checkFrozen(id int64) []string {
+	o, err := w.x.st.FindOrder(w.x.ctx, w.tenant.ID, id)
+	if err != nil {
+		w.x.t.Fatal(err)
+	}
+	switch o.Status {
+	case watan.StatusRejected:
+		if o.Cost != nil || o.CostSource != "" || o.Profit != nil {
+			return []string{fmt.Sprintf("rejected order %d keeps cost %v (%s) or profit %+v", id, o.Cost, o.CostSource, o.Profit)}
+		}
+	case watan.StatusApproved:
+		var cost watan.Amount
+		if o.Cost != nil {
+			cost = *o.Cost
+		}
+		p := o.Profit
+		if o.CostSource == "" || p == nil || p.Sell != o.Price || p.Cost != cost || p.Profit != o.Price-cost {
+			return []string{fmt.Sprintf("approved order %d: price %s, cost %v (%s), profit %+v", id, o.Price, o.Cost, o.CostSource, p)}
+		}
+	case watan.StatusPending:
+		if o.Profit != nil {
+			return []string{fmt.Sprintf("pending order %d has a frozen profit %+v", id, o.Profit)}
+		}
+	}
+	return nil
 }
 
 // timelines renders the orders' timelines, for failure reports.
