@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,4 +193,77 @@ func TestClusterLimits(t *testing.T) {
 		}
 	}
 	t.Logf("%d orders final with one of three nodes killed (it held %d leases when killed)", created, held)
+}
+
+// TestPauseReachesEveryNode: two nodes of the real binary have the provider account
+// in their catalog caches from recent orders; an operator pauses it through one
+// node's API, and orders created right after are held on whichever node takes them:
+// none reaches the provider, although the caches would keep the account unpaused
+// for another two seconds without the database's notification.
+func TestPauseReachesEveryNode(t *testing.T) {
+	if os.Getenv(storetest.EnvDatabaseURL) == "" {
+		t.Skipf("%s is not set: several nodes share a PostgreSQL database", storetest.EnvDatabaseURL)
+	}
+	bin := watanBinary(t)
+	dbURL := storetest.URL(t, store.EnginePostgres)
+	ctx := t.Context()
+	sys, err := openBenchSystem(ctx, dbURL, watan.SystemClock{}, 1, 1)
+	must(t, err)
+	defer sys.close()
+	settings := watan.ProviderSettings{FirstCheckDelay: -1, Policy: watan.PollFixed, PollInterval: time.Second}
+	w, err := sys.newWorld(ctx, "pause", providertest.Options{Seed: 9}, settings)
+	must(t, err)
+	defer w.close()
+	addr := freeAddr(t)
+	keyFile := filepath.Join(t.TempDir(), "watan.key")
+	key, err := seal.GenerateKey()
+	must(t, err)
+	must(t, os.WriteFile(keyFile, []byte(key+"\n"), 0o600))
+	common := []string{"--database-url", dbURL, "--log-format", "json", "--log-level", "error", "--secret-key-file", keyFile,
+		"--shutdown-timeout", "1s", "--workers", "10", "--allow-targets", "127.0.0.0/8"}
+	startProc(t, bin, "serve", append([]string{"serve", "--demo=false", "--http-addr", addr, "--rate-limit", "0"}, common...)...)
+	startProc(t, bin, "worker", append([]string{"worker"}, common...)...)
+	client := &crashClient{base: "http://" + addr, key: w.key, http: &http.Client{Timeout: 10 * time.Second}}
+	create := func(prefix string, n int) {
+		for i := range n {
+			body := fmt.Sprintf(`{"package":%q,"account":%q,"quantity":1,"player_id":"5123456789","client_order_id":"%s-%d"}`,
+				benchPkgZnet, w.accounts[i%len(w.accounts)], prefix, i)
+			if code, err := client.create(ctx, body); err != nil || code != http.StatusCreated {
+				t.Fatalf("create: HTTP %d, %v", code, err)
+			}
+		}
+	}
+	// Both nodes dispatch to the account and cache it.
+	create("warm", 40)
+	awaitFinal(t, sys.st, w.tenant.ID, 60*time.Second)
+	placed := len(w.znet.Orders())
+
+	req, err := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("http://%s/api/v1/provider-accounts/%d/pause", addr, w.znetAcct.ID),
+		strings.NewReader(`{"reason":"dealer maintenance"}`))
+	must(t, err)
+	req.Header.Set("Authorization", "Bearer "+w.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.http.Do(req)
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("pause: HTTP %d", resp.StatusCode)
+	}
+	create("paused", 40)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var held int
+		must(t, sys.st.DB().QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE tenant_id = $1 AND client_order_id LIKE 'paused-%'
+			AND provider_state = 'not_sent' AND provider_message LIKE '%paused%'`, w.tenant.ID).Scan(&held))
+		if held == 40 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 40 orders held after the pause", held)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(w.znet.Orders()); n != placed {
+		t.Errorf("%d orders reached the paused provider account", n-placed)
+	}
+	t.Logf("%d orders placed before the pause; all 40 orders after it were held", placed)
 }

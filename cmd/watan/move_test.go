@@ -7,17 +7,23 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"watan"
+	"watan/internal/egress"
+	"watan/internal/engine"
+	"watan/internal/providers"
 	"watan/internal/providertest"
 	"watan/internal/seal"
 	"watan/internal/store"
 	"watan/internal/store/storetest"
+	"watan/internal/webhooks"
 )
 
 const proofPkgManual = "manual-x"
@@ -58,6 +64,26 @@ func TestMoveToPostgres(t *testing.T) {
 		must(t, err)
 		worlds = append(worlds, w)
 	}
+	// Webhooks: the receiver is down until the move is done, so deliveries are
+	// still pending when the embedded install stops.
+	var receiverUp atomic.Bool
+	var received atomic.Int64
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !receiverUp.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		received.Add(1)
+	}))
+	defer receiver.Close()
+	_, err = sys.st.PutWebhookEndpoint(ctx, worlds[0].tenant.ID, receiver.URL, "whsec-move-test-0123456789", true)
+	must(t, err)
+	hooks, err := webhooks.New(webhooks.Config{Store: sys.st, Queue: sys.queue, Egress: &egress.Policy{AllowPrivate: true}})
+	must(t, err)
+	sys.queue.HandleWebhooks(hooks)
+	sys.eng, err = engine.New(engine.Config{Store: sys.st, Queue: sys.queue, Notifier: hooks, Seed: 3,
+		Providers: providers.New(providers.Config{})})
+	must(t, err)
 	base, stopHTTP, err := sys.serveHTTP()
 	must(t, err)
 	must(t, sys.queue.Start(ctx, sys.eng))
@@ -133,8 +159,13 @@ func TestMoveToPostgres(t *testing.T) {
 		states[k] = n
 	}
 	rows.Close()
+	var pendingHooks int
+	must(t, src.DB().QueryRowContext(ctx, `SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'`).Scan(&pendingHooks))
 	src.Close()
 	t.Logf("source orders by status/provider state: %v; %d re-debited", states, redebited)
+	if pendingHooks == 0 {
+		t.Error("the source has no pending webhook delivery; the test does not cover them")
+	}
 	for _, want := range []string{"pending/sent", "pending/not_sent", "pending/manual", "approved/delivered", "rejected/failed"} {
 		if states[want] == 0 {
 			t.Errorf("the source has no order %s; the test does not cover it", want)
@@ -205,7 +236,12 @@ func TestMoveToPostgres(t *testing.T) {
 	must(t, dst.DB().QueryRowContext(ctx, `SELECT MAX(id) FROM orders`).Scan(&maxID))
 	must(t, dst.DB().QueryRowContext(ctx, `SELECT MAX(number) FROM orders WHERE tenant_id = $1`, worlds[0].tenant.ID).Scan(&maxNum))
 
+	if !strings.Contains(out, fmt.Sprintf("%d webhook deliveries", pendingHooks)) {
+		t.Errorf("the move did not re-create the %d pending webhook deliveries", pendingHooks)
+	}
+
 	// serve on PostgreSQL finishes the pending orders at the same simulators.
+	receiverUp.Store(true)
 	addr := freeAddr(t)
 	key, err := seal.GenerateKey()
 	must(t, err)
@@ -276,6 +312,18 @@ func TestMoveToPostgres(t *testing.T) {
 		awaitFinal(t, dst, w.tenant.ID, 90*time.Second)
 		checkInvariants(t, dst, w, created[i])
 	}
+	// Every delivery, those moved pending among them, reaches the receiver.
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		must(t, dst.DB().QueryRowContext(ctx, `SELECT count(*) FROM webhook_deliveries WHERE state <> 'delivered'`).Scan(&n))
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d webhook deliveries not delivered a minute after the move", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%d webhook deliveries received after the move", received.Load())
 }
 
 // digestSQLite hashes every row of every table of a SQLite database in a stable

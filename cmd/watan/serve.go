@@ -221,13 +221,17 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		Observer: n.metrics, Notifier: n.webhooks, Providers: n.providers,
 	}
 	if st.Engine() == store.EnginePostgres {
-		// Several nodes may share the database: provider limits hold across them.
-		ecfg.Leases = st
+		// Several nodes may share the database: provider limits, breakers opening
+		// and catalog changes (pauses among them) hold across them.
+		ecfg.Leases, ecfg.Circuits = st, st
 	}
 	n.engine, err = engine.New(ecfg)
 	if err != nil {
 		return err
 	}
+	listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopListening()
+	go st.ListenChanges(listenCtx, store.Changes{Catalog: n.engine.CatalogChanged, CircuitOpen: n.engine.CircuitOpened})
 	n.metrics.WatchCircuits(n.engine.Circuits)
 	if api && cfg.balanceProbe > 0 {
 		probe := balanceprobe.New(balanceprobe.Config{Store: st, Providers: n.providers, Observer: n.metrics,

@@ -426,6 +426,24 @@ func (b *Breaker) Snapshot() Snapshot {
 	return s
 }
 
+// Adopt opens the breaker until until, as another process's breaker of the same
+// account did: every node stops placing at once instead of each learning it from
+// failures of its own. It tells no one (the process that opened recorded it), and
+// does nothing when until has passed or the breaker is already open as long. After
+// until the breaker half-opens as usual.
+func (b *Breaker) Adopt(until time.Time, reason string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.cfg.Now()
+	if !now.Before(until) || (b.state == Open && !b.until.Before(until)) {
+		return false
+	}
+	b.reason = reason
+	b.to(Open, now)
+	b.until = until
+	return true
+}
+
 // Reset closes the breaker at once: an operator has looked at the account and wants
 // it used (resume).
 func (b *Breaker) Reset() {

@@ -20,6 +20,14 @@ type breakers struct {
 	e   *Engine
 	mu  sync.Mutex
 	set map[int64]*accountBreaker
+	// adopted: openings announced by other nodes for accounts this one has made
+	// no call to yet, applied when it does.
+	adopted map[int64]adoption
+}
+
+type adoption struct {
+	until  time.Time
+	reason string
 }
 
 type accountBreaker struct {
@@ -38,6 +46,10 @@ func (bs *breakers) of(acct watan.ProviderAccount) *breaker.Breaker {
 		cfg.OnChange = func(c breaker.Change) { bs.e.breakerChanged(acct, c) }
 		b = &accountBreaker{kind: acct.Kind, Breaker: breaker.New(cfg)}
 		bs.set[acct.ID] = b
+		if a, ok := bs.adopted[acct.ID]; ok {
+			delete(bs.adopted, acct.ID)
+			b.Adopt(a.until, a.reason)
+		}
 	}
 	return b.Breaker
 }
@@ -87,6 +99,30 @@ func (e *Engine) ProviderEvents(ctx context.Context, tenantID, providerAccountID
 	return e.store.ProviderEvents(ctx, tenantID, providerAccountID, limit, cursor)
 }
 
+// CircuitOpened applies another node's circuit opening for a provider account to
+// this node's breaker, so that placements to it stop everywhere at once (see
+// Config.Circuits).
+func (e *Engine) CircuitOpened(providerAccountID int64, until time.Time, reason string) {
+	bs := e.breakers
+	bs.mu.Lock()
+	b, ok := bs.set[providerAccountID]
+	if !ok {
+		if bs.adopted == nil {
+			bs.adopted = map[int64]adoption{}
+		}
+		bs.adopted[providerAccountID] = adoption{until, reason}
+	}
+	bs.mu.Unlock()
+	if ok && b.Adopt(until, reason) {
+		e.log.Warn("provider circuit open on another node: placements wait or go to the fallback here too",
+			"provider_account_id", providerAccountID, "until", until, "reason", reason)
+	}
+}
+
+// CatalogChanged drops the cached catalog (packages, provider accounts with their
+// pauses, mappings): another node or an operator changed it.
+func (e *Engine) CatalogChanged() { e.catalog.forgetAll() }
+
 // breakerChanged tells the log, the metrics and the account's timeline.
 func (e *Engine) breakerChanged(acct watan.ProviderAccount, c breaker.Change) {
 	e.observer.CircuitChanged(acct.Kind, acct.ID, string(c.From), string(c.To))
@@ -96,6 +132,13 @@ func (e *Engine) breakerChanged(acct watan.ProviderAccount, c breaker.Change) {
 	switch c.To {
 	case breaker.Open:
 		e.log.Warn("provider circuit open: placements wait or go to the fallback", append(attrs, "until", c.Until, "reason", c.Reason)...)
+		if e.cfg.Circuits != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := e.cfg.Circuits.AnnounceCircuitOpen(ctx, acct.ID, c.Until, c.Reason); err != nil {
+				e.log.Warn("announce provider circuit open to other nodes", "provider_account_id", acct.ID, "err", err)
+			}
+			cancel()
+		}
 		ev.Kind = watan.ProviderEventCircuitOpen
 		ev.Message = fmt.Sprintf("circuit open until %s: %s", c.Until.Format(time.RFC3339), c.Reason)
 	case breaker.HalfOpen:

@@ -11,13 +11,15 @@ import (
 // catalogCache keeps packages, provider accounts and mappings for a moment: every
 // dispatch and check reads them, and they change rarely. Pauses and resumes made
 // through this engine drop the account at once; changes made elsewhere (the API of
-// another node, an operator editing a package) are seen within the TTL.
+// another node, an operator editing a package) are seen within the TTL, or at once
+// where the database announces them (CatalogChanged, PostgreSQL).
 type catalogCache struct {
 	store Store
 	ttl   time.Duration
 	now   func() time.Time
 
 	mu       sync.Mutex
+	gen      uint64 // bumped by forgetAll, so a load that began before it is not kept
 	packages map[pkgKey]entry[watan.Package]
 	accounts map[acctKey]entry[watan.ProviderAccount]
 	mappings map[mapKey]entry[watan.Mapping]
@@ -56,6 +58,7 @@ func cached[K comparable, T any](c *catalogCache, m map[K]entry[T], k K, load fu
 	now := c.now()
 	c.mu.Lock()
 	e, ok := m[k]
+	gen := c.gen
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		return e.v, e.err
@@ -63,7 +66,9 @@ func cached[K comparable, T any](c *catalogCache, m map[K]entry[T], k K, load fu
 	v, err := load()
 	if err == nil || watan.IsNotFound(err) {
 		c.mu.Lock()
-		m[k] = entry[T]{v: v, err: err, expires: now.Add(c.ttl)}
+		if c.gen == gen {
+			m[k] = entry[T]{v: v, err: err, expires: now.Add(c.ttl)}
+		}
 		c.mu.Unlock()
 	}
 	return v, err
@@ -85,6 +90,16 @@ func (c *catalogCache) mapping(ctx context.Context, tenantID, packageID, acctID 
 	return cached(c, c.mappings, mapKey{tenantID, packageID, acctID}, func() (watan.Mapping, error) {
 		return c.store.FindMapping(ctx, tenantID, packageID, acctID)
 	})
+}
+
+// forgetAll drops everything: the catalog changed somewhere (another node).
+func (c *catalogCache) forgetAll() {
+	c.mu.Lock()
+	c.gen++
+	clear(c.packages)
+	clear(c.accounts)
+	clear(c.mappings)
+	c.mu.Unlock()
 }
 
 // forgetAccount drops an account after this engine changed it.

@@ -177,3 +177,37 @@ func TestOperatorPauseAndResume(t *testing.T) {
 		b.money()
 	})
 }
+
+// TestCircuitOpenedOnAnotherNode: a breaker that opened on another node (told
+// through CircuitOpened) holds this node's placements to the account until then,
+// also when this node had made no call to it yet, and no event is recorded twice.
+func TestCircuitOpenedOnAnotherNode(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		b := setup(t, e, setupOpts{breaker: breaker.Config{Trials: 1}})
+		until := b.clock.Now().Add(30 * time.Second)
+		b.eng.CircuitOpened(b.znetAcct.ID, until, "10 failures in a row on node 2")
+		o := b.order(pkgZnet)
+		if next := b.dispatch(o.ID); next.After <= 0 {
+			t.Fatalf("dispatch with the circuit open elsewhere comes back after %s", next.After)
+		}
+		got := b.want(o.ID, watan.StatusPending, watan.StateNotSent)
+		if !strings.Contains(got.ProviderMessage, "circuit open until "+until.Format(time.RFC3339)) {
+			t.Fatalf("waiting order says %q", got.ProviderMessage)
+		}
+		if n := len(b.znet.Requests()); n != 0 {
+			t.Fatalf("%d requests reached the provider while its circuit was open on another node", n)
+		}
+		// An older announcement does not shorten it; a later one of the same opening is a no-op.
+		b.eng.CircuitOpened(b.znetAcct.ID, until.Add(-10*time.Second), "older")
+		if s := b.eng.Circuit(b.znetAcct.ID); s.State != breaker.Open || !s.Until.Equal(until) {
+			t.Fatalf("after an older announcement: %+v", s)
+		}
+		b.clock.Advance(30 * time.Second)
+		b.dispatch(o.ID)
+		b.want(o.ID, watan.StatusPending, watan.StateSent)
+		if got := b.providerTimeline(b.znetAcct.ID); len(got) != 2 || got[0] != watan.ProviderEventCircuitHalfOpen {
+			// The opening is the other node's event; this node records what it does.
+			t.Fatalf("provider timeline %v", got)
+		}
+	})
+}

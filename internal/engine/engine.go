@@ -66,6 +66,10 @@ type Config struct {
 	// one PostgreSQL database pass the store. Default nil: the limits hold within
 	// this process, which is all there is on SQLite.
 	Leases Leases
+	// Circuits, if set, is told when a provider account's breaker opens here, so
+	// that the other nodes' breakers open too (they are told through
+	// Engine.CircuitOpened). Default nil: each process's breakers are its own.
+	Circuits CircuitAnnouncer
 	// Node names this process in the leases of the placements it makes, so that
 	// operators can tell who holds one. Default host name and process id.
 	Node string

@@ -27,6 +27,12 @@ type Leases interface {
 	ReserveCallRate(ctx context.Context, accountID int64, interval time.Duration) (time.Duration, error)
 }
 
+// CircuitAnnouncer tells the other nodes that a provider account's circuit opened
+// (*store.Store on PostgreSQL).
+type CircuitAnnouncer interface {
+	AnnounceCircuitOpen(ctx context.Context, providerAccountID int64, until time.Time, reason string) error
+}
+
 // callLeaseMargin is added to the longest a call may last (connect and request
 // timeouts) for a lease's lifetime: a lease outliving its call is harmless, one
 // expiring while the call is still on the wire would let one call too many out.

@@ -91,6 +91,7 @@ type Store struct {
 	db     *sql.DB
 	engine Engine
 	path   string // the SQLite file; empty on PostgreSQL and for ":memory:"
+	url    string // the PostgreSQL URL, for connections of its own (ListenChanges)
 	logger *slog.Logger
 	clock  watan.Clock
 	sealer Sealer
@@ -138,7 +139,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		s.engine = EnginePostgres
-		if s.db, err = sql.Open("pgx", withConnectTimeout(url)); err != nil {
+		s.url = withConnectTimeout(url)
+		if s.db, err = sql.Open("pgx", s.url); err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", err)
 		}
 		n := cfg.MaxOpenConns
