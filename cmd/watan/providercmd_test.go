@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"syscall"
@@ -13,6 +14,8 @@ import (
 
 	"watan"
 	"watan/internal/barakat"
+	"watan/internal/httpapi"
+	"watan/internal/store/storetest"
 	"watan/internal/znet"
 )
 
@@ -190,5 +193,50 @@ func TestExplainProviderError(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output:\n%s\nwant it to contain %q", out.String(), want)
 		}
+	}
+}
+
+// TestProviderCheckWatanUpstream runs "watan provider check --kind watan" against
+// a real watan API (handler and store): our account's balance and the upstream's
+// packages; a wrong key is explained and never printed.
+func TestProviderCheckWatanUpstream(t *testing.T) {
+	ctx := t.Context()
+	st := storetest.Open(t)
+	ten, err := st.CreateTenant(ctx, "upstream")
+	must(t, err)
+	_, key, err := st.CreateAPIKey(ctx, ten.ID, "downstream")
+	must(t, err)
+	_, err = st.CreatePackage(ctx, watan.Package{TenantID: ten.ID, Code: "pubg-60", Name: "PUBG Mobile 60 UC", Price: 40_00,
+		Currency: "TRY", Active: true, Routing: watan.Routing{Mode: watan.RouteManual}})
+	must(t, err)
+	_, err = st.CreateAccount(ctx, ten.ID, watan.NewAccount{Code: "reseller-a", Name: "A", Currency: "TRY"})
+	must(t, err)
+	_, err = st.TopUp(ctx, ten.ID, "reseller-a", 250_00, "opening")
+	must(t, err)
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Tenants: st, Accounts: st, Catalog: st, Orders: st}))
+	defer srv.Close()
+
+	var out, errOut fpBuffer
+	args := []string{"provider", "check", "--kind", "watan", "--base-url", srv.URL, "--api-key", key, "--account", "reseller-a"}
+	if err := run(ctx, fpEnv(nil, &out, &errOut), args); err != nil {
+		t.Fatalf("err = %v\n%s%s", err, out.String(), errOut.String())
+	}
+	want := `Balance:  250.00 TRY
+Products: 1
+
+ID       NAME               CATEGORY  PRICE  AVAILABLE  QTY      INPUTS     MAPPING PARAMS
+pubg-60  PUBG Mobile 60 UC  -         40.00  yes        1..1000  player_id  -
+`
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+
+	out, errOut = fpBuffer{}, fpBuffer{}
+	bad := []string{"provider", "check", "--kind", "watan", "--base-url", srv.URL, "--api-key", "wtn_not-a-real-key", "--account", "reseller-a"}
+	if err := run(ctx, fpEnv(nil, &out, &errOut), bad); !errors.Is(err, errCheckFailed) {
+		t.Fatalf("wrong key: err = %v", err)
+	}
+	if !strings.Contains(out.String(), "API key is wrong or revoked") || strings.Contains(out.String()+errOut.String(), "wtn_not-a-real-key") {
+		t.Errorf("wrong key output:\n%s%s", out.String(), errOut.String())
 	}
 }

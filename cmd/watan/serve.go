@@ -240,6 +240,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		defer stopProbe()
 		go probe.Run(probeCtx)
 	}
+	n.metrics.WatchCompletions(n.engine.Completions)
 
 	// Jobs stop on their own context so that a shutdown lets running jobs finish
 	// instead of cancelling them at once.

@@ -30,6 +30,7 @@ import (
 
 	"watan"
 	"watan/internal/breaker"
+	"watan/internal/engine"
 	"watan/internal/store"
 )
 
@@ -73,6 +74,9 @@ type Operator interface {
 	ResumeProvider(ctx context.Context, tenantID, id int64, actor watan.Actor) error
 	// Circuit is a provider account's circuit breaker in this process.
 	Circuit(providerAccountID int64) breaker.Snapshot
+	// Completion is what the adaptive polling policy learned in this process of
+	// a provider account's completion times.
+	Completion(providerAccountID int64) engine.CompletionStat
 	// ProviderEvents pages through a provider account's timeline, newest first.
 	ProviderEvents(ctx context.Context, tenantID, providerAccountID int64, limit int, cursor string) ([]watan.ProviderEvent, string, error)
 }

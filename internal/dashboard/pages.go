@@ -16,6 +16,7 @@ import (
 
 	"watan"
 	"watan/internal/breaker"
+	"watan/internal/engine"
 	"watan/internal/store"
 )
 
@@ -597,11 +598,24 @@ type providerRow struct {
 	// latest is below the account's threshold.
 	Recorded []watan.BalancePoint
 	Low      bool
+	// Learned is the account's completion times as the adaptive policy learned
+	// them in this process (quantiles rounded to the second, for reading).
+	Learned                            engine.CompletionStat
+	LearnedP50, LearnedP90, LearnedP99 string
+	LearnedNeeds                       int // completions the policy waits for before adapting
 }
 
 // providerEventsShown is how many of an account's latest timeline entries the
 // providers page shows; the API pages through all of them.
 const providerEventsShown = 5
+
+// roundDur shows a learned duration to the second (to the tenth below 10 s).
+func roundDur(d time.Duration) string {
+	if d < 10*time.Second {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
 
 type providersData struct {
 	Rows        []providerRow
@@ -626,7 +640,9 @@ func (h *Handler) providers(w http.ResponseWriter, r *http.Request) {
 	d := providersData{CanBalance: h.balances != nil}
 	asked, _ := strconv.ParseInt(r.URL.Query().Get("balance"), 10, 64)
 	for _, p := range provs {
-		pr := providerRow{ProviderAccount: p, Pending: pending[p.ID], Circuit: h.op.Circuit(p.ID)}
+		pr := providerRow{ProviderAccount: p, Pending: pending[p.ID], Circuit: h.op.Circuit(p.ID),
+			Learned: h.op.Completion(p.ID), LearnedNeeds: engine.AdaptiveMinSamples}
+		pr.LearnedP50, pr.LearnedP90, pr.LearnedP99 = roundDur(pr.Learned.P50), roundDur(pr.Learned.P90), roundDur(pr.Learned.P99)
 		if pr.Events, _, err = h.op.ProviderEvents(r.Context(), tid, p.ID, providerEventsShown, ""); err != nil {
 			h.failErr(w, r, s, err)
 			return

@@ -34,6 +34,10 @@ import (
 // little memory; this needs the quantiles of the last adaptiveWindow completions
 // only, which fit in a ring of 256 floats and sort in microseconds, so an exact
 // window is used (no maintained Go quantile library is available here either).
+// AdaptiveMinSamples is how many completions of a provider account the adaptive
+// policy waits for before it departs from steady.
+const AdaptiveMinSamples = adaptiveMinSamples
+
 const (
 	adaptiveWindow     = 256              // completions remembered per provider account
 	adaptiveMinSamples = 50               // before that, steady

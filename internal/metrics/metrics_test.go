@@ -232,3 +232,17 @@ func TestCircuitBreakersShowInTheScrape(t *testing.T) {
 	wantLine(t, out, `watan_provider_circuit_opened{provider_account="7",provider_kind="znet"} 1`)
 	wantLine(t, out, `watan_provider_circuit_changes_total{provider_account="7",provider_kind="znet",to="open"} 1`)
 }
+
+// TestLearnedCompletionTimesShowInTheScrape: the adaptive policy's quantiles.
+func TestLearnedCompletionTimesShowInTheScrape(t *testing.T) {
+	m := metrics.New()
+	m.WatchCompletions(func() []engine.CompletionStat {
+		return []engine.CompletionStat{{ProviderAccountID: 3, Samples: 120, Total: 400, Ready: true,
+			P50: 20 * time.Second, P90: 72 * time.Second, P99: 204500 * time.Millisecond}}
+	})
+	out := scrape(t, m)
+	wantLine(t, out, `watan_provider_completion_samples{provider_account="3"} 120`)
+	wantLine(t, out, `watan_provider_completion_seconds{provider_account="3",quantile="0.5"} 20`)
+	wantLine(t, out, `watan_provider_completion_seconds{provider_account="3",quantile="0.9"} 72`)
+	wantLine(t, out, `watan_provider_completion_seconds{provider_account="3",quantile="0.99"} 204.5`)
+}

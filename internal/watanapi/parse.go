@@ -194,7 +194,7 @@ func parseCatalog(status int, body []byte) ([]watan.Product, string, error) {
 	out := make([]watan.Product, 0, len(*page.Packages))
 	for _, p := range *page.Packages {
 		out = append(out, watan.Product{
-			ID: p.Code, Name: p.Name, Price: p.Price, Category: p.Currency, Available: p.Active,
+			ID: p.Code, Name: p.Name, Price: p.Price, Description: "price in " + p.Currency, Available: p.Active,
 			Inputs: []string{"player_id"}, QtyKind: "range", QtyMin: 1, QtyMax: maxQuantity,
 		})
 	}
