@@ -131,7 +131,7 @@ func TestProviderCheckUsage(t *testing.T) {
 	}{
 		{[]string{"provider"}, nil, "check", errUsage},
 		{[]string{"provider", "frobnicate"}, nil, `unknown subcommand "frobnicate"`, errUsage},
-		{[]string{"provider", "check"}, nil, "needs --kind znet or --kind barakat", errUsage},
+		{[]string{"provider", "check"}, nil, "needs --kind znet, --kind barakat or --kind watan", errUsage},
 		{[]string{"provider", "check", "--kind", "znet", "--kod", "1", "--sifre", "2"}, nil, "needs --base-url", errUsage},
 		{[]string{"provider", "check", "--kind", "znet", "--base-url", "http://x"}, nil, "needs --kod and --sifre", errUsage},
 		{[]string{"provider", "check", "--kind", "barakat"}, nil, "needs --token", errUsage},
