@@ -284,7 +284,7 @@ func TestPages(t *testing.T) {
 		}
 		st, body = c.get("/providers")
 		if st != http.StatusOK || !strings.Contains(body, "znet a") || !strings.Contains(body, "Refresh balance") ||
-			!strings.Contains(body, "Completion times (learned)") || !strings.Contains(body, "learning: 0 of 50 completions") {
+			!strings.Contains(body, "Learned times") || !strings.Contains(body, "learning: 0 of 50 completions") {
 			t.Errorf("providers: %d\n%s", st, body)
 		}
 		st, body = c.get(path("/providers?balance=%d", b.znetA.ID))
