@@ -185,10 +185,13 @@ func TestClusterLimits(t *testing.T) {
 		if calls == 0 {
 			t.Errorf("%s: no calls", c.name)
 		}
-		// Calls start 1/rate apart by the database's clock, but on a loaded
-		// machine one delayed on its way arrives together with the next: the
-		// bound is checked over three seconds, with one spare at each end.
-		if c.rate > 0 && busiest3 > 3*c.rate+2 {
+		// Calls start 1/rate apart by the database's clock; what the provider
+		// sees is their arrival, which a loaded machine (this runs under -race
+		// beside other packages' tests) may delay by a few hundred milliseconds,
+		// so that the calls of 3.5 s can arrive within 3 s. The bound allows
+		// that much delay and one call at the window's edge; more means calls
+		// really started faster than the setting.
+		if allowed := 3*c.rate + c.rate/2 + 1; c.rate > 0 && busiest3 > allowed {
 			t.Errorf("%s: %d calls started within three seconds; max_per_second is %d", c.name, busiest3, c.rate)
 		}
 	}
