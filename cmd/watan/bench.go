@@ -37,6 +37,7 @@ type benchConfig struct {
 	rate     float64
 	e2eRate  float64
 	idle     time.Duration
+	idleProf string
 	orders   int
 	duration time.Duration
 	clients  int
@@ -59,6 +60,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	fs.Float64Var(&cfg.rate, "rate", 200, "intake: offered orders per second in the fixed-rate phase")
 	fs.Float64Var(&cfg.e2eRate, "e2e-rate", 100, "e2e: offered orders per second in the fixed-rate phase")
 	fs.DurationVar(&cfg.idle, "idle-duration", 30*time.Second, "idle: how long to measure an idle serve after it has settled")
+	fs.StringVar(&cfg.idleProf, "idle-cpuprofile", "", "idle: write a CPU profile of the measurement window to this file")
 	fs.IntVar(&cfg.orders, "orders", 2000, "orders per phase at most (intake, e2e) or per policy (monitor)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "wall-clock bound of each phase")
 	fs.IntVar(&cfg.clients, "clients", 8, "concurrent HTTP clients (intake, e2e)")
@@ -213,6 +215,11 @@ func openBenchSystem(ctx context.Context, url string, clock watan.Clock, workers
 		return nil, err
 	}
 	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	// As serve does.
+	if err := st.Warm(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}

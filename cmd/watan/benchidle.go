@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -65,11 +66,25 @@ func benchIdle(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult, e
 	if err := wait(settle); err != nil {
 		return nil, err
 	}
+	if cfg.idleProf != "" {
+		f, err := os.Create(cfg.idleProf)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+	}
 	cpu0 := takeCPUSample()
-	if err := wait(cfg.idle); err != nil {
+	err = wait(cfg.idle)
+	use := cpu0.until(takeCPUSample())
+	if cfg.idleProf != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		return nil, err
 	}
-	use := cpu0.until(takeCPUSample())
 	stopServe()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		return nil, fmt.Errorf("serve: %w", err)

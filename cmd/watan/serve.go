@@ -178,6 +178,11 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		return fmt.Errorf("--allow-targets: %w", err)
 	}
 	n.egress = &egress.Policy{AllowPrivate: cfg.allowPrivate, Allow: allow}
+	// Open the pool's connections now rather than under the first orders. A
+	// failure only costs that latency, so it is logged, not fatal.
+	if err := st.Warm(ctx); err != nil {
+		logger.Warn("warming the database pool", "err", err)
+	}
 
 	var seeded *demo.Result
 	if api && cfg.demo {

@@ -193,11 +193,25 @@ func (m *Monitor) Check(ctx context.Context) {
 }
 
 // Run checks the database at once after an alert and every Interval while it is
-// down, until ctx ends.
+// down, until ctx ends. While the database answers it sleeps: an idle node
+// should not wake up for nothing.
 func (m *Monitor) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+		}
+		m.Check(ctx)
+		m.watch(ctx)
+	}
+}
+
+// watch checks every Interval until the database answers again.
+func (m *Monitor) watch(ctx context.Context) {
 	t := time.NewTicker(m.cfg.Interval)
 	defer t.Stop()
-	for {
+	for !m.up() {
 		select {
 		case <-ctx.Done():
 			return
@@ -206,4 +220,10 @@ func (m *Monitor) Run(ctx context.Context) {
 		}
 		m.Check(ctx)
 	}
+}
+
+func (m *Monitor) up() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state == up
 }

@@ -63,9 +63,11 @@ type Config struct {
 	SweepInterval time.Duration
 	// FetchCooldown and FetchPollInterval tune how fast jobs are picked up.
 	// FetchCooldown defaults to 5 ms: River's own default (100 ms) caps a process
-	// near 500 jobs a second. FetchPollInterval defaults to 1 s where workers are
+	// near 500 jobs a second. FetchPollInterval defaults to 5 s where workers are
 	// told of new and due jobs (SQLite, and PostgreSQL with ListenURL; see
-	// wake.go), and to 50 ms where they can only poll (PostgreSQL without it).
+	// wake.go): there polling is a safety net for a lost notification, and
+	// its wakeups were a third of an idle node's CPU at 1 s. It defaults to
+	// 50 ms where workers can only poll (PostgreSQL without ListenURL).
 	FetchCooldown     time.Duration
 	FetchPollInterval time.Duration
 	// RescueAfter is how long a job may run before River assumes its worker died
@@ -173,7 +175,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.FetchPollInterval <= 0 {
 		cfg.FetchPollInterval = 50 * time.Millisecond
 		if notified {
-			cfg.FetchPollInterval = time.Second
+			cfg.FetchPollInterval = 5 * time.Second
 		}
 	}
 	if cfg.RescueAfter <= 0 {

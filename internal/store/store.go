@@ -149,10 +149,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		n = max(n, 2)
 		s.db.SetMaxOpenConns(n)
-		// Keep idle connections: the default of 2 makes a busy pool open and
-		// close connections all the time.
+		// Keep idle connections, however long they idle: the default of 2 makes
+		// a busy pool open and close connections all the time, a new backend is
+		// slow on its first statements (see Warm), and an idle one costs no CPU.
 		s.db.SetMaxIdleConns(n)
-		s.db.SetConnMaxIdleTime(5 * time.Minute)
+		s.db.SetConnMaxIdleTime(0)
 	case strings.HasPrefix(url, "sqlite:"):
 		s.engine = EngineSQLite
 		path := strings.TrimPrefix(url, "sqlite:")
