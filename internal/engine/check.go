@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"watan"
@@ -120,14 +121,16 @@ func (e *Engine) check(ctx context.Context, o watan.Order, gen int) (Next, error
 func (e *Engine) checkWith(ctx context.Context, st *step, o watan.Order, acct watan.ProviderAccount, client watan.Provider, batch bool) (Next, error) {
 	orders := []watan.Order{o}
 	if caps := client.Capabilities(); batch && caps.BatchCheck && caps.MaxBatch > 1 {
-		// Orders due within half an interval ride along: checking them a little
-		// early costs nothing, while waiting for their own moment costs a request each.
-		window := min(acct.Settings.PollInterval/2, 30*time.Second)
-		others, err := e.store.DueChecks(ctx, o.TenantID, acct.ID, e.now().Add(window), o.ID, caps.MaxBatch-1)
-		if err != nil {
+		var until time.Time
+		var err error
+		if orders, until, err = e.claimBatch(ctx, o, acct, caps.MaxBatch); err != nil {
 			return done, err
 		}
-		orders = append(orders, others...)
+		if len(orders) == 0 {
+			// Another batch check has taken o along and is asking about it.
+			st.log(ctx, "skip", "claimed_by_a_batch", "until", until)
+			return later(until.Sub(e.now())), nil
+		}
 	}
 	refs := make([]watan.CheckRef, len(orders))
 	for i, x := range orders {
@@ -169,6 +172,42 @@ func (e *Engine) checkWith(ctx context.Context, st *step, o watan.Order, acct wa
 		return done, nil // a replacement has its dispatch job, enqueued by applyCheck
 	}
 	return later(mine.after), nil
+}
+
+// claimBatch gathers the orders to ask about in one batch check with o: o and
+// up to max-1 other orders of the account due within half an interval, which
+// ride along since checking them a little early costs nothing while waiting for
+// their own moment costs a request each. It claims them (Store.ClaimChecks)
+// until a window after that, so that concurrent batch checks of the account,
+// which list the same due orders, ask about each once. An order another check
+// has claimed meanwhile is left out; when that is o (its next check is no
+// longer the one read), the batch is empty, and until is when to look again.
+func (e *Engine) claimBatch(ctx context.Context, o watan.Order, acct watan.ProviderAccount, max int) ([]watan.Order, time.Time, error) {
+	now := e.now()
+	window := min(acct.Settings.PollInterval/2, 30*time.Second)
+	dueBy, until := now.Add(window), now.Add(2*window)
+	others, err := e.store.DueChecks(ctx, o.TenantID, acct.ID, dueBy, o.ID, max-1)
+	if err != nil {
+		return nil, until, err
+	}
+	ids := make([]int64, len(others))
+	for i, x := range others {
+		ids[i] = x.ID
+	}
+	got, err := e.store.ClaimChecks(ctx, o.TenantID, o.ID, o.NextCheckAt, ids, dueBy, until)
+	if err != nil {
+		return nil, until, err
+	}
+	if !slices.Contains(got, o.ID) {
+		return nil, until, nil
+	}
+	orders := []watan.Order{o}
+	for _, x := range others {
+		if slices.Contains(got, x.ID) {
+			orders = append(orders, x)
+		}
+	}
+	return orders, until, nil
 }
 
 // recordCheckFailure notes a failed check call on the order. With a positive

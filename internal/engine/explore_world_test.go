@@ -190,12 +190,18 @@ func (l yieldingLeases) AcquireCallLease(ctx context.Context, accountID int64, s
 	return l.Store.AcquireCallLease(ctx, accountID, slots, holder, ttl)
 }
 
-// yieldingStore is the real store with a yield point before every transaction.
+// yieldingStore is the real store with a yield point before every transaction
+// and before a batch check's claim, which writes outside one.
 type yieldingStore struct{ *store.Store }
 
 func (s yieldingStore) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	yieldPoint(ctx, "before a transaction")
 	return s.Store.InTx(ctx, fn)
+}
+
+func (s yieldingStore) ClaimChecks(ctx context.Context, tenantID, self int64, selfNext *time.Time, others []int64, dueBy, until time.Time) ([]int64, error) {
+	yieldPoint(ctx, "before a batch check's claim")
+	return s.Store.ClaimChecks(ctx, tenantID, self, selfNext, others, dueBy, until)
 }
 
 // explorer holds what every schedule of one engine shares.

@@ -49,6 +49,11 @@ type Store interface {
 	// DueChecks lists other pending orders of the provider account in a dispatched
 	// state whose next check is due by now, soonest first, for batch checks.
 	DueChecks(ctx context.Context, tenantID, providerAccountID int64, now time.Time, excludeOrderID int64, limit int) ([]watan.Order, error)
+	// ClaimChecks claims orders for one batch check started by order self's:
+	// self if its next check is still selfNext, and of others those whose next
+	// check is due by dueBy. It moves their next check to until, after dueBy,
+	// returns the IDs claimed, and leaves the orders' versions alone.
+	ClaimChecks(ctx context.Context, tenantID, self int64, selfNext *time.Time, others []int64, dueBy, until time.Time) ([]int64, error)
 	// OrdersWithoutJob lists pending orders in one of states, last updated before
 	// updatedBefore, that have no live job of the given kind (a job whose args carry
 	// "order_id", and with sameGeneration the order's current "generation"), oldest

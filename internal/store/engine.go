@@ -359,6 +359,38 @@ func (s *Store) DueChecks(ctx context.Context, tenantID, providerAccountID int64
 		providerAccountID, s.ts(now), tenantID, excludeOrderID, limit)
 }
 
+// ClaimChecks claims orders of a tenant for one batch check, started by the
+// check of order self: self if its next check is still selfNext (as the
+// checker read it), and of others those whose next check is due by dueBy. It
+// moves their next check to until, which must be after dueBy, and returns the
+// IDs it claimed, only of pending orders. Two batch checks of one provider
+// account that list the same due orders thus ask about each once: the second
+// claim finds the order no longer due and leaves it out. The claim is not a
+// transition and keeps the order's version, so the check's outcome, saved from a
+// reading taken before the claim, still applies; after a failed call the
+// orders are due again at until.
+func (s *Store) ClaimChecks(ctx context.Context, tenantID, self int64, selfNext *time.Time, others []int64, dueBy, until time.Time) ([]int64, error) {
+	var next any
+	if selfNext != nil {
+		next = s.ts(*selfNext)
+	}
+	args := []any{s.ts(until), s.ts(dueBy), tenantID, self, next}
+	others = append([]int64{0}, others...) // never an order's ID; keeps IN () valid
+	marks := make([]string, len(others))
+	for i, id := range others {
+		args = append(args, id)
+		marks[i] = fmt.Sprintf("$%d", len(args))
+	}
+	return list(ctx, s.db, "claim checks", func(r rowScanner) (int64, error) {
+		var id int64
+		return id, r.Scan(&id)
+	}, `UPDATE orders SET next_check_at = $1
+		WHERE tenant_id = $3 AND status = 'pending'
+			AND (id = $4 AND next_check_at IS NOT DISTINCT FROM $5
+				OR id IN (`+strings.Join(marks, ", ")+`) AND next_check_at <= $2)
+		RETURNING id`, args...)
+}
+
 // OrdersWithoutJob lists pending orders, across tenants, in one of states and last
 // updated before updatedBefore, that have no live River job of the given kind for
 // them (jobs carry the order in args.order_id and its generation in

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -530,6 +531,70 @@ func TestTransitionTimelineIsPartOfTheTransaction(t *testing.T) {
 		got, err := b.s.FindOrder(b.ctx, b.tenant.ID, o.ID)
 		if err != nil || got.ProviderMessage != "saved" || got.Version != o.Version {
 			t.Errorf("order = message %q version %d, %v; want %q version %d", got.ProviderMessage, got.Version, err, "saved", o.Version)
+		}
+	})
+}
+
+// A batch check claims the orders it asks about, so that a concurrent batch of
+// the same account leaves them out; the claim keeps the version, so the check's
+// outcome still saves from the reading taken before it.
+func TestClaimChecks(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		b.account(t, b.tenant.ID, "c1", 10000, 0)
+		b.pkg(t, b.tenant.ID, "p", 100)
+		t0 := b.clock.Now().Truncate(time.Second)
+		at := func(d time.Duration) *time.Time { x := t0.Add(d); return &x }
+		order := func(next *time.Time) watan.Order {
+			t.Helper()
+			o := b.order(t, watan.NewOrder{PackageCode: "p", AccountCode: "c1"})
+			o.NextCheckAt = next
+			if err := b.s.InTx(b.ctx, func(tx *sql.Tx) error { return b.s.SaveOrderTx(b.ctx, tx, o) }); err != nil {
+				t.Fatal(err)
+			}
+			o, err := b.s.FindOrder(b.ctx, b.tenant.ID, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return o
+		}
+		self, overdue, soon, later := order(at(-time.Second)), order(at(-5*time.Second)), order(at(10*time.Second)), order(at(time.Minute))
+		dueBy, until := t0.Add(20*time.Second), t0.Add(40*time.Second)
+		claim := func(self watan.Order) []int64 {
+			t.Helper()
+			got, err := b.s.ClaimChecks(b.ctx, b.tenant.ID, self.ID, self.NextCheckAt, []int64{overdue.ID, soon.ID, later.ID}, dueBy, until)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			return got
+		}
+		if got, want := claim(self), []int64{self.ID, overdue.ID, soon.ID}; !slices.Equal(got, want) {
+			t.Fatalf("first claim = %v, want %v (not %d, due after dueBy)", got, want, later.ID)
+		}
+		for _, o := range []watan.Order{self, overdue, soon} {
+			cur, err := b.s.FindOrder(b.ctx, b.tenant.ID, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cur.NextCheckAt == nil || !cur.NextCheckAt.Equal(until) || cur.Version != o.Version {
+				t.Errorf("order %d after the claim: next check %v version %d, want %v and version %d", o.ID, cur.NextCheckAt, cur.Version, until, o.Version)
+			}
+		}
+		// A second batch that read the same orders before the claim gets none.
+		if got := claim(self); len(got) != 0 {
+			t.Fatalf("second claim = %v, want none", got)
+		}
+		// The outcome saves from the reading taken before the claim.
+		checked := overdue
+		checked.NextCheckAt = at(55 * time.Second)
+		if err := b.s.InTx(b.ctx, func(tx *sql.Tx) error { return b.s.SaveOrderTx(b.ctx, tx, checked) }); err != nil {
+			t.Fatalf("saving the check's outcome after the claim: %v", err)
+		}
+		// An order never checked (no next check yet) is claimed as the batch's own.
+		fresh := order(nil)
+		got, err := b.s.ClaimChecks(b.ctx, b.tenant.ID, fresh.ID, nil, nil, dueBy, until)
+		if err != nil || !slices.Equal(got, []int64{fresh.ID}) {
+			t.Fatalf("claim of an order without a next check = %v, %v; want [%d]", got, err, fresh.ID)
 		}
 	})
 }
