@@ -16,9 +16,21 @@ import (
 const maxRounds = 5
 
 // leaseMargin is added to a provider account's request timeout to make the lease of
-// a placement: a call cannot outlive its timeout, so once the lease has run out the
-// placement is no longer on the wire.
+// a placement: the call may not start later than the lease less the margin (see
+// callDeadline), so once the lease has run out the placement is no longer on the
+// wire, and the margin is the time a provider takes to act on a request.
 const leaseMargin = 10 * time.Second
+
+type callDeadlineKey struct{}
+
+// CallDeadline reports the moment, on the engine's clock, after which the
+// placement request made with ctx must not leave for the provider. With the
+// system clock the context's own deadline enforces it; a simulated provider on an
+// injected clock must refuse a request past it, as a real connection would.
+func CallDeadline(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(callDeadlineKey{}).(time.Time)
+	return t, ok
+}
 
 // Dispatch sends a pending order on its way according to its package's routing. It
 // is idempotent and acts on the order as it is now: run on an order already sent,
@@ -243,8 +255,16 @@ func (e *Engine) placeAuto(ctx context.Context, st *step, o watan.Order, pkg wat
 	}
 	st.log(ctx, "persist_referans", "sending", "provider_account_id", acct.ID, "referans", o.ProviderReferans, "generation", o.Generation)
 
-	// Step 3: call the provider, no longer than the lease allows.
-	callCtx, cancel := context.WithTimeout(ctx, acct.Settings.RequestTimeout)
+	// Step 3: call the provider, no longer than the lease allows. The request
+	// timeout counts from now, and time has passed since the lease was taken (the
+	// commit, a pause of the process), so the lease bounds the call too: a check
+	// that finds no order once the lease has run out takes it as proof that the
+	// placement never arrived.
+	wireBy := e.now().Add(acct.Settings.RequestTimeout)
+	if o.LeaseUntil != nil && o.LeaseUntil.Add(-leaseMargin).Before(wireBy) {
+		wireBy = o.LeaseUntil.Add(-leaseMargin)
+	}
+	callCtx, cancel := context.WithTimeout(context.WithValue(ctx, callDeadlineKey{}, wireBy), wireBy.Sub(e.now()))
 	res, callErr := client.Place(callCtx, watan.PlaceRequest{
 		Referans: o.ProviderReferans, ProductID: mapping.ProductID, Params: mapping.Params,
 		Quantity: o.Quantity, PlayerID: o.PlayerID, Extra: o.Extra,

@@ -46,6 +46,7 @@ type upOrder struct {
 
 // upstream is the provider side of every account of one schedule.
 type upstream struct {
+	clock   *providertest.ManualClock
 	mu      sync.Mutex
 	orders  map[string]*upOrder   // by account and reference
 	fates   map[int64][]placeFate // per account, consumed in order; then accept
@@ -54,8 +55,8 @@ type upstream struct {
 	failChecks map[int64]int
 }
 
-func newUpstream() *upstream {
-	return &upstream{orders: map[string]*upOrder{}, fates: map[int64][]placeFate{}, created: map[int64]int{}, failChecks: map[int64]int{}}
+func newUpstream(clock *providertest.ManualClock) *upstream {
+	return &upstream{clock: clock, orders: map[string]*upOrder{}, fates: map[int64][]placeFate{}, created: map[int64]int{}, failChecks: map[int64]int{}}
 }
 
 func upKey(acct int64, ref string) string { return fmt.Sprintf("%d/%s", acct, ref) }
@@ -92,6 +93,12 @@ func (c upClient) Place(ctx context.Context, req watan.PlaceRequest) (watan.Plac
 	yieldPoint(ctx, "placement request on the wire")
 	if err := ctx.Err(); err != nil {
 		return watan.PlaceResult{Outcome: watan.PlaceUnknown}, &watan.ProviderError{Kind: watan.FailTransport, Op: "place", Err: err}
+	}
+	// Another actor may have moved the clock past the call's deadline while this
+	// one waited at the yield point: the request does not leave, as a real
+	// connection's context would not let it.
+	if by, ok := engine.CallDeadline(ctx); ok && !c.u.clock.Now().Before(by) {
+		return watan.PlaceResult{Outcome: watan.PlaceUnknown}, &watan.ProviderError{Kind: watan.FailTransport, Op: "place", Err: context.DeadlineExceeded}
 	}
 	res, err := c.place(req)
 	yieldPoint(ctx, "placement reply on the wire")
@@ -241,7 +248,7 @@ const (
 func (x *explorer) newWorld() *world {
 	ctx, st := x.ctx, x.st
 	x.worlds++
-	w := &world{x: x, up: newUpstream(), pkgs: map[string]string{}}
+	w := &world{x: x, up: newUpstream(x.clock), pkgs: map[string]string{}}
 	var err error
 	must := func(err error) {
 		if err != nil {
