@@ -374,6 +374,18 @@ func (x *explorer) report(t *testing.T, sc scenario, s *scheduler) *world {
 // engine before placements had generations and leases. Each runs its script, then
 // quiescence, then the invariants.
 
+// scenarioNamed is the explorer's scenario whose name starts with prefix.
+func scenarioNamed(t *testing.T, prefix string) scenario {
+	t.Helper()
+	for _, sc := range scenarios {
+		if strings.HasPrefix(sc.name, prefix) {
+			return sc
+		}
+	}
+	t.Fatalf("no scenario named %q", prefix)
+	return scenario{}
+}
+
 func runScript(t *testing.T, sc scenario, script ...string) {
 	storetest.RunEngines(t, func(t *testing.T, kind store.Engine) {
 		x := newExplorer(t, kind)
@@ -566,14 +578,6 @@ func TestInterleavingCircuitOpenSendsToFallback(t *testing.T) {
 // placement request may not leave after its lease (less the margin), whatever
 // the request timeout says.
 func TestInterleavingPlacementOutlivesItsLease(t *testing.T) {
-	runScript(t, scenario{
-		fates:   map[string][]placeFate{"a": {fateLostRequest}},
-		breaker: breaker.Config{TransientInARow: 1, FailureRatio: 1, Trials: 1, CoolDown: 30 * time.Second},
-		setup:   func(w *world) { w.order(routeAB) },
-		actors: func(w *world) []*actor {
-			return []*actor{w.worker("D", dispatchJob, 0, true), w.operator("O", "check", "redispatch-a"), w.tick("T", 31*time.Second)}
-		},
-		end: watan.CheckDelivered,
-	}, "D:placement request on the wire", "D:placement request on the wire", "T*", "O:status reply on the wire",
+	runScript(t, scenarioNamed(t, "circuit opening mid-dispatch"), "D:placement request on the wire", "D:placement request on the wire", "T*", "O:status reply on the wire",
 		"D", "D", "D", "!D", "O*")
 }
