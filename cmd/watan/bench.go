@@ -47,6 +47,7 @@ type benchConfig struct {
 	sigma    float64
 	pending  int
 	seed     uint64
+	poller   bool
 	json     bool
 	capacity capacityConfig
 }
@@ -71,6 +72,7 @@ func cmdBench(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&cfg.mix, "monitor-mix", "lognormal", "monitor: completion times: lognormal (--median, --sigma), bimodal (70 % log-normal around 5 s, 30 % around 5 min), or slowdown (lognormal, 5 times slower from noon)")
 	fs.IntVar(&cfg.pending, "batch-pending", 500, "monitor: barakat orders pending at once in the batching run")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of simulators, arrivals and jitter")
+	fs.BoolVar(&cfg.poller, "check-poller", true, "e2e, capacity: run the check poller as serve does; false leaves every check to the order's check job")
 	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON instead of a table")
 	cfg.capacity.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -209,6 +211,12 @@ type benchSystem struct {
 }
 
 func openBenchSystem(ctx context.Context, url string, clock watan.Clock, workers int, seed uint64) (*benchSystem, error) {
+	return openBenchSystemWith(ctx, url, clock, workers, seed, false)
+}
+
+// openBenchSystemWith is openBenchSystem whose engine, with poller set, leaves
+// routine checks to the check poller, as serve's does; startPoller runs it.
+func openBenchSystemWith(ctx context.Context, url string, clock watan.Clock, workers int, seed uint64, poller bool) (*benchSystem, error) {
 	logger := slog.New(slog.DiscardHandler)
 	st, err := store.Open(ctx, store.Config{URL: url, Clock: clock, APIKeyCacheTTL: store.DefaultAPIKeyCacheTTL})
 	if err != nil {
@@ -232,7 +240,7 @@ func openBenchSystem(ctx context.Context, url string, clock watan.Clock, workers
 		st.Close()
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{Store: st, Queue: q, Clock: clock, Logger: logger, Seed: seed,
+	eng, err := engine.New(engine.Config{Store: st, Queue: q, Clock: clock, Logger: logger, Seed: seed, CheckPoller: poller,
 		Providers: providers.New(providers.Config{Logger: logger})})
 	if err != nil {
 		st.Close()
@@ -561,7 +569,7 @@ func benchIntake(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult,
 // then as fast as the clients can create orders, for throughput. Each phase has a
 // tenant and simulators of its own.
 func benchE2E(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult, error) {
-	sys, err := openBenchSystem(ctx, cfg.db.URL, watan.SystemClock{}, cfg.workers, cfg.seed)
+	sys, err := openBenchSystemWith(ctx, cfg.db.URL, watan.SystemClock{}, cfg.workers, cfg.seed, cfg.poller)
 	if err != nil {
 		return nil, err
 	}
@@ -575,6 +583,9 @@ func benchE2E(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult, er
 	defer stopJobs()
 	if err := sys.queue.Start(jobCtx, sys.eng); err != nil {
 		return nil, err
+	}
+	if cfg.poller {
+		go sys.eng.RunPoller(jobCtx)
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

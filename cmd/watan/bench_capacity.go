@@ -305,6 +305,14 @@ func (s capStore) DueChecks(ctx context.Context, tenantID, providerAccountID int
 	return os, err
 }
 
+func (s capStore) ClaimDueChecks(ctx context.Context, now, until time.Time, limit int) ([]watan.Order, error) {
+	os, err := s.Store.ClaimDueChecks(ctx, now, until, limit)
+	if err == nil {
+		s.rec.read(os...)
+	}
+	return os, err
+}
+
 func (s capStore) LockOrderTx(ctx context.Context, tx *sql.Tx, tenantID, id int64) (watan.Order, error) {
 	o, err := s.Store.LockOrderTx(ctx, tx, tenantID, id)
 	if err == nil {
@@ -718,7 +726,7 @@ func benchCapacity(ctx context.Context, env *Env, cfg benchConfig) ([]benchResul
 	rec.kinds[w.znet.ID], rec.kinds[w.barakat.ID] = watan.ProviderZnet, watan.ProviderBarakat
 	rec.repeatWithin = cc.interval / 4
 	calls := &callCounter{}
-	eng, err := engine.New(engine.Config{Store: capStore{Store: sys.st, rec: rec}, Queue: sys.queue, Logger: sys.log, Seed: cfg.seed,
+	eng, err := engine.New(engine.Config{Store: capStore{Store: sys.st, rec: rec}, Queue: sys.queue, Logger: sys.log, Seed: cfg.seed, CheckPoller: cfg.poller,
 		Providers: providers.New(providers.Config{Logger: sys.log, Wrap: calls.wrap})})
 	if err != nil {
 		return nil, err
@@ -728,6 +736,9 @@ func benchCapacity(ctx context.Context, env *Env, cfg benchConfig) ([]benchResul
 	defer stopJobs()
 	if err := sys.queue.Start(jobCtx, runner); err != nil {
 		return nil, err
+	}
+	if cfg.poller {
+		go eng.RunPoller(jobCtx)
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

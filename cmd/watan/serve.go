@@ -224,6 +224,8 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	ecfg := engine.Config{
 		Store: st, Queue: n.queue, Logger: quiet.With("component", "engine"),
 		Observer: n.metrics, Notifier: n.webhooks, Providers: n.providers,
+		// Every node polls: the claim shares the due checks among them.
+		CheckPoller: true,
 	}
 	if st.Engine() == store.EnginePostgres {
 		// Several nodes may share the database: provider limits, breakers opening
@@ -285,6 +287,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	if err := n.queue.Start(jobCtx, n.engine); err != nil {
 		return err
 	}
+	go n.engine.RunPoller(jobCtx)
 
 	var runErr error
 	select {

@@ -65,6 +65,9 @@ type setupOpts struct {
 	realClock bool
 	// breaker sets the provider accounts' circuit breaker thresholds.
 	breaker breaker.Config
+	// poller leaves routine checks to the check poller, as serve does; the test
+	// runs its rounds (PollChecks).
+	poller bool
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -109,6 +112,7 @@ func setup(t testing.TB, engineKind store.Engine, o setupOpts) *bundle {
 	b.eng, err = engine.New(engine.Config{
 		Store: b.st, Queue: b.q, Clock: engineClock, Logger: testLogger(t), CatalogTTL: catalogTTL,
 		Providers: providers.New(providers.Config{Logger: testLogger(t)}), Breaker: o.breaker,
+		CheckPoller: o.poller,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -70,6 +70,9 @@ func (e *Engine) stillWatching(ctx context.Context, tenantID, orderID int64, gen
 	case o.PlacementInFlight(now):
 		return later(o.LeaseUntil.Sub(now)), nil
 	case o.NextCheckAt != nil && o.NextCheckAt.After(now):
+		if o.Status == watan.StatusPending && o.ProviderState == watan.StateSent {
+			return later(e.routine(o.NextCheckAt.Sub(now))), nil
+		}
 		return later(o.NextCheckAt.Sub(now)), nil
 	}
 	return later(RetryDelay(1)), nil
@@ -98,7 +101,7 @@ func (e *Engine) check(ctx context.Context, o watan.Order, gen int) (Next, error
 	if o.NextCheckAt != nil && o.NextCheckAt.After(now) && o.ProviderState == watan.StateSent {
 		// Checked meanwhile (a batch, an operator): wait for the next due time.
 		st.log(ctx, "skip", "not_due", "next_check_at", o.NextCheckAt)
-		return later(o.NextCheckAt.Sub(now)), nil
+		return later(e.routine(o.NextCheckAt.Sub(now))), nil
 	}
 	acct, client, err := e.provider(ctx, o.TenantID, o.ProviderAccountID)
 	if err != nil {
@@ -129,9 +132,18 @@ func (e *Engine) checkWith(ctx context.Context, st *step, o watan.Order, acct wa
 		if len(orders) == 0 {
 			// Another batch check has taken o along and is asking about it.
 			st.log(ctx, "skip", "claimed_by_a_batch", "until", until)
-			return later(until.Sub(e.now())), nil
+			return later(e.routine(until.Sub(e.now()))), nil
 		}
 	}
+	return e.ask(ctx, st, orders, acct, client)
+}
+
+// ask calls the provider about orders, all of acct, in one request and applies
+// the answers, each to the generation it was asked about. The outcome is the
+// first order's: what its check job does next. A failed call is recorded on the
+// first order and returned.
+func (e *Engine) ask(ctx context.Context, st *step, orders []watan.Order, acct watan.ProviderAccount, client watan.Provider) (Next, error) {
+	o := orders[0]
 	refs := make([]watan.CheckRef, len(orders))
 	for i, x := range orders {
 		refs[i] = watan.CheckRef{Referans: x.ProviderReferans, ProviderOrderID: x.ProviderOrderID}
@@ -171,7 +183,7 @@ func (e *Engine) checkWith(ctx context.Context, st *step, o watan.Order, acct wa
 	if mine.final || mine.replace {
 		return done, nil // a replacement has its dispatch job, enqueued by applyCheck
 	}
-	return later(mine.after), nil
+	return later(e.routine(mine.after)), nil
 }
 
 // claimBatch gathers the orders to ask about in one batch check with o: o and
@@ -318,18 +330,23 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 		var out checkOutcome
 		_, changed, err := e.apply(ctx, o, watan.TrAnswerPending, ans, func(tx *sql.Tx, cur *watan.Order) error {
 			seen(cur)
-			if cur.ProviderState != watan.StateSent {
-				if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck,
-					watan.M("check.watching", "ref", cur.ProviderReferans, "outcome", string(r.Outcome)))); err != nil {
-					return err
-				}
-				cur.ProviderState = watan.StateSent
-			}
 			out.after = e.nextDelay(acct, *cur)
 			next := e.now().Add(out.after)
 			cur.NextCheckAt = &next
+			if cur.ProviderState == watan.StateSent {
+				// Watched already: the generation's check job is live (it ends
+				// only once the generation needs no watching, and the sweeper
+				// brings back one that ran out of attempts). Enqueueing again
+				// would be a no-op that still writes River's row.
+				return nil
+			}
+			if err := e.store.AddOrderEventTx(ctx, tx, e.event(*cur, EventCheck,
+				watan.M("check.watching", "ref", cur.ProviderReferans, "outcome", string(r.Outcome)))); err != nil {
+				return err
+			}
+			cur.ProviderState = watan.StateSent
 			// Make sure a job watches this generation; a no-op when one exists.
-			return e.queue.EnqueueCheckTx(ctx, tx, *cur, out.after)
+			return e.queue.EnqueueCheckTx(ctx, tx, *cur, e.routine(out.after))
 		})
 		if !changed {
 			return final, err

@@ -353,7 +353,7 @@ func (e *Engine) accepted(ctx context.Context, st *step, o watan.Order, acct wat
 		}
 		next := cur.SentAt.Add(delay)
 		cur.NextCheckAt = &next
-		return e.queue.EnqueueCheckTx(ctx, tx, *cur, delay)
+		return e.queue.EnqueueCheckTx(ctx, tx, *cur, e.routine(delay))
 	})
 	if err != nil || !changed || first == nil || pending {
 		return done, false, err

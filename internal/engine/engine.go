@@ -70,6 +70,14 @@ type Config struct {
 	// that the other nodes' breakers open too (they are told through
 	// Engine.CircuitOpened). Default nil: each process's breakers are its own.
 	Circuits CircuitAnnouncer
+	// CheckPoller says that the processes sharing the database run the check
+	// poller (RunPoller) beside their check jobs: the poller makes the routine
+	// status checks of orders their provider holds, in batches, and each such
+	// order's check job wakes only every Poller.Backstop. Default false: each
+	// order's check job makes every check.
+	CheckPoller bool
+	// Poller tunes the check poller; its zero value takes PollerConfig's defaults.
+	Poller PollerConfig
 	// Node names this process in the leases of the placements it makes, so that
 	// operators can tell who holds one. Default host name and process id.
 	Node string
@@ -88,6 +96,7 @@ type Engine struct {
 	observer  Observer
 	notifier  Notifier
 	learn     *learner
+	wake      *pollWake
 	cfg       Config
 
 	rngMu sync.Mutex
@@ -123,6 +132,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
+	cfg.Poller = cfg.Poller.withDefaults()
 	if cfg.Node == "" {
 		host, _ := os.Hostname()
 		cfg.Node = fmt.Sprintf("%s:%d", host, os.Getpid())
@@ -138,6 +148,7 @@ func New(cfg Config) (*Engine, error) {
 		observer:  cfg.Observer,
 		notifier:  cfg.Notifier,
 		learn:     newLearner(),
+		wake:      newPollWake(),
 		cfg:       cfg,
 		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 	}

@@ -68,6 +68,18 @@ func (w *world) sweeper(name string) *actor {
 	})
 }
 
+// poller runs rounds of the check poller, as a process's RunPoller does.
+func (w *world) poller(name string, rounds int, mortal bool) *actor {
+	eng := w.engine()
+	return newActor(name, mortal, func(ctx context.Context) {
+		for range rounds {
+			if _, err := eng.PollChecks(ctx); err != nil && ctx.Err() == nil {
+				w.problem("poll checks: %v", err)
+			}
+		}
+	})
+}
+
 // operator runs one or more of an operator's actions on order 0 in turn.
 func (w *world) operator(name string, actions ...string) *actor {
 	eng := w.engine()
@@ -234,6 +246,36 @@ var scenarios = []scenario{
 		setup: func(w *world) { w.checkAtOnce(w.a); w.order(routeA) },
 		actors: func(w *world) []*actor {
 			return []*actor{w.worker("D", dispatchJob, 0, false), w.operator("O", "reject", "redispatch-b"), w.provider("P", 0, watan.CheckFailed)}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name: "check poller racing a batch check, an order's own check, the delivery and a dying poller",
+		setup: func(w *world) {
+			w.order(routeB)
+			w.order(routeB)
+			w.order(routeA)
+			w.runAll()
+			w.x.clock.Advance(15 * time.Second)
+		},
+		actors: func(w *world) []*actor {
+			return []*actor{w.poller("P", 1, true), w.worker("C0", checkJob, 0, false), w.provider("U", 1, watan.CheckDelivered)}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name:  "two check pollers racing an operator's check-now and re-dispatch",
+		setup: func(w *world) { w.order(routeA); w.runAll(); w.x.clock.Advance(15 * time.Second) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.poller("P1", 1, false), w.poller("P2", 2, true), w.operator("O", "check", "redispatch-b")}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
+		name:  "check poller racing the deadline, a cancellation and an operator's approval",
+		setup: func(w *world) { w.order(routeA); w.runAll(); w.x.clock.Advance(15 * time.Second) },
+		actors: func(w *world) []*actor {
+			return []*actor{w.poller("P", 2, false), w.tick("T", 25*time.Hour), w.provider("U", 0, watan.CheckFailed), w.operator("O", "approve")}
 		},
 		end: watan.CheckDelivered,
 	},

@@ -198,7 +198,8 @@ func (l yieldingLeases) AcquireCallLease(ctx context.Context, accountID int64, s
 }
 
 // yieldingStore is the real store with a yield point before every transaction
-// and before a batch check's claim, which writes outside one.
+// and before the claims of a batch check and of the check poller, which write
+// outside one.
 type yieldingStore struct{ *store.Store }
 
 func (s yieldingStore) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -209,6 +210,11 @@ func (s yieldingStore) InTx(ctx context.Context, fn func(tx *sql.Tx) error) erro
 func (s yieldingStore) ClaimChecks(ctx context.Context, tenantID, self int64, selfNext *time.Time, others []int64, dueBy, until time.Time) ([]int64, error) {
 	yieldPoint(ctx, "before a batch check's claim")
 	return s.Store.ClaimChecks(ctx, tenantID, self, selfNext, others, dueBy, until)
+}
+
+func (s yieldingStore) ClaimDueChecks(ctx context.Context, now, until time.Time, limit int) ([]watan.Order, error) {
+	yieldPoint(ctx, "before the check poller's claim")
+	return s.Store.ClaimDueChecks(ctx, now, until, limit)
 }
 
 // explorer holds what every schedule of one engine shares.
@@ -297,6 +303,10 @@ func (w *world) engine() *engine.Engine {
 		Store: yieldingStore{w.x.st}, Queue: w.x.q, Clock: w.x.clock, CatalogTTL: -1, Leases: yieldingLeases{w.x.st},
 		Providers: upProviders{u: w.up, batchAcct: w.b.ID}, Notifier: w.x.hooks,
 		SendingGrace: time.Second, Node: "explorer", Breaker: w.breaker,
+		// As serve runs: routine checks are the poller's where a scenario has
+		// one, and check jobs are its backstop. One call at a time keeps the
+		// poller's steps in its actor's goroutine.
+		CheckPoller: true, Poller: engine.PollerConfig{Parallel: 1, Batch: 10},
 	})
 	if err != nil {
 		w.x.t.Fatal(err)

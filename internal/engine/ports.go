@@ -54,6 +54,15 @@ type Store interface {
 	// check is due by dueBy. It moves their next check to until, after dueBy,
 	// returns the IDs claimed, and leaves the orders' versions alone.
 	ClaimChecks(ctx context.Context, tenantID, self int64, selfNext *time.Time, others []int64, dueBy, until time.Time) ([]int64, error)
+	// ClaimDueChecks claims for the check poller, across tenants, up to limit
+	// pending orders in state sent whose next check is due by now and whose
+	// placement lease has run out, soonest first: it moves their next check to
+	// until, keeps their versions, and returns them as read before the claim.
+	// Concurrent claims never return one order twice.
+	ClaimDueChecks(ctx context.Context, now, until time.Time, limit int) ([]watan.Order, error)
+	// NextDueCheck returns the earliest next check among the orders
+	// ClaimDueChecks claims, and false when there is none.
+	NextDueCheck(ctx context.Context) (time.Time, bool, error)
 	// OrdersWithoutJob lists pending orders in one of states, last updated before
 	// updatedBefore, that have no live job of the given kind (a job whose args carry
 	// "order_id", and with sameGeneration the order's current "generation"), oldest

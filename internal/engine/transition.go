@@ -137,6 +137,9 @@ func (e *Engine) applyTo(ctx context.Context, o watan.Order, asRead bool, tr wat
 	if out.Status != before.Status {
 		e.observer.StatusChanged(before.Status, out.Status)
 	}
+	if e.cfg.CheckPoller && out.Status == watan.StatusPending && out.ProviderState == watan.StateSent && out.NextCheckAt != nil {
+		e.wake.at(*out.NextCheckAt)
+	}
 	return out, true, nil
 }
 

@@ -391,6 +391,57 @@ func (s *Store) ClaimChecks(ctx context.Context, tenantID, self int64, selfNext 
 		RETURNING id`, args...)
 }
 
+// ClaimDueChecks claims, across tenants and provider accounts, up to limit
+// pending orders their provider holds (state sent) whose next check is due by
+// now and whose placement lease, if any, has run out, soonest due first. It
+// moves their next check to until and returns them as they were before the
+// claim, due times included. Pollers of several processes thus never claim one
+// order twice: on PostgreSQL a claim skips the rows another claim is taking;
+// on SQLite the one connection serialises them. The claim is not a transition
+// and keeps each order's version, so the check's outcome still saves as a
+// compare-and-set on the reading returned; a claim whose poller dies lapses at
+// until, when the orders are due again.
+func (s *Store) ClaimDueChecks(ctx context.Context, now, until time.Time, limit int) ([]watan.Order, error) {
+	lock := ""
+	if s.engine == EnginePostgres {
+		lock = ` FOR UPDATE OF o SKIP LOCKED`
+	}
+	var claimed []watan.Order
+	err := s.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		claimed, err = list(ctx, tx, "claim due checks", scanOrder, `SELECT `+orderColumns+orderFrom+`
+			WHERE o.status = 'pending' AND o.provider_state = 'sent' AND o.next_check_at IS NOT NULL
+				AND o.next_check_at <= $1 AND (o.lease_until IS NULL OR o.lease_until <= $1)
+			ORDER BY o.next_check_at LIMIT $2`+lock, s.ts(now), limit)
+		if err != nil || len(claimed) == 0 {
+			return err
+		}
+		args := []any{s.ts(until)}
+		marks := make([]string, len(claimed))
+		for i, o := range claimed {
+			args = append(args, o.ID)
+			marks[i] = fmt.Sprintf("$%d", len(args))
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE orders SET next_check_at = $1 WHERE id IN (`+strings.Join(marks, ", ")+`)`, args...); err != nil {
+			return fmt.Errorf("store: claim due checks: %w", err)
+		}
+		return nil
+	})
+	return claimed, err
+}
+
+// NextDueCheck returns the earliest next check of the orders ClaimDueChecks
+// claims, and false when there is none.
+func (s *Store) NextDueCheck(ctx context.Context) (time.Time, bool, error) {
+	os, err := list(ctx, s.db, "next due check", scanOrder, `SELECT `+orderColumns+orderFrom+`
+		WHERE o.status = 'pending' AND o.provider_state = 'sent' AND o.next_check_at IS NOT NULL
+		ORDER BY o.next_check_at LIMIT 1`)
+	if err != nil || len(os) == 0 || os[0].NextCheckAt == nil {
+		return time.Time{}, false, err
+	}
+	return *os[0].NextCheckAt, true, nil
+}
+
 // OrdersWithoutJob lists pending orders, across tenants, in one of states and last
 // updated before updatedBefore, that have no live River job of the given kind for
 // them (jobs carry the order in args.order_id and its generation in

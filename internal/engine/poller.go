@@ -1,0 +1,277 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"watan"
+	"watan/internal/breaker"
+)
+
+// The check poller makes the routine status checks of the orders providers hold.
+//
+// With a check job per order, every check of a pending order was a job run: a
+// fetch, a snooze and the order read twice, besides the check itself, and a
+// barakat order checked in another order's batch still had its own job wake up
+// to find it not due. Tens of thousands of pending orders made that churn, not
+// the checks, the limit. The poller instead claims due orders in batches by
+// their next check (Store.ClaimDueChecks, one statement for many orders), asks
+// each provider account about its share (barakat up to a batch per request,
+// znet one request each, within the account's limits) and saves each answer as
+// the check job would. Each order keeps its check job, which then wakes only
+// every Backstop: a safety net should the poller stop, and the one that carries
+// what the poller leaves alone (orders whose placement is not settled, after-care).
+//
+// Pollers of several processes share the work: a claim takes orders no other
+// claim holds and moves their next check past the claim's window, so an order
+// is asked about once per due time; a poller that dies leaves its claim to lapse.
+
+// PollerConfig tunes the check poller. The zero value takes the defaults.
+type PollerConfig struct {
+	// Batch is how many due orders one round claims. Default 500.
+	Batch int
+	// Parallel is how many provider requests a round has in flight at once (each
+	// account's own limits still apply). Default 32; 1 makes them one after another.
+	Parallel int
+	// Claim is how long claimed orders are left to this poller before they are due
+	// again: longer than a round's calls take. Default 1 minute.
+	Claim time.Duration
+	// MaxWait is the longest the poller sleeps between rounds when no check is due
+	// sooner: checks scheduled by other processes are noticed within it. Default 5 s.
+	MaxWait time.Duration
+	// Lookahead is how soon an order must be due to be claimed with those due
+	// now: a batch-answering account's due orders go in fuller requests, and the
+	// poller wakes at most about once per Lookahead, at the cost of checks up
+	// to Lookahead early. Default 1 s; negative claims only what is due.
+	Lookahead time.Duration
+	// Backstop is how long a polled order's check job sleeps between wakes.
+	// Default 10 minutes.
+	Backstop time.Duration
+}
+
+func (c PollerConfig) withDefaults() PollerConfig {
+	if c.Batch <= 0 {
+		c.Batch = 500
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = 32
+	}
+	if c.Claim <= 0 {
+		c.Claim = time.Minute
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 5 * time.Second
+	}
+	switch {
+	case c.Lookahead == 0:
+		c.Lookahead = time.Second
+	case c.Lookahead < 0:
+		c.Lookahead = 0
+	}
+	if c.Backstop <= 0 {
+		c.Backstop = 10 * time.Minute
+	}
+	return c
+}
+
+// routine is how long the check job of an order its provider holds sleeps when
+// the order's next check is d away: d, or the backstop when a poller makes the
+// checks.
+func (e *Engine) routine(d time.Duration) time.Duration {
+	if !e.cfg.CheckPoller {
+		return d
+	}
+	return max(d, e.cfg.Poller.Backstop)
+}
+
+// PollReport is what one round of the check poller did.
+type PollReport struct {
+	Claimed int // orders claimed
+	Asked   int // orders asked about, in answered or failed calls
+}
+
+// PollChecks runs one round of the check poller: it claims up to Batch orders
+// due within Lookahead and checks them, grouped by provider account. Orders of an account
+// whose circuit is open, or whose call fails, are due again when the claim
+// lapses. Errors about single orders are logged, not returned: the round goes on.
+func (e *Engine) PollChecks(ctx context.Context) (PollReport, error) {
+	pc := e.cfg.Poller
+	now := e.now()
+	claimed, err := e.store.ClaimDueChecks(ctx, now.Add(pc.Lookahead), now.Add(pc.Claim), pc.Batch)
+	if err != nil || len(claimed) == 0 {
+		return PollReport{}, err
+	}
+	type key struct{ tenant, acct int64 }
+	var keys []key
+	groups := map[key][]watan.Order{}
+	for _, o := range claimed {
+		k := key{o.TenantID, o.ProviderAccountID}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], o)
+	}
+	var (
+		g     errgroup.Group
+		mu    sync.Mutex
+		asked int
+	)
+	g.SetLimit(pc.Parallel)
+	spawn := func(f func()) {
+		if pc.Parallel == 1 {
+			f() // in the caller's goroutine: the interleaving explorer schedules it
+			return
+		}
+		g.Go(func() error { f(); return nil })
+	}
+	for _, k := range keys {
+		acct, client, err := e.provider(ctx, k.tenant, k.acct)
+		if err != nil {
+			e.log.Warn("check poller", "tenant_id", k.tenant, "provider_account_id", k.acct, "err", err)
+			continue
+		}
+		if e.breakers.of(acct).Snapshot().State == breaker.Open {
+			continue // due again when the claim lapses; the circuit's trial decides
+		}
+		size := 1
+		if caps := client.Capabilities(); caps.BatchCheck && caps.MaxBatch > 1 {
+			size = caps.MaxBatch
+		}
+		for chunk := range chunks(e.settleDue(ctx, groups[k]), size) {
+			if len(chunk) == 0 {
+				continue
+			}
+			spawn(func() {
+				st := e.steps(chunk[0], "poll")
+				if _, err := e.ask(ctx, st, chunk, acct, client); err != nil && ctx.Err() == nil {
+					e.log.Warn("check poller", "provider_account_id", acct.ID, "orders", len(chunk), "err", err)
+				}
+				mu.Lock()
+				asked += len(chunk)
+				mu.Unlock()
+			})
+		}
+	}
+	_ = g.Wait() // every call's error is logged where it happens
+	return PollReport{Claimed: len(claimed), Asked: asked}, ctx.Err()
+}
+
+// settleDue settles those of orders whose deadline has passed, as their check
+// job would, and returns the others.
+func (e *Engine) settleDue(ctx context.Context, orders []watan.Order) []watan.Order {
+	now := e.now()
+	rest := orders[:0:0]
+	for _, o := range orders {
+		if o.Deadline != nil && !now.Before(*o.Deadline) {
+			if err := e.settleDeadline(ctx, e.steps(o, "poll"), o); err != nil {
+				e.log.Warn("check poller: deadline", "order_id", o.ID, "err", err)
+			}
+			continue
+		}
+		rest = append(rest, o)
+	}
+	return rest
+}
+
+// chunks yields s in consecutive pieces of at most n.
+func chunks[T any](s []T, n int) func(func([]T) bool) {
+	return func(yield func([]T) bool) {
+		for len(s) > 0 {
+			k := min(n, len(s))
+			if !yield(s[:k]) {
+				return
+			}
+			s = s[k:]
+		}
+	}
+}
+
+// RunPoller runs the check poller until ctx ends: a round, then a sleep until
+// the next check is due (at most MaxWait), or at once when a round claimed a
+// full batch. A check this process schedules sooner than the poller would wake
+// wakes it. It requires Config.CheckPoller.
+func (e *Engine) RunPoller(ctx context.Context) {
+	pc := e.cfg.Poller
+	for ctx.Err() == nil {
+		rep, err := e.PollChecks(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn("check poller", "err", err)
+		}
+		if err == nil && rep.Claimed == pc.Batch {
+			continue // more are due
+		}
+		wait := pc.MaxWait
+		if err == nil {
+			if at, ok, err := e.store.NextDueCheck(ctx); err == nil && ok {
+				wait = min(wait, at.Sub(e.now()))
+			}
+		}
+		if !e.wake.sleep(ctx, e.now(), wait) {
+			return
+		}
+	}
+}
+
+// pollWake lets a process's own check schedules wake its sleeping poller.
+type pollWake struct {
+	mu    sync.Mutex
+	until time.Time // when the sleeping poller wakes; zero while it is awake
+	soon  time.Time // the earliest check announced while it was awake
+	c     chan struct{}
+}
+
+func newPollWake() *pollWake { return &pollWake{c: make(chan struct{}, 1)} }
+
+// at tells the poller of a check due at t.
+func (w *pollWake) at(t time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.until.IsZero():
+		if w.soon.IsZero() || t.Before(w.soon) {
+			w.soon = t
+		}
+	case t.Before(w.until):
+		select {
+		case w.c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// sleep waits d from now (by the engine's clock), less if a check was announced
+// for sooner, and reports whether ctx is still live.
+func (w *pollWake) sleep(ctx context.Context, now time.Time, d time.Duration) bool {
+	w.mu.Lock()
+	if !w.soon.IsZero() {
+		d = min(d, w.soon.Sub(now))
+		w.soon = time.Time{}
+	}
+	if d <= 0 {
+		w.mu.Unlock()
+		return ctx.Err() == nil
+	}
+	w.until = now.Add(d)
+	select {
+	case <-w.c: // a wake meant for an earlier sleep
+	default:
+	}
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.until = time.Time{}
+		w.mu.Unlock()
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-w.c:
+	}
+	return true
+}

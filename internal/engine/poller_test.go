@@ -1,0 +1,140 @@
+package engine_test
+
+import (
+	"testing"
+	"time"
+
+	"watan"
+	"watan/internal/engine"
+	"watan/internal/providertest"
+	"watan/internal/store"
+	"watan/internal/store/storetest"
+)
+
+// poll runs one round of the check poller.
+func (b *bundle) poll() engine.PollReport {
+	b.t.Helper()
+	rep, err := b.eng.PollChecks(b.ctx)
+	b.must(err)
+	return rep
+}
+
+func TestCheckPollerChecksDueOrdersByAccountInBatches(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		b := setup(t, e, setupOpts{poller: true})
+		var zs, bs []watan.Order
+		for range 2 {
+			b.znet.ScriptNext(providertest.Fate{Outcome: providertest.OutcomeDeliver, After: 25 * time.Second})
+			o := b.order(pkgZnet)
+			b.dispatch(o.ID)
+			zs = append(zs, o)
+		}
+		for range 3 {
+			b.barakat.ScriptNext(providertest.Fate{Outcome: providertest.OutcomeDeliver, After: 25 * time.Second})
+			o := b.order(pkgBarakat)
+			b.dispatch(o.ID)
+			bs = append(bs, o)
+		}
+		all := append(append([]watan.Order(nil), zs...), bs...)
+		for _, o := range all {
+			if n := b.liveJobs(engine.KindCheck, o.ID); n != 1 {
+				t.Fatalf("order %d has %d live check jobs, want its backstop", o.ID, n)
+			}
+		}
+		if rep := b.poll(); rep.Claimed != 0 {
+			t.Fatalf("nothing is due yet, but the poller claimed %d", rep.Claimed)
+		}
+
+		b.clock.Advance(10 * time.Second)
+		zBefore, bBefore := countOps(b.znet.Requests(), providertest.OpCheck), countOps(b.barakat.Requests(), providertest.OpCheck)
+		if rep := b.poll(); rep.Claimed != 5 || rep.Asked != 5 {
+			t.Fatalf("first round: %+v, want 5 claimed and asked", rep)
+		}
+		if got := countOps(b.barakat.Requests(), providertest.OpCheck) - bBefore; got != 1 {
+			t.Fatalf("3 due barakat orders took %d requests, want 1", got)
+		}
+		if got := countOps(b.znet.Requests(), providertest.OpCheck) - zBefore; got != 2 {
+			t.Fatalf("2 due znet orders took %d requests, want 2", got)
+		}
+		for _, o := range all {
+			got := b.want(o.ID, watan.StatusPending, watan.StateSent)
+			if got.CheckCount != 1 || !got.NextCheckAt.After(b.clock.Now().Add(20*time.Second)) {
+				t.Fatalf("order %d after the round: %d checks, next at %v", o.ID, got.CheckCount, got.NextCheckAt)
+			}
+		}
+		// Asked once per due time: a second round at once finds nothing due, and
+		// an order's own job, woken early, leaves the check to the poller and
+		// sleeps for the backstop.
+		if rep := b.poll(); rep.Claimed != 0 {
+			t.Fatalf("second round at once claimed %d", rep.Claimed)
+		}
+		if next := b.check(zs[0].ID); next.After < 10*time.Minute {
+			t.Fatalf("check job of a polled order sleeps %v, want the 10 min backstop", next.After)
+		}
+
+		b.clock.Advance(35 * time.Second)
+		if rep := b.poll(); rep.Claimed != 5 {
+			t.Fatalf("second due time: %+v, want 5 claimed", rep)
+		}
+		for _, o := range all {
+			if got := b.want(o.ID, watan.StatusApproved, watan.StateDelivered); got.PIN == "" {
+				t.Fatalf("order %d approved without a PIN", o.ID)
+			}
+		}
+		if rep := b.poll(); rep.Claimed != 0 {
+			t.Fatalf("decided orders are not polled, but %d were claimed", rep.Claimed)
+		}
+		// The backstop jobs end once they see the orders decided.
+		for _, o := range all {
+			if next := b.check(o.ID); next != (engine.Next{}) {
+				t.Fatalf("check job of decided order %d asked to run again: %+v", o.ID, next)
+			}
+		}
+		b.money()
+	})
+}
+
+func TestCheckPollerSettlesThePassedDeadline(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		b := setup(t, e, setupOpts{poller: true})
+		b.znet.ScriptNext(providertest.Fate{Outcome: providertest.OutcomeStuck})
+		o := b.order(pkgZnet)
+		b.dispatch(o.ID)
+		b.clock.Advance(10 * time.Second)
+		b.poll()
+		b.want(o.ID, watan.StatusPending, watan.StateSent)
+
+		b.clock.Advance(25 * time.Hour)
+		if rep := b.poll(); rep.Claimed != 1 {
+			t.Fatalf("overdue order: %+v, want it claimed", rep)
+		}
+		b.want(o.ID, watan.StatusRejected, watan.StateExpired)
+		if a := b.money(); a.Balance != 1000_00 {
+			t.Fatalf("balance after the deadline %s, want the price refunded", a.Balance)
+		}
+	})
+}
+
+func TestCheckPollerLeavesAnOpenCircuitAlone(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		b := setup(t, e, setupOpts{poller: true})
+		b.znet.ScriptNext(providertest.Fate{Outcome: providertest.OutcomeStuck})
+		o := b.order(pkgZnet)
+		b.dispatch(o.ID)
+		b.eng.CircuitOpened(b.znetAcct.ID, b.clock.Now().Add(time.Minute), "test")
+		b.clock.Advance(10 * time.Second)
+		before := countOps(b.znet.Requests(), providertest.OpCheck)
+		if rep := b.poll(); rep.Claimed != 1 || rep.Asked != 0 {
+			t.Fatalf("round with the circuit open: %+v, want 1 claimed, none asked", rep)
+		}
+		if got := countOps(b.znet.Requests(), providertest.OpCheck) - before; got != 0 {
+			t.Fatalf("%d requests to an account whose circuit is open", got)
+		}
+		// The claim lapses after a minute; by then the circuit lets a trial through.
+		b.clock.Advance(2 * time.Minute)
+		if rep := b.poll(); rep.Asked != 1 {
+			t.Fatalf("round after the claim lapsed: %+v, want the order asked about", rep)
+		}
+		b.want(o.ID, watan.StatusPending, watan.StateSent)
+	})
+}
