@@ -448,30 +448,84 @@ func (s *Store) NextDueCheck(ctx context.Context) (time.Time, bool, error) {
 // args.generation), oldest first. With sameGeneration only a job of the order's
 // current generation counts; a job from before migration 0006 carries none, which
 // counts as generation 0.
+//
+// River's table has no index on a job's order, and a correlated NOT EXISTS made
+// this a scan of the live jobs per candidate order: with 20,000 pending orders
+// whose checks lagged, one sweep held a core for minutes, which made the checks
+// lag more. So it reads the live jobs' orders once, then pages through the
+// candidates and leaves out those with a job: linear in both on either engine,
+// whatever the planner's statistics say. A job that starts after the first read
+// makes its order look jobless; the repair's enqueue is then a no-op, since jobs
+// are unique per order and generation.
 func (s *Store) OrdersWithoutJob(ctx context.Context, kind string, states []watan.ProviderState, updatedBefore time.Time, limit int, sameGeneration bool) ([]watan.Order, error) {
-	if len(states) == 0 {
+	if len(states) == 0 || limit <= 0 {
 		return nil, nil
 	}
-	args := []any{s.ts(updatedBefore), kind, limit}
+	order, gen := `(args->>'order_id')::bigint`, `COALESCE((args->>'generation')::integer, 0)`
+	if s.engine == EngineSQLite {
+		order, gen = `json_extract(args, '$.order_id')`, `COALESCE(json_extract(args, '$.generation'), 0)`
+	}
+	type job struct {
+		order int64
+		gen   int
+	}
+	jobs, err := list(ctx, s.db, "orders without job", func(r rowScanner) (job, error) {
+		var j job
+		var order sql.NullInt64
+		err := r.Scan(&order, &j.gen)
+		j.order = order.Int64
+		return j, err
+	}, `SELECT `+order+`, `+gen+` FROM river_job
+		WHERE kind = $1 AND state IN ('available', 'pending', 'running', 'retryable', 'scheduled')`, kind)
+	if err != nil {
+		return nil, err
+	}
+	live := make(map[job]bool, len(jobs))
+	for _, j := range jobs {
+		if !sameGeneration {
+			j.gen = 0
+		}
+		live[j] = true
+	}
+
+	const page = 500
+	args := []any{s.ts(updatedBefore), page}
 	marks := make([]string, len(states))
 	for i, st := range states {
 		args = append(args, string(st))
 		marks[i] = fmt.Sprintf("$%d", len(args))
 	}
-	match := `j.args @> jsonb_build_object('order_id', o.id)`
-	gen := `COALESCE((j.args->>'generation')::integer, 0) = o.generation`
-	if s.engine == EngineSQLite {
-		match = `json_extract(j.args, '$.order_id') = o.id`
-		gen = `COALESCE(json_extract(j.args, '$.generation'), 0) = o.generation`
+	query := `SELECT ` + orderColumns + orderFrom + `
+		WHERE o.status = 'pending' AND o.provider_state IN (` + strings.Join(marks, ", ") + `) AND o.updated_at < $1`
+	var out []watan.Order
+	for {
+		os, err := list(ctx, s.db, "orders without job", scanOrder, query+` ORDER BY o.created_at, o.id LIMIT $2`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range os {
+			j := job{order: o.ID}
+			if sameGeneration {
+				j.gen = o.Generation
+			}
+			if !live[j] {
+				out = append(out, o)
+				if len(out) == limit {
+					return out, nil
+				}
+			}
+		}
+		if len(os) < page {
+			return out, nil
+		}
+		// The next page starts after the last order of this one.
+		last := os[len(os)-1]
+		if len(args) == 2+len(states) {
+			query += fmt.Sprintf(` AND (o.created_at > $%d OR o.created_at = $%d AND o.id > $%d)`, len(args)+1, len(args)+1, len(args)+2)
+			args = append(args, nil, nil)
+		}
+		args[len(args)-2], args[len(args)-1] = s.ts(last.CreatedAt), last.ID
 	}
-	if sameGeneration {
-		match += ` AND ` + gen
-	}
-	return list(ctx, s.db, "orders without job", scanOrder, `SELECT `+orderColumns+orderFrom+`
-		WHERE o.status = 'pending' AND o.provider_state IN (`+strings.Join(marks, ", ")+`) AND o.updated_at < $1
-			AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = $2
-				AND j.state IN ('available', 'pending', 'running', 'retryable', 'scheduled') AND `+match+`)
-		ORDER BY o.created_at, o.id LIMIT $3`, args...)
 }
 
 // OrdersPastDeadline lists pending orders, across tenants, that a provider may hold
