@@ -47,6 +47,10 @@ type PollerConfig struct {
 	// poller wakes at most about once per Lookahead, at the cost of checks up
 	// to Lookahead early. Default 1 s; negative claims only what is due.
 	Lookahead time.Duration
+	// IdleWait is how long the poller sleeps when no order at all waits for a
+	// check: an idle node then costs next to nothing, and a check this process
+	// schedules still wakes it at once. Default 30 s.
+	IdleWait time.Duration
 	// Backstop is how long a polled order's check job sleeps between wakes.
 	// Default 10 minutes.
 	Backstop time.Duration
@@ -70,6 +74,9 @@ func (c PollerConfig) withDefaults() PollerConfig {
 		c.Lookahead = time.Second
 	case c.Lookahead < 0:
 		c.Lookahead = 0
+	}
+	if c.IdleWait <= 0 {
+		c.IdleWait = 30 * time.Second
 	}
 	if c.Backstop <= 0 {
 		c.Backstop = 10 * time.Minute
@@ -190,8 +197,8 @@ func chunks[T any](s []T, n int) func(func([]T) bool) {
 }
 
 // RunPoller runs the check poller until ctx ends: a round, then a sleep until
-// the next check is due (at most MaxWait), or at once when a round claimed a
-// full batch. A check this process schedules sooner than the poller would wake
+// the next check is due (at most MaxWait; IdleWait when none is), or at once
+// when a round claimed a full batch. A check this process schedules sooner than the poller would wake
 // wakes it. It requires Config.CheckPoller.
 func (e *Engine) RunPoller(ctx context.Context) {
 	pc := e.cfg.Poller
@@ -205,8 +212,12 @@ func (e *Engine) RunPoller(ctx context.Context) {
 		}
 		wait := pc.MaxWait
 		if err == nil {
-			if at, ok, err := e.store.NextDueCheck(ctx); err == nil && ok {
+			switch at, ok, err := e.store.NextDueCheck(ctx); {
+			case err != nil:
+			case ok:
 				wait = min(wait, at.Sub(e.now()))
+			default:
+				wait = pc.IdleWait
 			}
 		}
 		if !e.wake.sleep(ctx, e.now(), wait) {
