@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -147,10 +148,7 @@ func (e *Engine) PollChecks(ctx context.Context) (PollReport, error) {
 		if caps := client.Capabilities(); caps.BatchCheck && caps.MaxBatch > 1 {
 			size = caps.MaxBatch
 		}
-		for chunk := range chunks(e.settleDue(ctx, groups[k]), size) {
-			if len(chunk) == 0 {
-				continue
-			}
+		for chunk := range slices.Chunk(e.settleDue(ctx, groups[k]), size) {
 			spawn(func() {
 				st := e.steps(chunk[0], "poll")
 				if _, err := e.ask(ctx, st, chunk, acct, client); err != nil && ctx.Err() == nil {
@@ -181,19 +179,6 @@ func (e *Engine) settleDue(ctx context.Context, orders []watan.Order) []watan.Or
 		rest = append(rest, o)
 	}
 	return rest
-}
-
-// chunks yields s in consecutive pieces of at most n.
-func chunks[T any](s []T, n int) func(func([]T) bool) {
-	return func(yield func([]T) bool) {
-		for len(s) > 0 {
-			k := min(n, len(s))
-			if !yield(s[:k]) {
-				return
-			}
-			s = s[k:]
-		}
-	}
 }
 
 // RunPoller runs the check poller until ctx ends: a round, then a sleep until

@@ -433,13 +433,17 @@ func (s *Store) ClaimDueChecks(ctx context.Context, now, until time.Time, limit 
 // NextDueCheck returns the earliest next check of the orders ClaimDueChecks
 // claims, and false when there is none.
 func (s *Store) NextDueCheck(ctx context.Context) (time.Time, bool, error) {
-	os, err := list(ctx, s.db, "next due check", scanOrder, `SELECT `+orderColumns+orderFrom+`
-		WHERE o.status = 'pending' AND o.provider_state = 'sent' AND o.next_check_at IS NOT NULL
-		ORDER BY o.next_check_at LIMIT 1`)
-	if err != nil || len(os) == 0 || os[0].NextCheckAt == nil {
-		return time.Time{}, false, err
+	var at time.Time
+	err := s.db.QueryRowContext(ctx, `SELECT next_check_at FROM orders
+		WHERE status = 'pending' AND provider_state = 'sent' AND next_check_at IS NOT NULL
+		ORDER BY next_check_at LIMIT 1`).Scan(timeCol{&at})
+	if isNoRows(err) {
+		return time.Time{}, false, nil
 	}
-	return *os[0].NextCheckAt, true, nil
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("store: next due check: %w", err)
+	}
+	return at, true, nil
 }
 
 // OrdersWithoutJob lists pending orders, across tenants, in one of states and last

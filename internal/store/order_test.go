@@ -9,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
-
 	"watan"
 	"watan/internal/store"
 )
@@ -267,10 +263,7 @@ func TestCreateOrderRefusedByTheDebit(t *testing.T) {
 		if b.s.Engine() != store.EnginePostgres {
 			t.Skip("on SQLite the hook runs after the debit, holding the one connection")
 		}
-		client, err := river.NewClient(riverdatabasesql.New(b.s.DB()), &river.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		client := b.riverClient(t)
 		b.account(t, b.tenant.ID, "c1", 100, 0)
 		b.pkg(t, b.tenant.ID, "p", 100)
 		n := watan.NewOrder{TenantID: b.tenant.ID, PackageCode: "p", AccountCode: "c1", Quantity: 1, PlayerID: "x"}
@@ -314,19 +307,7 @@ func (dispatchArgs) Kind() string { return "test_dispatch" }
 // engines: the job commits with the order, and rolls back with it.
 func TestCreateOrderWithRiverInsertTx(t *testing.T) {
 	run(t, func(t *testing.T, b *bundle) {
-		var (
-			client *river.Client[*sql.Tx]
-			err    error
-		)
-		switch b.s.Engine() {
-		case store.EnginePostgres:
-			client, err = river.NewClient(riverdatabasesql.New(b.s.DB()), &river.Config{})
-		default:
-			client, err = river.NewClient(riversqlite.New(b.s.DB()), &river.Config{})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		client := b.riverClient(t)
 		b.account(t, b.tenant.ID, "c1", 1000, 0)
 		b.pkg(t, b.tenant.ID, "p", 100)
 		enqueue := func(ctx context.Context, tx *sql.Tx, o watan.Order) error {
@@ -338,7 +319,7 @@ func TestCreateOrderWithRiverInsertTx(t *testing.T) {
 			t.Fatal(err)
 		}
 		boom := errors.New("later step failed")
-		_, _, err = b.s.CreateOrderWith(b.ctx, n, func(ctx context.Context, tx *sql.Tx, o watan.Order) error {
+		_, _, err := b.s.CreateOrderWith(b.ctx, n, func(ctx context.Context, tx *sql.Tx, o watan.Order) error {
 			if err := enqueue(ctx, tx, o); err != nil {
 				return err
 			}

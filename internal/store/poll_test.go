@@ -85,6 +85,22 @@ func TestClaimDueChecks(t *testing.T) {
 	})
 }
 
+// riverClient is an insert-only River client over the store's database.
+func (b *bundle) riverClient(t *testing.T) *river.Client[*sql.Tx] {
+	t.Helper()
+	var client *river.Client[*sql.Tx]
+	var err error
+	if b.s.Engine() == store.EnginePostgres {
+		client, err = river.NewClient(riverdatabasesql.New(b.s.DB()), &river.Config{})
+	} else {
+		client, err = river.NewClient(riversqlite.New(b.s.DB()), &river.Config{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
 type sweepArgs struct {
 	OrderID    int64 `json:"order_id"`
 	Generation int   `json:"generation"`
@@ -96,16 +112,7 @@ func (sweepArgs) Kind() string { return "test_check" }
 // with a job, some with a job of another generation.
 func TestOrdersWithoutJobPagesThroughCandidates(t *testing.T) {
 	run(t, func(t *testing.T, b *bundle) {
-		var client *river.Client[*sql.Tx]
-		var err error
-		if b.s.Engine() == store.EnginePostgres {
-			client, err = river.NewClient(riverdatabasesql.New(b.s.DB()), &river.Config{})
-		} else {
-			client, err = river.NewClient(riversqlite.New(b.s.DB()), &river.Config{})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		client := b.riverClient(t)
 		b.account(t, b.tenant.ID, "c1", 1_000_000, 0)
 		b.pkg(t, b.tenant.ID, "p", 100)
 		const n = 1100
