@@ -49,7 +49,7 @@ func TestMoveToPostgres(t *testing.T) {
 	must(t, err)
 	// Slow providers, so that many orders are still at the provider when the
 	// embedded install stops; a few never finish until the move is done.
-	opts := providertest.Options{Seed: 11, Delay: providertest.UniformDelay(0, 6*time.Second), CancelRate: 0.15}
+	opts := providertest.Options{Seed: 11, Delay: providertest.UniformDelay(0, 12*time.Second), CancelRate: 0.15}
 	settings := watan.ProviderSettings{FirstCheckDelay: 300 * time.Millisecond, Policy: watan.PollFixed, PollInterval: time.Second,
 		RequestTimeout: 2 * time.Second}
 	var worlds []*benchWorld
