@@ -204,10 +204,11 @@ func (r *benchResult) percentiles(measure string, ds []time.Duration) {
 // benchSystem is the whole program as serve wires it: store, River queue, engine
 // and the HTTP handler, minus the listener and signals.
 type benchSystem struct {
-	st    *store.Store
-	queue *jobs.Queue
-	eng   *engine.Engine
-	log   *slog.Logger
+	st        *store.Store
+	queue     *jobs.Queue
+	eng       *engine.Engine
+	log       *slog.Logger
+	stopStats context.CancelFunc
 }
 
 func openBenchSystem(ctx context.Context, url string, clock watan.Clock, workers int, seed uint64) (*benchSystem, error) {
@@ -231,25 +232,32 @@ func openBenchSystemWith(ctx context.Context, url string, clock watan.Clock, wor
 		st.Close()
 		return nil, err
 	}
+	statsCtx, stopStats := context.WithCancel(context.WithoutCancel(ctx))
+	go st.KeepStatistics(statsCtx, 0, nil)
 	listen := ""
 	if st.Engine() == store.EnginePostgres {
 		listen = url
 	}
 	q, err := jobs.New(ctx, jobs.Config{DB: st.DB(), Postgres: st.Engine() == store.EnginePostgres, ListenURL: listen, Logger: logger, Workers: workers})
 	if err != nil {
+		stopStats()
 		st.Close()
 		return nil, err
 	}
 	eng, err := engine.New(engine.Config{Store: st, Queue: q, Clock: clock, Logger: logger, Seed: seed, CheckPoller: poller,
 		Providers: providers.New(providers.Config{Logger: logger})})
 	if err != nil {
+		stopStats()
 		st.Close()
 		return nil, err
 	}
-	return &benchSystem{st: st, queue: q, eng: eng, log: logger}, nil
+	return &benchSystem{st: st, queue: q, eng: eng, log: logger, stopStats: stopStats}, nil
 }
 
-func (s *benchSystem) close() { s.st.Close() }
+func (s *benchSystem) close() {
+	s.stopStats()
+	s.st.Close()
+}
 
 // dropJobs deletes the jobs a scenario left queued for its tenant (intake runs
 // with the workers off; monitor runs the steps itself), so that the next

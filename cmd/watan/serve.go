@@ -183,6 +183,15 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 	if err := st.Warm(ctx); err != nil {
 		logger.Warn("warming the database pool", "err", err)
 	}
+	// Plans made for empty tables make every transition scan a tenant's orders
+	// until the tables are analyzed; do it wherever autovacuum does not.
+	go st.KeepStatistics(ctx, 0, func(tables []string, err error) {
+		if err != nil {
+			quiet.Warn("refreshing the database's statistics", "err", err)
+			return
+		}
+		quiet.Debug("analyzed", "tables", tables)
+	})
 
 	var seeded *demo.Result
 	if api && cfg.demo {
