@@ -17,12 +17,16 @@ const DefaultStatisticsInterval = 5 * time.Second
 // changed by more than autovacuum's analyze threshold since they were last
 // analyzed, and that autovacuum will not analyze: it is off, or it has not yet
 // come round to a table never analyzed. The threshold is autovacuum's own
-// (autovacuum_analyze_threshold + autovacuum_analyze_scale_factor × rows).
+// (autovacuum_analyze_threshold + autovacuum_analyze_scale_factor × rows), and so
+// is its pace: a table analyzed before is analyzed again at most once per
+// autovacuum_naptime, so that a table whose rows churn (the orders under checks)
+// is not sampled every few seconds.
 const staleTables = `SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
 	WHERE s.schemaname = current_schema()
 	AND s.n_mod_since_analyze >= current_setting('autovacuum_analyze_threshold')::float8
 		+ current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(c.reltuples, 0)
 	AND (NOT current_setting('autovacuum')::bool OR (s.last_analyze IS NULL AND s.last_autoanalyze IS NULL))
+	AND (s.last_analyze IS NULL OR s.last_analyze < now() - current_setting('autovacuum_naptime')::interval)
 	ORDER BY s.relname`
 
 // RefreshStatistics analyzes the tables whose statistics are stale (see
