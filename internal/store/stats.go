@@ -68,7 +68,8 @@ func (s *Store) RefreshStatistics(ctx context.Context) ([]string, error) {
 }
 
 // KeepStatistics refreshes PostgreSQL's statistics of watan's tables every
-// interval (DefaultStatisticsInterval when zero or less) until ctx ends, for as
+// interval (DefaultStatisticsInterval when zero or less; twice as long after each
+// look that found nothing to do, up to a minute) until ctx ends, for as
 // long as autovacuum does not: on a server with autovacuum off, and on a fresh
 // database in the minute or so before autovacuum first analyzes it. It returns
 // at once on SQLite.
@@ -90,7 +91,8 @@ func (s *Store) KeepStatistics(ctx context.Context, interval time.Duration, repo
 	if interval <= 0 {
 		interval = DefaultStatisticsInterval
 	}
-	t := time.NewTicker(interval)
+	wait := interval
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
@@ -105,5 +107,17 @@ func (s *Store) KeepStatistics(ctx context.Context, interval time.Duration, repo
 		if report != nil && (err != nil || len(tables) > 0) {
 			report(tables, err)
 		}
+		// An idle server has nothing to analyze: look less often, up to
+		// autovacuum's own pace, until something changes again.
+		if len(tables) > 0 {
+			wait = interval
+		} else {
+			wait = min(2*wait, max(interval, maxStatisticsWait))
+		}
+		t.Reset(wait)
 	}
 }
+
+// maxStatisticsWait bounds how far KeepStatistics backs off while it finds
+// nothing to analyze: autovacuum's default naptime.
+const maxStatisticsWait = time.Minute
