@@ -20,13 +20,16 @@ const DefaultStatisticsInterval = 5 * time.Second
 // (autovacuum_analyze_threshold + autovacuum_analyze_scale_factor × rows), and so
 // is its pace: a table analyzed before is analyzed again at most once per
 // autovacuum_naptime, so that a table whose rows churn (the orders under checks)
-// is not sampled every few seconds.
+// is not sampled every few seconds. Only tables this role may analyze (its own)
+// are listed: PostgreSQL skips the others with a warning, and they would stay
+// stale and be listed again every time.
 const staleTables = `SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
 	WHERE s.schemaname = current_schema()
 	AND s.n_mod_since_analyze >= current_setting('autovacuum_analyze_threshold')::float8
 		+ current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(c.reltuples, 0)
 	AND (NOT current_setting('autovacuum')::bool OR (s.last_analyze IS NULL AND s.last_autoanalyze IS NULL))
 	AND (s.last_analyze IS NULL OR s.last_analyze < now() - current_setting('autovacuum_naptime')::interval)
+	AND (pg_has_role(c.relowner, 'USAGE') OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
 	ORDER BY s.relname`
 
 // RefreshStatistics analyzes the tables whose statistics are stale (see
