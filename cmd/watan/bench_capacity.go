@@ -158,6 +158,10 @@ type capacityFigures struct {
 	// concurrent batch checks of one account that took the same due orders along.
 	Repeats    int     `json:"repeats"`
 	LagMaxMs   float64 `json:"lag_max_ms"`
+	// The largest lag among the checks made in each 10 s of the window, in
+	// order: a tail at the start is the catch-up after creation, one spread
+	// through the window is not.
+	LagMaxBySliceMs []float64 `json:"lag_max_by_10s_ms"`
 	ZnetP99Ms  float64 `json:"znet_lag_p99_ms"`
 	BarakatP99 float64 `json:"barakat_lag_p99_ms"`
 	// Orders whose check was more than --capacity-max-lag overdue at the
@@ -217,7 +221,14 @@ type lagRecorder struct {
 	repeats      int
 	checks       atomic.Int64 // every recorded check, in or out of a window
 	errSeen      atomic.Int64
+	// The window's start, and the largest lag of the checks made in each
+	// lagSlice of it: when in the window the late checks were made.
+	began    time.Time
+	sliceMax []time.Duration
 }
+
+// lagSlice is the span of the window each entry of the lag profile covers.
+const lagSlice = 10 * time.Second
 
 func newLagRecorder() *lagRecorder {
 	return &lagRecorder{before: map[int64]watan.Order{}, kinds: map[int64]watan.ProviderKind{}, lags: map[watan.ProviderKind][]time.Duration{}}
@@ -262,6 +273,12 @@ func (r *lagRecorder) saved(o watan.Order) {
 	}
 	k := r.kinds[o.ProviderAccountID]
 	r.lags[k] = append(r.lags[k], lag)
+	if i := int(o.LastCheckedAt.Sub(r.began) / lagSlice); i >= 0 {
+		for len(r.sliceMax) <= i {
+			r.sliceMax = append(r.sliceMax, 0)
+		}
+		r.sliceMax[i] = max(r.sliceMax[i], lag)
+	}
 }
 
 // start begins a window: lags from now on are kept, earlier ones dropped.
@@ -269,18 +286,19 @@ func (r *lagRecorder) start() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.on, r.early, r.repeats = true, 0, 0
+	r.began, r.sliceMax = time.Now(), nil
 	clear(r.lags)
 	clear(r.before) // transactions that rolled back never reached saved
 }
 
 // stop ends the window and returns its lags by provider kind.
-func (r *lagRecorder) stop() (lags map[watan.ProviderKind][]time.Duration, early, repeats int) {
+func (r *lagRecorder) stop() (lags map[watan.ProviderKind][]time.Duration, early, repeats int, sliceMax []time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.on = false
 	out := r.lags
 	r.lags = map[watan.ProviderKind][]time.Duration{}
-	return out, r.early, r.repeats
+	return out, r.early, r.repeats, r.sliceMax
 }
 
 // capStore is the store as the engine sees it, with the lag recorder listening.
@@ -835,7 +853,7 @@ func capacityMeasure(ctx context.Context, env *Env, probe *capacityProbe, rec *l
 	case <-ctx.Done():
 	}
 	stop()
-	lags, early, repeats := rec.stop()
+	lags, early, repeats, sliceMax := rec.stop()
 	if prof != nil {
 		pprof.StopCPUProfile()
 	}
@@ -855,6 +873,9 @@ func capacityMeasure(ctx context.Context, env *Env, probe *capacityProbe, rec *l
 		all = append(all, ls...)
 	}
 	fig.Checks, fig.Early, fig.Repeats = len(all), early, repeats
+	for _, l := range sliceMax {
+		fig.LagMaxBySliceMs = append(fig.LagMaxBySliceMs, float64(l.Microseconds())/1000)
+	}
 	fig.ChecksPerSecond = float64(len(all)) / window.Seconds()
 	fig.JobRunsPerSecond = float64(b.jobRuns-a.jobRuns) / window.Seconds()
 	fig.ZnetRequestsPerSecond = float64(b.znetReqs-a.znetReqs) / window.Seconds()
@@ -956,6 +977,13 @@ func capacityResult(dbName string, fig capacityFigures, cc capacityConfig) bench
 	note := fmt.Sprintf("%s; %.0f checks/s of %.0f asked (%d early, %d repeats), %.0f job runs/s, requests/s znet %.0f barakat %.0f; CPU ms/check machine %s process %s db %s sim %s (load %.1f); RSS %.0f MB, heap %.0f MB; overdue at end %d",
 		verdict, fig.ChecksPerSecond, fig.DemandPerSecond, fig.Early, fig.Repeats, fig.JobRunsPerSecond, fig.ZnetRequestsPerSecond, fig.BarakatRequestsPerSecond,
 		ms(fig.CPUMachineMs), ms(fig.CPUProcessMs), ms(fig.CPUDatabaseMs), ms(fig.CPUSimMs), fig.LoadAverage, fig.RSSMB, fig.HeapMB, fig.Overdue)
+	if len(fig.LagMaxBySliceMs) > 0 {
+		parts := make([]string, len(fig.LagMaxBySliceMs))
+		for i, l := range fig.LagMaxBySliceMs {
+			parts[i] = fmtMS(l)
+		}
+		note += "; max lag by 10 s: " + strings.Join(parts, " ")
+	}
 	if fig.CommitsPerCheck > 0 {
 		note += fmt.Sprintf("; commits/check %.2f", fig.CommitsPerCheck)
 	}
