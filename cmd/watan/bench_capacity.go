@@ -156,14 +156,14 @@ type capacityFigures struct {
 	Early int `json:"early"`
 	// Checks made less than a quarter interval after the order's previous check:
 	// concurrent batch checks of one account that took the same due orders along.
-	Repeats    int     `json:"repeats"`
-	LagMaxMs   float64 `json:"lag_max_ms"`
+	Repeats  int     `json:"repeats"`
+	LagMaxMs float64 `json:"lag_max_ms"`
 	// The largest lag among the checks made in each 10 s of the window, in
 	// order: a tail at the start is the catch-up after creation, one spread
 	// through the window is not.
 	LagMaxBySliceMs []float64 `json:"lag_max_by_10s_ms"`
-	ZnetP99Ms  float64 `json:"znet_lag_p99_ms"`
-	BarakatP99 float64 `json:"barakat_lag_p99_ms"`
+	ZnetP99Ms       float64   `json:"znet_lag_p99_ms"`
+	BarakatP99      float64   `json:"barakat_lag_p99_ms"`
 	// Orders whose check was more than --capacity-max-lag overdue at the
 	// window's end.
 	Overdue int `json:"overdue_at_end"`
