@@ -233,7 +233,7 @@ func openBenchSystemWith(ctx context.Context, url string, clock watan.Clock, wor
 		return nil, err
 	}
 	statsCtx, stopStats := context.WithCancel(context.WithoutCancel(ctx))
-	go st.KeepStatistics(statsCtx, 0, nil)
+	go st.KeepTables(statsCtx, 0, nil)
 	listen := ""
 	if st.Engine() == store.EnginePostgres {
 		listen = url

@@ -184,13 +184,14 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		logger.Warn("warming the database pool", "err", err)
 	}
 	// Plans made for empty tables make every transition scan a tenant's orders
-	// until the tables are analyzed; do it wherever autovacuum does not.
-	go st.KeepStatistics(ctx, 0, func(tables []string, err error) {
+	// until the tables are analyzed, and dead rows pile up until they are
+	// vacuumed: do both wherever autovacuum does not.
+	go st.KeepTables(ctx, 0, func(m store.Maintenance, err error) {
 		if err != nil {
-			quiet.Warn("refreshing the database's statistics", "err", err)
+			quiet.Warn("maintaining the database's tables", "err", err)
 			return
 		}
-		quiet.Debug("analyzed", "tables", tables)
+		quiet.Debug("maintained tables", "analyzed", m.Analyzed, "vacuumed", m.Vacuumed)
 	})
 
 	var seeded *demo.Result

@@ -45,7 +45,7 @@ func benchEndToEnd(b *testing.B, e store.Engine) {
 	}
 	bb.znet.SetBalance(watan.MaxAmount / 10)
 	bb.must(bb.q.Start(ctx, bb.eng))
-	go bb.st.KeepStatistics(ctx, 0, nil) // as serve does
+	go bb.st.KeepTables(ctx, 0, nil) // as serve does
 	b.Cleanup(func() {
 		stopCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
 		defer stop()

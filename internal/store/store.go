@@ -280,7 +280,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 }
 
 // Analyze refreshes PostgreSQL's statistics of the tables orders are created in
-// (ANALYZE; nothing on SQLite) at once. A running system has KeepStatistics (or
+// (ANALYZE; nothing on SQLite) at once. A running system has KeepTables (or
 // autovacuum) do it; a benchmark of a few seconds on a fresh database calls it
 // after a warm-up so as not to measure plans made for empty tables, which each
 // connection keeps until the tables are analyzed (the foreign key checks on

@@ -13,16 +13,17 @@ import (
 	"watan/internal/store"
 )
 
-// TestRefreshStatistics: a connection that planned the order lookup while orders
-// was empty keeps that plan until the table is analyzed; once KeepStatistics has
+// TestMaintainTables: a connection that planned the order lookup while orders
+// was empty keeps that plan until the table is analyzed; once KeepTables has
 // analyzed it, the lookup is planned on the order's id, not as a scan of the
 // tenant's orders through another index. A table analyzed a moment ago is left
-// alone for autovacuum's naptime.
-func TestRefreshStatistics(t *testing.T) {
+// alone for autovacuum's naptime. Where autovacuum is off, a table with many dead
+// rows is vacuumed.
+func TestMaintainTables(t *testing.T) {
 	run(t, func(t *testing.T, b *bundle) {
 		if b.s.Engine() != store.EnginePostgres {
-			if tables, err := b.s.RefreshStatistics(b.ctx); err != nil || tables != nil {
-				t.Fatalf("RefreshStatistics on SQLite = %v, %v; want nothing to do", tables, err)
+			if m, err := b.s.MaintainTables(b.ctx); err != nil || !m.Empty() {
+				t.Fatalf("MaintainTables on SQLite = %+v, %v; want nothing to do", m, err)
 			}
 			return
 		}
@@ -47,13 +48,13 @@ func TestRefreshStatistics(t *testing.T) {
 		stopped := make(chan struct{})
 		go func() {
 			defer close(stopped)
-			b.s.KeepStatistics(ctx, 10*time.Millisecond, func(tables []string, err error) {
+			b.s.KeepTables(ctx, 10*time.Millisecond, func(m store.Maintenance, err error) {
 				if err != nil {
-					t.Errorf("KeepStatistics: %v", err)
+					t.Errorf("KeepTables: %v", err)
 				}
-				if slices.Contains(tables, "orders") {
+				if slices.Contains(m.Analyzed, "orders") {
 					select {
-					case analyzed <- tables:
+					case analyzed <- m.Analyzed:
 					default:
 					}
 				}
@@ -62,7 +63,7 @@ func TestRefreshStatistics(t *testing.T) {
 		select {
 		case <-analyzed:
 		case <-time.After(30 * time.Second):
-			t.Fatal("KeepStatistics did not analyze orders")
+			t.Fatal("KeepTables did not analyze orders")
 		}
 		cancel()
 		<-stopped
@@ -77,29 +78,52 @@ func TestRefreshStatistics(t *testing.T) {
 			b.order(t, watan.NewOrder{PackageCode: "p", AccountCode: "c1"})
 		}
 		waitForStatistics(t, b, "orders")
-		if tables, err := b.s.RefreshStatistics(b.ctx); err != nil || slices.Contains(tables, "orders") {
-			t.Fatalf("RefreshStatistics right after = %v, %v; want orders left until a naptime has passed", tables, err)
+		if m, err := b.s.MaintainTables(b.ctx); err != nil || slices.Contains(m.Analyzed, "orders") {
+			t.Fatalf("MaintainTables right after = %+v, %v; want orders' analysis left until a naptime has passed", m, err)
+		}
+
+		// Dead rows: every update leaves one.
+		if _, err := b.s.DB().ExecContext(b.ctx, `UPDATE orders SET updated_at = updated_at`); err != nil {
+			t.Fatal(err)
+		}
+		var autovacuum bool
+		if err := b.s.DB().QueryRowContext(b.ctx, `SELECT current_setting('autovacuum')::bool`).Scan(&autovacuum); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, b, `SELECT n_dead_tup >= 400 FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'orders'`)
+		m, err := b.s.MaintainTables(b.ctx)
+		if err != nil || slices.Contains(m.Vacuumed, "orders") == autovacuum {
+			t.Fatalf("MaintainTables with 400 dead orders and autovacuum %v = %+v, %v; want orders vacuumed only where autovacuum is off", autovacuum, m, err)
+		}
+		if !autovacuum {
+			waitFor(t, b, `SELECT n_dead_tup = 0 FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'orders'`)
 		}
 	})
 }
 
 // waitForStatistics waits until PostgreSQL's statistics count the changes made to
-// table: backends report them at the end of a transaction at most once a second,
-// and at the latest when they have been idle a while.
+// table.
 func waitForStatistics(t *testing.T, b *bundle, table string) {
 	t.Helper()
+	waitFor(t, b, `SELECT n_mod_since_analyze >= 100 FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND relname = '`+table+`'`)
+}
+
+// waitFor waits until query, over PostgreSQL's statistics, answers true: backends
+// report their counts at the end of a transaction at most once a second, and at
+// the latest when they have been idle a while.
+func waitFor(t *testing.T, b *bundle, query string) {
+	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		var mods int64
-		err := b.s.DB().QueryRowContext(b.ctx, `SELECT n_mod_since_analyze FROM pg_stat_user_tables
-			WHERE schemaname = current_schema() AND relname = $1`, table).Scan(&mods)
-		if err != nil {
+		var ok bool
+		if err := b.s.DB().QueryRowContext(b.ctx, query).Scan(&ok); err != nil {
 			t.Fatal(err)
 		}
-		if mods >= 100 {
+		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("statistics count %d changes to %s", mods, table)
+			t.Fatalf("still false after 30 s: %s", query)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
