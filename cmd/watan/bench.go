@@ -208,7 +208,7 @@ type benchSystem struct {
 	queue     *jobs.Queue
 	eng       *engine.Engine
 	log       *slog.Logger
-	stopStats context.CancelFunc
+	stopKeeper context.CancelFunc
 }
 
 func openBenchSystem(ctx context.Context, url string, clock watan.Clock, workers int, seed uint64) (*benchSystem, error) {
@@ -232,30 +232,30 @@ func openBenchSystemWith(ctx context.Context, url string, clock watan.Clock, wor
 		st.Close()
 		return nil, err
 	}
-	statsCtx, stopStats := context.WithCancel(context.WithoutCancel(ctx))
-	go st.KeepTables(statsCtx, 0, nil)
+	keeperCtx, stopKeeper := context.WithCancel(context.WithoutCancel(ctx))
+	go st.KeepTables(keeperCtx, 0, nil)
 	listen := ""
 	if st.Engine() == store.EnginePostgres {
 		listen = url
 	}
 	q, err := jobs.New(ctx, jobs.Config{DB: st.DB(), Postgres: st.Engine() == store.EnginePostgres, ListenURL: listen, Logger: logger, Workers: workers})
 	if err != nil {
-		stopStats()
+		stopKeeper()
 		st.Close()
 		return nil, err
 	}
 	eng, err := engine.New(engine.Config{Store: st, Queue: q, Clock: clock, Logger: logger, Seed: seed, CheckPoller: poller,
 		Providers: providers.New(providers.Config{Logger: logger})})
 	if err != nil {
-		stopStats()
+		stopKeeper()
 		st.Close()
 		return nil, err
 	}
-	return &benchSystem{st: st, queue: q, eng: eng, log: logger, stopStats: stopStats}, nil
+	return &benchSystem{st: st, queue: q, eng: eng, log: logger, stopKeeper: stopKeeper}, nil
 }
 
 func (s *benchSystem) close() {
-	s.stopStats()
+	s.stopKeeper()
 	s.st.Close()
 }
 
