@@ -204,10 +204,10 @@ func (r *benchResult) percentiles(measure string, ds []time.Duration) {
 // benchSystem is the whole program as serve wires it: store, River queue, engine
 // and the HTTP handler, minus the listener and signals.
 type benchSystem struct {
-	st        *store.Store
-	queue     *jobs.Queue
-	eng       *engine.Engine
-	log       *slog.Logger
+	st         *store.Store
+	queue      *jobs.Queue
+	eng        *engine.Engine
+	log        *slog.Logger
 	stopKeeper context.CancelFunc
 }
 
