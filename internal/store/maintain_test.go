@@ -42,7 +42,7 @@ func TestMaintainTables(t *testing.T) {
 		for range 200 {
 			b.order(t, watan.NewOrder{PackageCode: "p", AccountCode: "c1"})
 		}
-		waitForStatistics(t, b, "orders")
+		waitFor(t, b, ordersChangedSQL)
 		ctx, cancel := context.WithCancel(b.ctx)
 		analyzed := make(chan []string, 1)
 		stopped := make(chan struct{})
@@ -77,7 +77,7 @@ func TestMaintainTables(t *testing.T) {
 		for range 200 {
 			b.order(t, watan.NewOrder{PackageCode: "p", AccountCode: "c1"})
 		}
-		waitForStatistics(t, b, "orders")
+		waitFor(t, b, ordersChangedSQL)
 		if m, err := b.s.MaintainTables(b.ctx); err != nil || slices.Contains(m.Analyzed, "orders") {
 			t.Fatalf("MaintainTables right after = %+v, %v; want orders' analysis left until a naptime has passed", m, err)
 		}
@@ -101,13 +101,10 @@ func TestMaintainTables(t *testing.T) {
 	})
 }
 
-// waitForStatistics waits until PostgreSQL's statistics count the changes made to
-// table.
-func waitForStatistics(t *testing.T, b *bundle, table string) {
-	t.Helper()
-	waitFor(t, b, `SELECT n_mod_since_analyze >= 100 FROM pg_stat_user_tables
-		WHERE schemaname = current_schema() AND relname = '`+table+`'`)
-}
+// ordersChangedSQL answers whether PostgreSQL's statistics count the orders just
+// created as changes since orders was last analyzed.
+const ordersChangedSQL = `SELECT n_mod_since_analyze >= 100 FROM pg_stat_user_tables
+	WHERE schemaname = current_schema() AND relname = 'orders'`
 
 // waitFor waits until query, over PostgreSQL's statistics, answers true: backends
 // report their counts at the end of a transaction at most once a second, and at
