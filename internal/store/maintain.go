@@ -10,8 +10,9 @@ import (
 )
 
 // DefaultMaintenanceInterval is how often KeepTables looks for tables to analyze
-// or vacuum.
-const DefaultMaintenanceInterval = 5 * time.Second
+// or vacuum while there is work: a look costs the database about a millisecond,
+// and a table growing from empty should not be planned as empty for long.
+const DefaultMaintenanceInterval = time.Second
 
 // maxMaintenanceWait bounds how far KeepTables backs off while it finds nothing
 // to do: autovacuum's default naptime.
@@ -25,14 +26,19 @@ const maxMaintenanceWait = time.Minute
 // autovacuum_vacuum_threshold + autovacuum_vacuum_scale_factor × rows. So is its
 // pace: a table analyzed (vacuumed) before is analyzed (vacuumed) again at most
 // once per autovacuum_naptime, so that a table whose rows churn (the orders under
-// checks) is not worked on every few seconds. Only tables this role may maintain
+// checks) is not worked on every few seconds; except that a table holding more
+// than twice the rows of its last analysis is analyzed at once, because plans
+// made for a table a fraction of its size can cost in proportion to its size
+// (see KeepTables), and a doubling table is analyzed only logarithmically often.
+// Only tables this role may maintain
 // (its own) are listed: PostgreSQL skips the others with a warning, and they would
 // be listed again every time.
 const tablesDue = `SELECT s.relname,
 	s.n_mod_since_analyze >= current_setting('autovacuum_analyze_threshold')::float8
 		+ current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(c.reltuples, 0)
 	AND (NOT current_setting('autovacuum')::bool OR (s.last_analyze IS NULL AND s.last_autoanalyze IS NULL))
-	AND (s.last_analyze IS NULL OR s.last_analyze < now() - current_setting('autovacuum_naptime')::interval),
+	AND (s.last_analyze IS NULL OR s.last_analyze < now() - current_setting('autovacuum_naptime')::interval
+		OR s.n_live_tup > 2 * greatest(c.reltuples, 0)),
 	s.n_dead_tup >= current_setting('autovacuum_vacuum_threshold')::float8
 		+ current_setting('autovacuum_vacuum_scale_factor')::float8 * greatest(c.reltuples, 0)
 	AND NOT current_setting('autovacuum')::bool
