@@ -326,8 +326,8 @@ func (s capStore) DueChecks(ctx context.Context, tenantID, providerAccountID int
 	return os, err
 }
 
-func (s capStore) ClaimDueChecks(ctx context.Context, now, until time.Time, limit int) ([]watan.Order, error) {
-	os, err := s.Store.ClaimDueChecks(ctx, now, until, limit)
+func (s capStore) ClaimDueChecks(ctx context.Context, now time.Time, limit int, until func(watan.Order) time.Time) ([]watan.Order, error) {
+	os, err := s.Store.ClaimDueChecks(ctx, now, limit, until)
 	if err == nil {
 		s.rec.read(os...)
 	}

@@ -68,6 +68,8 @@ type setupOpts struct {
 	// poller leaves routine checks to the check poller, as serve does; the test
 	// runs its rounds (PollChecks).
 	poller bool
+	// wrap, if set, stands between the engine and the store.
+	wrap func(engine.Store) engine.Store
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -109,8 +111,12 @@ func setup(t testing.TB, engineKind store.Engine, o setupOpts) *bundle {
 	}
 	b.znet = providertest.StartZnet(t, o.znet)
 	b.barakat = providertest.StartBarakat(t, o.barakat)
+	var st engine.Store = b.st
+	if o.wrap != nil {
+		st = o.wrap(b.st)
+	}
 	b.eng, err = engine.New(engine.Config{
-		Store: b.st, Queue: b.q, Clock: engineClock, Logger: testLogger(t), CatalogTTL: catalogTTL,
+		Store: st, Queue: b.q, Clock: engineClock, Logger: testLogger(t), CatalogTTL: catalogTTL,
 		Providers: providers.New(providers.Config{Logger: testLogger(t)}), Breaker: o.breaker,
 		CheckPoller: o.poller,
 	})

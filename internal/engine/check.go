@@ -135,14 +135,15 @@ func (e *Engine) checkWith(ctx context.Context, st *step, o watan.Order, acct wa
 			return later(e.routine(until.Sub(e.now()))), nil
 		}
 	}
-	return e.ask(ctx, st, orders, acct, client)
+	return e.ask(ctx, st, orders, nil, acct, client)
 }
 
 // ask calls the provider about orders, all of acct, in one request and applies
 // the answers, each to the generation it was asked about. The outcome is the
 // first order's: what its check job does next. A failed call is recorded on the
-// first order and returned.
-func (e *Engine) ask(ctx context.Context, st *step, orders []watan.Order, acct watan.ProviderAccount, client watan.Provider) (Next, error) {
+// first order and returned. plans holds, by order, the next check the check
+// poller planned when it claimed the order (planCheck); nil for a check job.
+func (e *Engine) ask(ctx context.Context, st *step, orders []watan.Order, plans map[int64]time.Time, acct watan.ProviderAccount, client watan.Provider) (Next, error) {
 	o := orders[0]
 	refs := make([]watan.CheckRef, len(orders))
 	for i, x := range orders {
@@ -171,7 +172,7 @@ func (e *Engine) ask(ctx context.Context, st *step, orders []watan.Order, acct w
 	var mine checkOutcome
 	for i, r := range results {
 		e.observer.Checked(acct.Kind, acct.ID, string(r.Outcome))
-		out, err := e.applyCheck(ctx, orders[i], acct, r)
+		out, err := e.applyCheckPlanned(ctx, orders[i], acct, r, plans[orders[i].ID])
 		if err != nil {
 			return done, err
 		}
@@ -243,6 +244,13 @@ func (e *Engine) recordCheckFailure(ctx context.Context, o watan.Order, callErr 
 
 // applyCheck records one status answer about generation o.Generation of o.
 func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.ProviderAccount, r watan.CheckResult) (checkOutcome, error) {
+	return e.applyCheckPlanned(ctx, o, acct, r, time.Time{})
+}
+
+// applyCheckPlanned is applyCheck where a pending answer's next check was
+// planned already (when the check poller claimed the order, planCheck): it keeps
+// that time, still ahead, instead of working out another. Zero plans nothing.
+func (e *Engine) applyCheckPlanned(ctx context.Context, o watan.Order, acct watan.ProviderAccount, r watan.CheckResult, plan time.Time) (checkOutcome, error) {
 	ans := &answer{what: watan.M("check.answer", "outcome", string(r.Outcome), "ref", o.ProviderReferans, "said", r.Message).String()}
 	seen := func(cur *watan.Order) {
 		now := e.now()
@@ -330,8 +338,12 @@ func (e *Engine) applyCheck(ctx context.Context, o watan.Order, acct watan.Provi
 		var out checkOutcome
 		_, changed, err := e.apply(ctx, o, watan.TrAnswerPending, ans, func(tx *sql.Tx, cur *watan.Order) error {
 			seen(cur)
-			out.after = e.nextDelay(acct, *cur)
-			next := e.now().Add(out.after)
+			now := e.now()
+			next := plan
+			if !plan.After(now) {
+				next = now.Add(e.nextDelay(acct, *cur))
+			}
+			out.after = next.Sub(now)
 			cur.NextCheckAt = &next
 			if cur.ProviderState == watan.StateSent {
 				// Watched already: the generation's check job is live (it ends

@@ -97,6 +97,7 @@ type Engine struct {
 	notifier  Notifier
 	learn     *learner
 	wake      *pollWake
+	polled    polledAccounts // the check poller's view of the accounts, for planCheck
 	cfg       Config
 
 	rngMu sync.Mutex

@@ -272,6 +272,21 @@ var scenarios = []scenario{
 		end: watan.CheckDelivered,
 	},
 	{
+		// From its second round a poller plans the pending answer's next check at
+		// the claim (planCheck): the round after the tick claims with a plan.
+		name: "check poller planning next checks at its claims, racing another poller, the clock and a delivery",
+		setup: func(w *world) {
+			w.order(routeA)
+			w.order(routeB)
+			w.runAll()
+			w.x.clock.Advance(15 * time.Second)
+		},
+		actors: func(w *world) []*actor {
+			return []*actor{w.poller("P1", 3, true), w.tick("T", time.Minute), w.poller("P2", 1, false), w.provider("U", 1, watan.CheckDelivered)}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
 		name:  "check poller racing the deadline, a cancellation and an operator's approval",
 		setup: func(w *world) { w.order(routeA); w.runAll(); w.x.clock.Advance(15 * time.Second) },
 		actors: func(w *world) []*actor {

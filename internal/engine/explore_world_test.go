@@ -212,9 +212,9 @@ func (s yieldingStore) ClaimChecks(ctx context.Context, tenantID, self int64, se
 	return s.Store.ClaimChecks(ctx, tenantID, self, selfNext, others, dueBy, until)
 }
 
-func (s yieldingStore) ClaimDueChecks(ctx context.Context, now, until time.Time, limit int) ([]watan.Order, error) {
+func (s yieldingStore) ClaimDueChecks(ctx context.Context, now time.Time, limit int, until func(watan.Order) time.Time) ([]watan.Order, error) {
 	yieldPoint(ctx, "before the check poller's claim")
-	return s.Store.ClaimDueChecks(ctx, now, until, limit)
+	return s.Store.ClaimDueChecks(ctx, now, limit, until)
 }
 
 // explorer holds what every schedule of one engine shares.

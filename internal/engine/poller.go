@@ -108,7 +108,14 @@ type PollReport struct {
 func (e *Engine) PollChecks(ctx context.Context) (PollReport, error) {
 	pc := e.cfg.Poller
 	now := e.now()
-	claimed, err := e.store.ClaimDueChecks(ctx, now.Add(pc.Lookahead), now.Add(pc.Claim), pc.Batch)
+	plans := map[int64]time.Time{}
+	claimed, err := e.store.ClaimDueChecks(ctx, now.Add(pc.Lookahead), pc.Batch, func(o watan.Order) time.Time {
+		if next, ok := e.planCheck(o, now); ok {
+			plans[o.ID] = next
+			return next
+		}
+		return now.Add(pc.Claim)
+	})
 	if err != nil || len(claimed) == 0 {
 		return PollReport{}, err
 	}
@@ -141,6 +148,7 @@ func (e *Engine) PollChecks(ctx context.Context) (PollReport, error) {
 			e.log.Warn("check poller", "tenant_id", k.tenant, "provider_account_id", k.acct, "err", err)
 			continue
 		}
+		e.polled.remember(acct)
 		if e.breakers.of(acct).Snapshot().State == breaker.Open {
 			continue // due again when the claim lapses; the circuit's trial decides
 		}
@@ -151,7 +159,7 @@ func (e *Engine) PollChecks(ctx context.Context) (PollReport, error) {
 		for chunk := range slices.Chunk(e.settleDue(ctx, groups[k]), size) {
 			spawn(func() {
 				st := e.steps(chunk[0], "poll")
-				if _, err := e.ask(ctx, st, chunk, acct, client); err != nil && ctx.Err() == nil {
+				if _, err := e.ask(ctx, st, chunk, plans, acct, client); err != nil && ctx.Err() == nil {
 					e.log.Warn("check poller", "provider_account_id", acct.ID, "orders", len(chunk), "err", err)
 				}
 				mu.Lock()
@@ -162,6 +170,33 @@ func (e *Engine) PollChecks(ctx context.Context) (PollReport, error) {
 	}
 	_ = g.Wait() // every call's error is logged where it happens
 	return PollReport{Claimed: len(claimed), Asked: asked}, ctx.Err()
+}
+
+// planCheck returns when o, claimed at now for a check, is to be checked next
+// should the provider answer that it is still pending: what that answer would
+// set (nextDelay, counting this check), planned now so that the claim writes it
+// and the answer's save leaves the order's indexed columns as they are (a
+// heap-only update on PostgreSQL; otherwise each pending answer adds an entry to
+// each of the order's indexes, which made most of a check's cost). It plans from
+// the account as this poller last saw it (the claim's transaction may hold
+// SQLite's only connection, so nothing is read here), at most a round old while
+// the account has orders under checks; a settings change reaches the plans of
+// the round after. It plans only a time far enough ahead that the claim outlasts
+// the call, and returns false otherwise, as for an account not seen yet: the
+// claim then lapses after PollerConfig.Claim.
+func (e *Engine) planCheck(o watan.Order, now time.Time) (time.Time, bool) {
+	acct, ok := e.polled.account(o.TenantID, o.ProviderAccountID)
+	if !ok {
+		return time.Time{}, false
+	}
+	seen := o
+	seen.CheckCount++
+	seen.LastCheckedAt = &now
+	next := now.Add(e.nextDelay(acct, seen))
+	if next.Before(now.Add(acct.Settings.RequestTimeout + leaseMargin)) {
+		return time.Time{}, false
+	}
+	return next, true
 }
 
 // settleDue settles those of orders whose deadline has passed, as their check
@@ -270,4 +305,27 @@ func (w *pollWake) sleep(ctx context.Context, now time.Time, d time.Duration) bo
 	case <-w.c:
 	}
 	return true
+}
+
+// polledAccounts keeps each provider account as the check poller last saw it,
+// for planCheck.
+type polledAccounts struct {
+	mu    sync.Mutex
+	accts map[acctKey]watan.ProviderAccount
+}
+
+func (p *polledAccounts) remember(acct watan.ProviderAccount) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.accts == nil {
+		p.accts = map[acctKey]watan.ProviderAccount{}
+	}
+	p.accts[acctKey{acct.TenantID, acct.ID}] = acct
+}
+
+func (p *polledAccounts) account(tenantID, id int64) (watan.ProviderAccount, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	acct, ok := p.accts[acctKey{tenantID, id}]
+	return acct, ok
 }

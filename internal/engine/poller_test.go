@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,6 +93,63 @@ func TestCheckPollerChecksDueOrdersByAccountInBatches(t *testing.T) {
 			}
 		}
 		b.money()
+	})
+}
+
+// claimRecorder records the next check each poller claim sets.
+type claimRecorder struct {
+	engine.Store
+	mu    sync.Mutex
+	until map[int64]time.Time
+}
+
+func (r *claimRecorder) ClaimDueChecks(ctx context.Context, now time.Time, limit int, until func(watan.Order) time.Time) ([]watan.Order, error) {
+	return r.Store.ClaimDueChecks(ctx, now, limit, func(o watan.Order) time.Time {
+		t := until(o)
+		r.mu.Lock()
+		r.until[o.ID] = t
+		r.mu.Unlock()
+		return t
+	})
+}
+
+// From its second round on, the poller claims an order until the check its
+// pending answer schedules, so that saving the answer leaves the order's indexed
+// columns as they were; in its first round it has not seen the account yet and
+// claims for PollerConfig.Claim.
+func TestCheckPollerPlansThePendingAnswersNextCheckAtTheClaim(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		rec := &claimRecorder{until: map[int64]time.Time{}}
+		b := setup(t, e, setupOpts{poller: true, wrap: func(s engine.Store) engine.Store { rec.Store = s; return rec }})
+		b.znet.ScriptNext(providertest.Fate{Outcome: providertest.OutcomeStuck})
+		o := b.order(pkgZnet)
+		b.dispatch(o.ID)
+
+		b.clock.Advance(10 * time.Second)
+		if rep := b.poll(); rep.Asked != 1 {
+			t.Fatalf("first round: %+v, want the order asked about", rep)
+		}
+		first := b.want(o.ID, watan.StatusPending, watan.StateSent)
+		if want := b.clock.Now().Add(time.Minute); !rec.until[o.ID].Equal(want) {
+			t.Fatalf("first claim until %v, want the poller's claim of a minute (%v)", rec.until[o.ID], want)
+		}
+		if first.NextCheckAt.Equal(rec.until[o.ID]) {
+			t.Fatalf("first answer kept the claim's lapse %v as the next check", first.NextCheckAt)
+		}
+
+		b.clock.Advance(first.NextCheckAt.Sub(b.clock.Now()))
+		claimedAt := b.clock.Now()
+		if rep := b.poll(); rep.Asked != 1 {
+			t.Fatalf("second round: %+v, want the order asked about", rep)
+		}
+		second := b.want(o.ID, watan.StatusPending, watan.StateSent)
+		plan := rec.until[o.ID]
+		if d := plan.Sub(claimedAt); d < 30*time.Second || d > 2*time.Minute {
+			t.Fatalf("second claim until %v after the claim, want about the 55 s interval", d)
+		}
+		if second.CheckCount != 2 || !second.NextCheckAt.Equal(plan.Truncate(time.Microsecond)) {
+			t.Fatalf("second answer: %d checks, next check %v, want 2 and the claim's plan %v", second.CheckCount, second.NextCheckAt, plan)
+		}
 	})
 }
 

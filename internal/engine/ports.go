@@ -56,10 +56,11 @@ type Store interface {
 	ClaimChecks(ctx context.Context, tenantID, self int64, selfNext *time.Time, others []int64, dueBy, until time.Time) ([]int64, error)
 	// ClaimDueChecks claims for the check poller, across tenants, up to limit
 	// pending orders in state sent whose next check is due by now and whose
-	// placement lease has run out, soonest first: it moves their next check to
-	// until, keeps their versions, and returns them as read before the claim.
+	// placement lease has run out, soonest first: it moves each one's next check
+	// to until(order) (called inside the claim's transaction: it must not use the
+	// store), keeps their versions, and returns them as read before the claim.
 	// Concurrent claims never return one order twice.
-	ClaimDueChecks(ctx context.Context, now, until time.Time, limit int) ([]watan.Order, error)
+	ClaimDueChecks(ctx context.Context, now time.Time, limit int, until func(watan.Order) time.Time) ([]watan.Order, error)
 	// NextDueCheck returns the earliest next check among the orders
 	// ClaimDueChecks claims, and false when there is none.
 	NextDueCheck(ctx context.Context) (time.Time, bool, error)

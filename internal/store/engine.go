@@ -394,17 +394,24 @@ func (s *Store) ClaimChecks(ctx context.Context, tenantID, self int64, selfNext 
 // ClaimDueChecks claims, across tenants and provider accounts, up to limit
 // pending orders their provider holds (state sent) whose next check is due by
 // now and whose placement lease, if any, has run out, soonest due first. It
-// moves their next check to until and returns them as they were before the
-// claim, due times included. Pollers of several processes thus never claim one
-// order twice: on PostgreSQL a claim skips the rows another claim is taking;
-// on SQLite the one connection serialises them. The claim is not a transition
-// and keeps each order's version, so the check's outcome still saves as a
-// compare-and-set on the reading returned; a claim whose poller dies lapses at
-// until, when the orders are due again.
-func (s *Store) ClaimDueChecks(ctx context.Context, now, until time.Time, limit int) ([]watan.Order, error) {
-	lock := ""
+// moves each one's next check to until(order), which must be after now, and
+// returns them as they were before the claim, due times included. Pollers of
+// several processes thus never claim one order twice: on PostgreSQL a claim
+// skips the rows another claim is taking; on SQLite the one connection
+// serialises them. The claim is not a transition and keeps each order's
+// version, so the check's outcome still saves as a compare-and-set on the
+// reading returned; a claim whose poller dies lapses at until, when the order is
+// due again.
+//
+// until runs inside the claim's transaction, so it must not use the store (on
+// SQLite the transaction holds the only connection). Where it returns the time
+// the check's outcome will set as the next check anyway (a pending answer's
+// next check, planned at the claim), saving that outcome changes no indexed
+// column of the order, and PostgreSQL writes it as a heap-only update.
+func (s *Store) ClaimDueChecks(ctx context.Context, now time.Time, limit int, until func(watan.Order) time.Time) ([]watan.Order, error) {
+	lock, cast := "", ""
 	if s.engine == EnginePostgres {
-		lock = ` FOR UPDATE OF o SKIP LOCKED`
+		lock, cast = ` FOR UPDATE OF o SKIP LOCKED`, `::timestamptz`
 	}
 	var claimed []watan.Order
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
@@ -416,13 +423,18 @@ func (s *Store) ClaimDueChecks(ctx context.Context, now, until time.Time, limit 
 		if err != nil || len(claimed) == 0 {
 			return err
 		}
-		args := []any{s.ts(until)}
-		marks := make([]string, len(claimed))
+		args := make([]any, 0, 2*len(claimed))
+		var when, in strings.Builder
 		for i, o := range claimed {
-			args = append(args, o.ID)
-			marks[i] = fmt.Sprintf("$%d", len(args))
+			args = append(args, o.ID, s.ts(until(o)))
+			fmt.Fprintf(&when, " WHEN $%d THEN $%d%s", 2*i+1, 2*i+2, cast)
+			if i > 0 {
+				in.WriteString(", ")
+			}
+			fmt.Fprintf(&in, "$%d", 2*i+1)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE orders SET next_check_at = $1 WHERE id IN (`+strings.Join(marks, ", ")+`)`, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE orders SET next_check_at = CASE id`+when.String()+` END
+			WHERE id IN (`+in.String()+`)`, args...); err != nil {
 			return fmt.Errorf("store: claim due checks: %w", err)
 		}
 		return nil

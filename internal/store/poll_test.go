@@ -29,6 +29,11 @@ func (b *bundle) sentOrder(t *testing.T, next *time.Time) watan.Order {
 	return o
 }
 
+// fixed claims every order until t.
+func fixed(t time.Time) func(watan.Order) time.Time {
+	return func(watan.Order) time.Time { return t }
+}
+
 func TestClaimDueChecks(t *testing.T) {
 	run(t, func(t *testing.T, b *bundle) {
 		b.account(t, b.tenant.ID, "c1", 10000, 0)
@@ -51,14 +56,14 @@ func TestClaimDueChecks(t *testing.T) {
 			t.Fatalf("next due check = %v, %v, %v; want the overdue order's %v", next, ok, err, overdue.NextCheckAt)
 		}
 		until := t0.Add(time.Minute)
-		got, err := b.s.ClaimDueChecks(b.ctx, t0, until, 1)
+		got, err := b.s.ClaimDueChecks(b.ctx, t0, 1, fixed(until))
 		if err != nil || len(got) != 1 || got[0].ID != overdue.ID {
 			t.Fatalf("claim of one = %v, %v; want the most overdue order %d", got, err, overdue.ID)
 		}
 		if !got[0].NextCheckAt.Equal(*overdue.NextCheckAt) || got[0].Version != overdue.Version {
 			t.Fatalf("claim returned next check %v version %d, want the order as it was before the claim", got[0].NextCheckAt, got[0].Version)
 		}
-		got, err = b.s.ClaimDueChecks(b.ctx, t0, until, 10)
+		got, err = b.s.ClaimDueChecks(b.ctx, t0, 10, fixed(until))
 		if err != nil || len(got) != 1 || got[0].ID != due.ID {
 			t.Fatalf("second claim = %v, %v; want only order %d (not the claimed, leased, decided or later ones)", got, err, due.ID)
 		}
@@ -71,17 +76,79 @@ func TestClaimDueChecks(t *testing.T) {
 				t.Errorf("order %d after the claim: next check %v version %d, want %v and version %d", o.ID, cur.NextCheckAt, cur.Version, until, o.Version)
 			}
 		}
-		if got, err := b.s.ClaimDueChecks(b.ctx, t0, until, 10); err != nil || len(got) != 0 {
+		if got, err := b.s.ClaimDueChecks(b.ctx, t0, 10, fixed(until)); err != nil || len(got) != 0 {
 			t.Fatalf("third claim = %v, %v; want none", got, err)
 		}
 		// The claim lapses: at until the orders are due again.
-		if got, err := b.s.ClaimDueChecks(b.ctx, until, until.Add(time.Minute), 10); err != nil || len(got) != 3 {
+		if got, err := b.s.ClaimDueChecks(b.ctx, until, 10, fixed(until.Add(time.Minute))); err != nil || len(got) != 3 {
 			t.Fatalf("claim after the first lapsed = %v, %v; want the two claimed orders and the later one", got, err)
 		}
 		if next, ok, err := b.s.NextDueCheck(b.ctx); err != nil || !ok || !next.Equal(until.Add(time.Minute)) {
 			t.Fatalf("next due check = %v, %v, %v; want %v", next, ok, err, until.Add(time.Minute))
 		}
 		_ = later
+	})
+}
+
+// A claim moves each order's next check to its own time; a check's outcome that
+// then saves the claimed time as the next check changes no indexed column, and
+// PostgreSQL writes it without touching the order's indexes.
+func TestClaimPlansEachOrdersNextCheck(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		b.account(t, b.tenant.ID, "c1", 10000, 0)
+		b.pkg(t, b.tenant.ID, "p", 100)
+		t0 := b.clock.Now().Truncate(time.Second)
+		due := t0.Add(-time.Second)
+		first, second := b.sentOrder(t, &due), b.sentOrder(t, &due)
+		plan := map[int64]time.Time{
+			first.ID:  t0.Add(55*time.Second + 123456*time.Nanosecond), // finer than the store keeps
+			second.ID: t0.Add(61 * time.Second),
+		}
+		got, err := b.s.ClaimDueChecks(b.ctx, t0, 10, func(o watan.Order) time.Time { return plan[o.ID] })
+		if err != nil || len(got) != 2 {
+			t.Fatalf("claim = %v, %v; want both orders", got, err)
+		}
+		for _, o := range got {
+			cur, err := b.s.FindOrder(b.ctx, b.tenant.ID, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := plan[o.ID].Truncate(time.Microsecond); !cur.NextCheckAt.Equal(want) || cur.Version != o.Version {
+				t.Errorf("order %d after the claim: next check %v version %d, want %v and version %d", o.ID, cur.NextCheckAt, cur.Version, want, o.Version)
+			}
+		}
+
+		// The pending answer about the first order, saved from the claim's reading
+		// with the planned next check, as the engine does.
+		answer := got[slices.IndexFunc(got, func(o watan.Order) bool { return o.ID == first.ID })]
+		checked := t0.Add(2 * time.Second)
+		next := plan[first.ID]
+		answer.CheckCount++
+		answer.LastCheckedAt, answer.NextCheckAt, answer.UpdatedAt = &checked, &next, checked
+		answer.ProviderMessage = "still working"
+		var heapOnly int
+		err = b.s.InTx(b.ctx, func(tx *sql.Tx) error {
+			if err := b.s.SaveOrderTx(b.ctx, tx, answer); err != nil {
+				return err
+			}
+			if b.s.Engine() != store.EnginePostgres {
+				return nil
+			}
+			return tx.QueryRowContext(b.ctx, `SELECT pg_stat_get_xact_tuples_hot_updated('orders'::regclass)`).Scan(&heapOnly)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.s.Engine() == store.EnginePostgres && heapOnly != 1 {
+			t.Errorf("the pending answer's save made %d heap-only updates, want 1: it changed an indexed column", heapOnly)
+		}
+		cur, err := b.s.FindOrder(b.ctx, b.tenant.ID, first.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.CheckCount != 1 || !cur.NextCheckAt.Equal(next.Truncate(time.Microsecond)) || cur.Version != answer.Version+1 {
+			t.Errorf("after the answer: %d checks, next %v, version %d", cur.CheckCount, cur.NextCheckAt, cur.Version)
+		}
 	})
 }
 
