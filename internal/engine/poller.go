@@ -38,7 +38,8 @@ type PollerConfig struct {
 	// account's own limits still apply). Default 32; 1 makes them one after another.
 	Parallel int
 	// Claim is how long claimed orders are left to this poller before they are due
-	// again: longer than a round's calls take. Default 1 minute.
+	// again, where the claim cannot plan their next check (planCheck): longer than
+	// a round's calls take. Default 1 minute.
 	Claim time.Duration
 	// MaxWait is the longest the poller sleeps between rounds when no check is due
 	// sooner: checks scheduled by other processes are noticed within it. Default 5 s.
