@@ -18,7 +18,7 @@ func openStore(ctx context.Context, env *Env, cfg dbConfig, logger *slog.Logger,
 	}
 	// Only serve authenticates API keys; a key revoked by any command or node is
 	// refused everywhere within the cache's second.
-	scfg := store.Config{URL: cfg.URL, Logger: logger, APIKeyCacheTTL: store.DefaultAPIKeyCacheTTL}
+	scfg := store.Config{URL: cfg.URL, Logger: logger, APIKeyCacheTTL: store.DefaultAPIKeyCacheTTL, MaxOpenConns: cfg.MaxConns}
 	if keys != nil {
 		scfg.Sealer = keys
 	}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"watan/internal/store"
 )
 
 // Defaults of the settings shared by several subcommands.
@@ -19,11 +21,14 @@ const (
 type dbConfig struct {
 	URL           string
 	SecretKeyFile string
+	MaxConns      int // 0: the store's default
 }
 
 func (c *dbConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.URL, "database-url", defaultDatabaseURL,
 		`database: "sqlite:PATH" (embedded) or "postgres://..." [$WATAN_DATABASE_URL]`)
+	fs.IntVar(&c.MaxConns, "db-max-conns", store.DefaultMaxOpenConns,
+		"PostgreSQL: connections this process's pool may open (serve opens them all at start); budget max_connections across nodes [$WATAN_DB_MAX_CONNS]")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", "",
 		"file of base64 keys (one a line, the last newest) that seal provider credentials and webhook secrets; keys may also be given in $WATAN_SECRET_KEY [$WATAN_SECRET_KEY_FILE]")
 }
@@ -81,7 +86,7 @@ var settingEnv = map[string]string{
 	"demo": "WATAN_DEMO", "demo-delay": "WATAN_DEMO_DELAY", "demo-first-check": "WATAN_DEMO_FIRST_CHECK",
 	"rate-limit": "WATAN_RATE_LIMIT", "rate-burst": "WATAN_RATE_BURST", "secret-key-file": "WATAN_SECRET_KEY_FILE",
 	"allow-private-targets": "WATAN_ALLOW_PRIVATE_TARGETS", "allow-targets": "WATAN_ALLOW_TARGETS",
-	"balance-probe-interval": "WATAN_BALANCE_PROBE_INTERVAL",
+	"balance-probe-interval": "WATAN_BALANCE_PROBE_INTERVAL", "db-max-conns": "WATAN_DB_MAX_CONNS",
 }
 
 // parseFlags parses args, then sets the flags the command line left unset from their

@@ -240,6 +240,10 @@ type proc struct {
 func startProc(t *testing.T, bin, name string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
+	// Each serve opens its whole pool at start (Store.Warm); several at once, next
+	// to the other packages' tests, would pass the CI server's max_connections
+	// (100) with the default pool of 20.
+	cmd.Env = append(os.Environ(), "WATAN_DB_MAX_CONNS=6")
 	out, err := cmd.StdoutPipe()
 	must(t, err)
 	p := &proc{name: name, cmd: cmd, stderr: &fpBuffer{}, exited: make(chan struct{})}

@@ -45,6 +45,9 @@ const (
 // working directory.
 const DefaultURL = "sqlite:watan.db"
 
+// DefaultMaxOpenConns is the PostgreSQL pool's size when Config.MaxOpenConns is zero.
+const DefaultMaxOpenConns = 20
+
 // Config configures Open.
 type Config struct {
 	// URL selects the engine and the database: "sqlite:path/to/file.db" (also
@@ -56,7 +59,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock stamps created/updated times. Default watan.SystemClock{}.
 	Clock watan.Clock
-	// MaxOpenConns bounds the PostgreSQL pool. Default 20; at least 2, because
+	// MaxOpenConns bounds the PostgreSQL pool. Default DefaultMaxOpenConns; at least 2, because
 	// Migrate holds one connection for its lock while River migrates on another.
 	// SQLite always uses exactly one connection: SQLite allows one writer at a time,
 	// and queuing in the pool is cheaper and safer than SQLITE_BUSY retries.
@@ -145,7 +148,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		n := cfg.MaxOpenConns
 		if n == 0 {
-			n = 20
+			n = DefaultMaxOpenConns
 		}
 		n = max(n, 2)
 		s.db.SetMaxOpenConns(n)
