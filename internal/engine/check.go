@@ -214,9 +214,13 @@ func (e *Engine) claimBatch(ctx context.Context, o watan.Order, acct watan.Provi
 	if !slices.Contains(got, o.ID) {
 		return nil, until, nil
 	}
+	// The orders as the claim left them: a failed call saved on o must leave it
+	// due when the claim lapses, not when it was due before.
+	o.NextCheckAt = &until
 	orders := []watan.Order{o}
 	for _, x := range others {
 		if slices.Contains(got, x.ID) {
+			x.NextCheckAt = &until
 			orders = append(orders, x)
 		}
 	}

@@ -109,16 +109,25 @@ type PollReport struct {
 func (e *Engine) PollChecks(ctx context.Context) (PollReport, error) {
 	pc := e.cfg.Poller
 	now := e.now()
-	plans := map[int64]time.Time{}
+	plans, until := map[int64]time.Time{}, map[int64]time.Time{}
 	claimed, err := e.store.ClaimDueChecks(ctx, now.Add(pc.Lookahead), pc.Batch, func(o watan.Order) time.Time {
-		if next, ok := e.planCheck(o, now); ok {
+		next, ok := e.planCheck(o, now)
+		if ok {
 			plans[o.ID] = next
-			return next
+		} else {
+			next = now.Add(pc.Claim)
 		}
-		return now.Add(pc.Claim)
+		until[o.ID] = next
+		return next
 	})
 	if err != nil || len(claimed) == 0 {
 		return PollReport{}, err
+	}
+	for i, o := range claimed {
+		// The orders as they are now: a failed call saved on one must leave it
+		// due when its claim lapses, not when it was due before the claim.
+		next := until[o.ID]
+		claimed[i].NextCheckAt = &next
 	}
 	type key struct{ tenant, acct int64 }
 	var keys []key

@@ -197,3 +197,70 @@ func TestCheckPollerLeavesAnOpenCircuitAlone(t *testing.T) {
 		b.want(o.ID, watan.StatusPending, watan.StateSent)
 	})
 }
+
+// A failed check call leaves each order it asked about due when its claim lapses,
+// the first as the others: before, the failure was saved on the order as read
+// before the claim, which put its next check back in the past, and the next round
+// asked about it again at once.
+func TestCheckPollerLeavesAFailedCallsOrdersToTheirClaim(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		rec := &claimRecorder{until: map[int64]time.Time{}}
+		b := setup(t, e, setupOpts{poller: true, wrap: func(s engine.Store) engine.Store { rec.Store = s; return rec }})
+		b.znet.ScriptNext(providertest.Fate{Outcome: providertest.OutcomeStuck})
+		o := b.order(pkgZnet)
+		b.dispatch(o.ID)
+
+		b.clock.Advance(10 * time.Second)
+		b.znet.InjectFault(providertest.OpCheck, providertest.Fault500, 1)
+		if rep := b.poll(); rep.Claimed != 1 || rep.Asked != 1 {
+			t.Fatalf("round with a failing call: %+v, want the order claimed and asked about", rep)
+		}
+		got := b.want(o.ID, watan.StatusPending, watan.StateSent)
+		claim := rec.until[o.ID].Truncate(time.Microsecond)
+		if got.CheckCount != 1 || got.NextCheckAt == nil || !got.NextCheckAt.Equal(claim) {
+			t.Fatalf("after the failed call: %d checks, next check %v, want 1 and the claim's lapse %v", got.CheckCount, got.NextCheckAt, claim)
+		}
+		before := countOps(b.znet.Requests(), providertest.OpCheck)
+		if rep := b.poll(); rep.Claimed != 0 {
+			t.Fatalf("round right after the failed call: %+v, want nothing claimed before the claim lapses", rep)
+		}
+		if n := countOps(b.znet.Requests(), providertest.OpCheck) - before; n != 0 {
+			t.Fatalf("%d more check requests right after the failed call", n)
+		}
+		b.clock.Advance(got.NextCheckAt.Sub(b.clock.Now()))
+		if rep := b.poll(); rep.Asked != 1 {
+			t.Fatalf("round once the claim lapsed: %+v, want the order asked about", rep)
+		}
+	})
+}
+
+// The same holds for a check job's batch check: the orders it claimed are due
+// again when the claim lapses, the job's own order included, however the call
+// failed.
+func TestFailedBatchCheckLeavesItsOrdersToTheClaim(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		b := setup(t, e, setupOpts{})
+		stuck := providertest.Fate{Outcome: providertest.OutcomeStuck}
+		b.barakat.ScriptNext(stuck, stuck)
+		first, second := b.order(pkgBarakat), b.order(pkgBarakat)
+		b.dispatch(first.ID)
+		b.dispatch(second.ID)
+
+		b.clock.Advance(time.Minute)
+		b.barakat.InjectFault(providertest.OpCheck, providertest.Fault500, 1)
+		if _, err := b.eng.Check(b.ctx, b.tenant.ID, first.ID); err == nil {
+			t.Fatal("check with a failing call: no error")
+		}
+		var next *time.Time
+		for _, id := range []int64{first.ID, second.ID} {
+			o := b.want(id, watan.StatusPending, watan.StateSent)
+			if o.NextCheckAt == nil || !o.NextCheckAt.After(b.clock.Now()) {
+				t.Fatalf("order %d after the failed batch check: next check %v, want the claim's lapse, after %v", id, o.NextCheckAt, b.clock.Now())
+			}
+			if next != nil && !o.NextCheckAt.Equal(*next) {
+				t.Fatalf("order %d due at %v, the other at %v: want both at the claim's lapse", id, o.NextCheckAt, next)
+			}
+			next = o.NextCheckAt
+		}
+	})
+}
