@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/cpustat"
 	"watan/internal/engine"
 	"watan/internal/jobs"
 	"watan/internal/providers"
@@ -143,8 +144,16 @@ type benchResult struct {
 }
 
 // cpu records the CPU a phase of orders used.
-func (r *benchResult) cpu(u cpuUse, orders int) {
-	r.MachineCPUms, r.ProcessCPUms = u.perOrder(orders)
+func (r *benchResult) cpu(u cpustat.Use, orders int) {
+	r.MachineCPUms, r.ProcessCPUms = u.PerOp(orders)
+}
+
+// fmtOpt prints an optional figure, "n/a" when it is unknown (off Linux).
+func fmtOpt(v *float64, format string) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf(format, *v)
 }
 
 func printBenchResults(w io.Writer, rs []benchResult, asJSON bool) error {
@@ -545,12 +554,12 @@ func benchIntake(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult,
 		rate float64
 		c    *orderClient
 	}{{fmt.Sprintf("fixed %.0f/s", cfg.rate), cfg.rate, c}, {"max", 0, c}, {"max, one account", 0, one}} {
-		cpu0 := takeCPUSample()
+		cpu0 := cpustat.Take()
 		r := runLoad(ctx, env, "intake "+phase.name, phase.c, benchPkgZnet, cfg.clients, cfg.orders, phase.rate, cfg.duration)
 		res := benchResult{Scenario: "intake", Phase: phase.name, Database: string(sys.st.Engine()), Orders: r.ok, Errors: r.errs,
 			Seconds: r.elapsed.Seconds(), PerSecond: float64(r.ok) / r.elapsed.Seconds(),
 			Note: fmt.Sprintf("%d clients, workers off", cfg.clients)}
-		res.cpu(cpu0.until(takeCPUSample()), r.ok)
+		res.cpu(cpu0.Until(cpustat.Take()), r.ok)
 		res.percentiles("API latency", r.lat)
 		if r.firstErr != nil {
 			res.Note += "; first error: " + r.firstErr.Error()
@@ -634,7 +643,7 @@ func e2ePhase(ctx context.Context, env *Env, cfg benchConfig, sys *benchSystem, 
 		_ = sys.st.DB().QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE tenant_id = $1 AND `+where, tid).Scan(&n)
 		return n
 	}
-	cpu0 := takeCPUSample()
+	cpu0 := cpustat.Take()
 	start := time.Now()
 	r := runLoad(ctx, env, "e2e "+name+" create", c, benchPkgZnet, cfg.clients, cfg.orders, rate, cfg.duration)
 	// Wait for the orders to become final, bounded by the phase's duration again.
@@ -651,7 +660,7 @@ func e2ePhase(ctx context.Context, env *Env, cfg benchConfig, sys *benchSystem, 
 		time.Sleep(20 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
-	use := cpu0.until(takeCPUSample())
+	use := cpu0.Until(cpustat.Take())
 	stop()
 	approved := count("status = 'approved'")
 
@@ -803,9 +812,9 @@ func monitorRuns(ctx context.Context, env *Env, cfg benchConfig, sys *benchSyste
 		if err != nil {
 			return out, err
 		}
-		cpu0 := takeCPUSample()
+		cpu0 := cpustat.Take()
 		res, err := monitorRun(ctx, env, sys, w, clock, r.name, r.pkg, r.orders, r.span, cfg.simBound, cfg.seed)
-		res.cpu(cpu0.until(takeCPUSample()), res.Orders)
+		res.cpu(cpu0.Until(cpustat.Take()), res.Orders)
 		w.close()
 		if derr := sys.dropJobs(context.WithoutCancel(ctx), w.tenant.ID); err == nil {
 			err = derr

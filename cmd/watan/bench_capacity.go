@@ -19,10 +19,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"watan"
+	"watan/internal/cpustat"
 	"watan/internal/engine"
 	"watan/internal/jobs"
 	"watan/internal/providers"
@@ -658,7 +658,8 @@ type capacityProbe struct {
 }
 
 func (p *capacityProbe) sample(ctx context.Context) (capSample, error) {
-	s := capSample{at: time.Now(), busy: machineBusySeconds(), proc: processCPUSeconds(),
+	cpu := cpustat.Take()
+	s := capSample{at: cpu.At, busy: secondsOr(cpu.Machine, cpu.MachineOK), proc: secondsOr(cpu.Process, cpu.ProcessOK),
 		jobRuns: p.runner.checkRuns.Load(), znetReqs: p.calls.znet.Load(), barReqs: p.calls.barakat.Load(), callErrs: p.calls.errs.Load()}
 	if p.simPID > 0 {
 		s.sim = pidCPUSeconds(p.simPID)
@@ -1054,35 +1055,12 @@ func sqlitePath(url string) string {
 // clockTicks is USER_HZ, the unit of /proc's CPU times: 100 on Linux everywhere.
 const clockTicks = 100
 
-// machineBusySeconds is the CPU time all cores spent not idle since boot.
-func machineBusySeconds() float64 {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
+// secondsOr is d in seconds, or -1 when it is not known.
+func secondsOr(d time.Duration, ok bool) float64 {
+	if !ok {
 		return -1
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return -1
-	}
-	busy := 0.0
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is already in user
-			continue
-		}
-		x, _ := strconv.ParseFloat(v, 64)
-		busy += x
-	}
-	return busy / clockTicks
-}
-
-// processCPUSeconds is this process's user and system CPU time.
-func processCPUSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return -1
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	return d.Seconds()
 }
 
 // pidCPUSeconds is a process's user and system CPU time, or -1.

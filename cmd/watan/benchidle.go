@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"watan/internal/cpustat"
 	"watan/internal/seal"
 )
 
@@ -76,9 +77,9 @@ func benchIdle(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult, e
 			return nil, err
 		}
 	}
-	cpu0 := takeCPUSample()
+	cpu0 := cpustat.Take()
 	err = wait(cfg.idle)
-	use := cpu0.until(takeCPUSample())
+	use := cpu0.Until(cpustat.Take())
 	if cfg.idleProf != "" {
 		pprof.StopCPUProfile()
 	}
@@ -89,9 +90,9 @@ func benchIdle(ctx context.Context, env *Env, cfg benchConfig) ([]benchResult, e
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	res := benchResult{Scenario: "idle", Phase: "serve, no traffic", Database: engine, Seconds: use.elapsed.Seconds(),
+	res := benchResult{Scenario: "idle", Phase: "serve, no traffic", Database: engine, Seconds: use.Elapsed.Seconds(),
 		Measure: "CPU % of one core", Note: "process: this process (serve in-process); machine: every process"}
-	res.MachineCPUPercent, res.ProcessCPUPercent = use.percentOfCore()
+	res.MachineCPUPercent, res.ProcessCPUPercent = use.PercentOfCore()
 	return []benchResult{res}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"watan"
+	"watan/internal/cpustat"
 	"watan/internal/store"
 	"watan/internal/store/storetest"
 )
@@ -21,7 +22,8 @@ import (
 // whole path of create (order, debit, dispatch job in one transaction), dispatch
 // (reference committed, provider called, check job scheduled) and check (PIN,
 // approval). It also reports the time from an order's creation to its provider
-// call.
+// call, and the CPU time per order of the whole machine (the database
+// included) and of this process.
 //
 //	go test -run '^$' -bench EndToEnd -benchtime 2000x ./internal/engine/
 //	WATAN_TEST_DATABASE_URL=postgres://... go test -run '^$' -bench EndToEnd -benchtime 5000x ./internal/engine/
@@ -53,7 +55,7 @@ func benchEndToEnd(b *testing.B, e store.Engine) {
 	})
 
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpustat.Take()
 	var seq atomic.Int64
 	var wg sync.WaitGroup
 	const clients = 8
@@ -88,7 +90,7 @@ func benchEndToEnd(b *testing.B, e store.Engine) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpu0.Until(cpustat.Take())
 	b.StopTimer()
 
 	var approved int
@@ -98,6 +100,7 @@ func benchEndToEnd(b *testing.B, e store.Engine) {
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "orders/s")
 	b.ReportMetric(float64(b.N)/created.Seconds(), "created/s")
+	cpu.Report(b, b.N, "order")
 
 	// Creation to provider call: the simulator stamps each placement.
 	placed := map[string]time.Time{}

@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
+	"watan/internal/cpustat"
 	"watan/internal/store"
 	"watan/internal/store/storetest"
 )
@@ -23,7 +24,9 @@ import (
 // check job in one transaction; the check job marks it approved; River completes
 // the jobs. No provider, no money, no events: what is left is the floor that River
 // and PostgreSQL set on this machine. River runs with its defaults and
-// LISTEN/NOTIFY, on the same database/sql + pgx stack as watan.
+// LISTEN/NOTIFY, on the same database/sql + pgx stack as watan. Like
+// BenchmarkEndToEnd it reports the CPU time per order of the whole machine and
+// of this process.
 //
 //	WATAN_TEST_DATABASE_URL=postgres://... go test -run '^$' -bench MinimalRiver -benchtime 5000x ./internal/jobs/
 func BenchmarkMinimalRiver(b *testing.B) {
@@ -96,7 +99,7 @@ func BenchmarkMinimalRiver(b *testing.B) {
 	}()
 
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpustat.Take()
 	var seq atomic.Int64
 	var wg sync.WaitGroup
 	for range 8 {
@@ -132,8 +135,10 @@ func BenchmarkMinimalRiver(b *testing.B) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	cpu := cpu0.Until(cpustat.Take())
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "orders/s")
+	cpu.Report(b, b.N, "order")
 }
 
 type miniDispatch struct {

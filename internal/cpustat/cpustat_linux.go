@@ -1,4 +1,4 @@
-package main
+package cpustat
 
 import (
 	"bufio"
@@ -13,21 +13,10 @@ import (
 // supports (the kernel converts to it whatever its internal tick rate).
 const userHZ = 100
 
-func takeCPUSample() cpuSample {
-	s := cpuSample{at: time.Now()}
-	s.machineBusy, s.machineOK = machineBusy()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
-		s.process = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		s.processOK = true
-	}
-	return s
-}
-
-// machineBusy reads the aggregate "cpu" line of /proc/stat: user nice system idle
+// MachineBusy reads the aggregate "cpu" line of /proc/stat: user nice system idle
 // iowait irq softirq steal (guest time is already counted in user and nice). Busy
 // is the total less idle and iowait.
-func machineBusy() (time.Duration, bool) {
+func MachineBusy() (time.Duration, bool) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, false
@@ -57,4 +46,12 @@ func parseProcStat(b []byte) (time.Duration, bool) {
 		return time.Duration(busy) * time.Second / userHZ, true
 	}
 	return 0, false
+}
+
+func processTime() (time.Duration, bool) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }
