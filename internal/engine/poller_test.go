@@ -113,17 +113,24 @@ func (r *claimRecorder) ClaimDueChecks(ctx context.Context, now time.Time, limit
 	})
 }
 
+// stuckAtZnetWithClaims sets up a poller whose claims are recorded and a znet
+// order sent and left pending.
+func stuckAtZnetWithClaims(t *testing.T, e store.Engine) (*bundle, *claimRecorder, watan.Order) {
+	rec := &claimRecorder{until: map[int64]time.Time{}}
+	b := setup(t, e, setupOpts{poller: true, wrap: func(s engine.Store) engine.Store { rec.Store = s; return rec }})
+	b.znet.ScriptNext(providertest.Fate{Outcome: providertest.OutcomeStuck})
+	o := b.order(pkgZnet)
+	b.dispatch(o.ID)
+	return b, rec, o
+}
+
 // From its second round on, the poller claims an order until the check its
 // pending answer schedules, so that saving the answer leaves the order's indexed
 // columns as they were; in its first round it has not seen the account yet and
 // claims for PollerConfig.Claim.
 func TestCheckPollerPlansThePendingAnswersNextCheckAtTheClaim(t *testing.T) {
 	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
-		rec := &claimRecorder{until: map[int64]time.Time{}}
-		b := setup(t, e, setupOpts{poller: true, wrap: func(s engine.Store) engine.Store { rec.Store = s; return rec }})
-		b.znet.ScriptNext(providertest.Fate{Outcome: providertest.OutcomeStuck})
-		o := b.order(pkgZnet)
-		b.dispatch(o.ID)
+		b, rec, o := stuckAtZnetWithClaims(t, e)
 
 		b.clock.Advance(10 * time.Second)
 		if rep := b.poll(); rep.Asked != 1 {
@@ -204,11 +211,7 @@ func TestCheckPollerLeavesAnOpenCircuitAlone(t *testing.T) {
 // asked about it again at once.
 func TestCheckPollerLeavesAFailedCallsOrdersToTheirClaim(t *testing.T) {
 	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
-		rec := &claimRecorder{until: map[int64]time.Time{}}
-		b := setup(t, e, setupOpts{poller: true, wrap: func(s engine.Store) engine.Store { rec.Store = s; return rec }})
-		b.znet.ScriptNext(providertest.Fate{Outcome: providertest.OutcomeStuck})
-		o := b.order(pkgZnet)
-		b.dispatch(o.ID)
+		b, rec, o := stuckAtZnetWithClaims(t, e)
 
 		b.clock.Advance(10 * time.Second)
 		b.znet.InjectFault(providertest.OpCheck, providertest.Fault500, 1)
