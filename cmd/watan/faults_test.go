@@ -78,6 +78,10 @@ func faultRetryDelay(failures int) time.Duration {
 	return min(100*time.Millisecond<<min(failures-1, 5), 2*time.Second)
 }
 
+// faultKinds are the faults a row of the matrix may name.
+var faultKinds = []providertest.Fault{providertest.FaultEmpty, providertest.FaultHTML, providertest.Fault500,
+	providertest.FaultSlow, providertest.FaultDrop, providertest.FaultLostReply}
+
 func faultRun(t *testing.T, e store.Engine, seed uint64, fault providertest.Fault, rates providertest.FaultRates, orders int) {
 	ctx := t.Context()
 	// A small pool: ten rows run at once next to other packages' tests, and
@@ -107,6 +111,15 @@ func faultRun(t *testing.T, e store.Engine, seed uint64, fault providertest.Faul
 	must(t, err)
 	defer w.close()
 	addProofCatalog(t, st, w, 500)
+	// The rates draw from the stream the orders' fates come from, in the order the
+	// requests arrive, so a row could (rarely) draw none of its fault: one of each
+	// is also injected up front, so that every row exercises what it names.
+	for _, f := range faultKinds {
+		if rates.Of(f) > 0 {
+			w.znet.InjectFault(providertest.OpAny, f, 1)
+			w.barakat.InjectFault(providertest.OpAny, f, 1)
+		}
+	}
 
 	jobCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
@@ -134,8 +147,7 @@ func faultRun(t *testing.T, e store.Engine, seed uint64, fault providertest.Faul
 	for _, r := range requests {
 		faults[r.Fault]++
 	}
-	for _, f := range []providertest.Fault{providertest.FaultEmpty, providertest.FaultHTML, providertest.Fault500,
-		providertest.FaultSlow, providertest.FaultDrop, providertest.FaultLostReply} {
+	for _, f := range faultKinds {
 		if rate := rates.Of(f); rate > 0 && faults[f] == 0 {
 			t.Errorf("no request got fault %s: the row did not exercise it", f)
 		}
