@@ -55,7 +55,7 @@ func TestBenchRuns(t *testing.T) {
 				t.Errorf("%s %s: %d orders (%s)", r.Scenario, r.Phase, r.Orders, r.Note)
 			}
 		}
-		if seen["intake"] != 3 || seen["e2e"] != 4 || seen["monitor"] != len(monitorPolicies)+2 || seen["idle"] != 1 || seen["capacity"] < 2 {
+		if seen["intake"] != 3 || seen["e2e"] != 4 || seen["monitor"] != len(monitorPolicies)+2 || seen["idle"] != 2 || seen["capacity"] < 2 {
 			t.Errorf("results per scenario: %v", seen)
 		}
 	})

@@ -3,6 +3,10 @@ package jobs
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +17,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"watan/internal/cpustat"
+	"watan/internal/providertest"
 	"watan/internal/store"
 	"watan/internal/store/storetest"
 )
@@ -22,14 +27,25 @@ import (
 // internal/engine. An order row and its dispatch job are inserted in one
 // transaction by 8 clients; the dispatch job marks the order sent and inserts a
 // check job in one transaction; the check job marks it approved; River completes
-// the jobs. No provider, no money, no events: what is left is the floor that River
-// and PostgreSQL set on this machine. River runs with its defaults and
+// the jobs. No money and no events: what is left is the floor that River and
+// PostgreSQL set on this machine. River runs with its defaults and
 // LISTEN/NOTIFY, on the same database/sql + pgx stack as watan. Like
 // BenchmarkEndToEnd it reports the CPU time per order of the whole machine and
 // of this process.
 //
+// The issue defines the yardstick against the same instant simulator as watan's
+// run: in "simulator" the dispatch job places the order at a znet simulator on
+// loopback (in this process, as in BenchmarkEndToEnd) and the check job asks it
+// for the PIN, over keep-alive HTTP. "bare" leaves the provider out, for the
+// floor of River and PostgreSQL alone.
+//
 //	WATAN_TEST_DATABASE_URL=postgres://... go test -run '^$' -bench MinimalRiver -benchtime 5000x ./internal/jobs/
 func BenchmarkMinimalRiver(b *testing.B) {
+	b.Run("simulator", func(b *testing.B) { benchMinimalRiver(b, true) })
+	b.Run("bare", func(b *testing.B) { benchMinimalRiver(b, false) })
+}
+
+func benchMinimalRiver(b *testing.B, withProvider bool) {
 	url := storetest.URL(b, store.EnginePostgres)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -58,10 +74,25 @@ func BenchmarkMinimalRiver(b *testing.B) {
 	}
 	defer listener.Close()
 
+	var provider *miniProvider
+	if withProvider {
+		z := providertest.StartZnet(b, providertest.ZnetOptions{Options: providertest.Options{MaxRequests: 1000}})
+		z.SetBalance(1_000_000_000_00)
+		provider = &miniProvider{
+			base:   z.URL() + "/servis/",
+			client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}, Timeout: 10 * time.Second},
+		}
+	}
+
 	var approved atomic.Int64
 	workers := river.NewWorkers()
 	var client *river.Client[*sql.Tx]
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[miniDispatch]) error {
+		if provider != nil {
+			if err := provider.call(ctx, "pin_ekle", "OK|", "oyun=1&kupur=60&oyuncu_bilgi=5123456789&referans=", job.Args.OrderID); err != nil {
+				return err
+			}
+		}
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
@@ -76,6 +107,11 @@ func BenchmarkMinimalRiver(b *testing.B) {
 		return tx.Commit()
 	}))
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[miniCheck]) error {
+		if provider != nil {
+			if err := provider.call(ctx, "pin_kontrol", "OK|2|", "tahsilat_api_islem_id=", job.Args.OrderID); err != nil {
+				return err
+			}
+		}
 		if _, err := db.ExecContext(ctx, `UPDATE mini_orders SET status = 'approved', updated_at = now() WHERE id = $1`, job.Args.OrderID); err != nil {
 			return err
 		}
@@ -152,3 +188,31 @@ type miniCheck struct {
 }
 
 func (miniCheck) Kind() string { return "mini_check" }
+
+// miniProvider is the minimal program's znet client: one GET per call, the
+// answer read whole and its prefix checked.
+type miniProvider struct {
+	base   string
+	client *http.Client
+}
+
+func (p *miniProvider) call(ctx context.Context, service, want, query string, orderID int64) error {
+	u := fmt.Sprintf("%s%s.php?kod=%s&sifre=%s&%s%d", p.base, service, providertest.DefaultZnetKod, providertest.DefaultZnetSifre, query, orderID)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(string(body), want) {
+		return fmt.Errorf("%s: answered %q, want %s…", service, body, want)
+	}
+	return nil
+}
