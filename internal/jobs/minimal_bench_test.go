@@ -78,10 +78,9 @@ func benchMinimalRiver(b *testing.B, withProvider bool) {
 	if withProvider {
 		z := providertest.StartZnet(b, providertest.ZnetOptions{Options: providertest.Options{MaxRequests: 1000}})
 		z.SetBalance(1_000_000_000_00)
-		provider = &miniProvider{
-			base:   z.URL() + "/servis/",
-			client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}, Timeout: 10 * time.Second},
-		}
+		transport := &http.Transport{MaxIdleConnsPerHost: 100}
+		defer transport.CloseIdleConnections()
+		provider = &miniProvider{base: z.URL() + "/servis/", client: &http.Client{Transport: transport, Timeout: 10 * time.Second}}
 	}
 
 	var approved atomic.Int64
