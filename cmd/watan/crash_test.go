@@ -83,21 +83,68 @@ func awaitFinal(t *testing.T, st *store.Store, tid int64, bound time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			rows, err := st.DB().QueryContext(t.Context(), `SELECT id, provider_state, COALESCE(provider_message, '') FROM orders
+			rows, err := st.DB().QueryContext(t.Context(), `SELECT id, provider_state, COALESCE(provider_message, ''),
+					COALESCE(CAST(next_check_at AS TEXT), '-') FROM orders
 				WHERE tenant_id = $1 AND status = 'pending' ORDER BY id LIMIT 10`, tid)
 			must(t, err)
 			var b strings.Builder
+			var ids []int64
 			for rows.Next() {
 				var id int64
-				var state, msg string
-				must(t, rows.Scan(&id, &state, &msg))
-				fmt.Fprintf(&b, "  order %d: %s %s\n", id, state, msg)
+				var state, msg, next string
+				must(t, rows.Scan(&id, &state, &msg, &next))
+				fmt.Fprintf(&b, "  order %d: %s %s (next check %s)\n", id, state, msg, next)
+				ids = append(ids, id)
 			}
 			rows.Close()
+			for _, id := range ids[:min(len(ids), 3)] {
+				b.WriteString(timeline(t, st, id))
+			}
+			b.WriteString(liveJobs(t, st))
 			t.Fatalf("%d orders still pending after %s, e.g.:\n%s", pending, bound, b.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// timeline lists an order's events, for a failure message.
+func timeline(t *testing.T, st *store.Store, orderID int64) string {
+	t.Helper()
+	rows, err := st.DB().QueryContext(t.Context(), `SELECT CAST(at AS TEXT), kind, message FROM order_events WHERE order_id = $1 ORDER BY id`, orderID)
+	must(t, err)
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var at, kind, msg string
+		must(t, rows.Scan(&at, &kind, &msg))
+		fmt.Fprintf(&b, "    order %d at %s: %s %s\n", orderID, at, kind, msg)
+	}
+	must(t, rows.Err())
+	return b.String()
+}
+
+// liveJobs lists the jobs that still have work ahead, for a failure message: when
+// an order is stuck, whether its job is waiting out a backoff, snoozed, or gone.
+func liveJobs(t *testing.T, st *store.Store) string {
+	t.Helper()
+	args := "CAST(args AS TEXT)"
+	if st.Engine() == store.EngineSQLite {
+		args = "json(args)" // River keeps SQLite's args as binary JSON
+	}
+	rows, err := st.DB().QueryContext(t.Context(), `SELECT id, kind, state, attempt, CAST(scheduled_at AS TEXT), `+args+`
+		FROM river_job WHERE state NOT IN ('completed', 'cancelled', 'discarded') ORDER BY id LIMIT 20`)
+	must(t, err)
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var id int64
+		var attempt int
+		var kind, state, at, args string
+		must(t, rows.Scan(&id, &kind, &state, &attempt, &at, &args))
+		fmt.Fprintf(&b, "  job %d %s %s attempt %d at %s %s\n", id, kind, state, attempt, at, args)
+	}
+	must(t, rows.Err())
+	return b.String()
 }
 
 // checkInvariants asserts what must hold once every order is final, whatever

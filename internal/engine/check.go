@@ -167,6 +167,9 @@ func (e *Engine) ask(ctx context.Context, st *step, orders []watan.Order, plans 
 		if err := e.recordCheckFailure(ctx, o, callErr, 0); err != nil {
 			e.log.Error("record check failure", "order_id", o.ID, "err", err)
 		}
+		if plans != nil {
+			e.releaseFailed(ctx, orders, plans, acct)
+		}
 		return done, fmt.Errorf("check order %d: %w", o.ID, callErr)
 	}
 	var mine checkOutcome

@@ -287,6 +287,23 @@ var scenarios = []scenario{
 		end: watan.CheckDelivered,
 	},
 	{
+		// A poller whose call fails makes the orders its claim could not plan due
+		// again at their routine check (ReleaseChecks), while another poller may
+		// claim them once that comes.
+		name:       "check poller's failed call releasing its claim, racing another poller, the clock and a delivery",
+		failChecks: map[string]int{"a": 1},
+		setup: func(w *world) {
+			w.order(routeA)
+			w.order(routeA)
+			w.runAll()
+			w.x.clock.Advance(15 * time.Second)
+		},
+		actors: func(w *world) []*actor {
+			return []*actor{w.poller("P1", 1, false), w.tick("T", 40*time.Second), w.poller("P2", 1, true), w.provider("U", 0, watan.CheckDelivered)}
+		},
+		end: watan.CheckDelivered,
+	},
+	{
 		name:  "check poller racing the deadline, a cancellation and an operator's approval",
 		setup: func(w *world) { w.order(routeA); w.runAll(); w.x.clock.Advance(15 * time.Second) },
 		actors: func(w *world) []*actor {

@@ -51,7 +51,8 @@ type upstream struct {
 	orders  map[string]*upOrder   // by account and reference
 	fates   map[int64][]placeFate // per account, consumed in order; then accept
 	created map[int64]int         // provider orders created per sale, over all accounts
-	// failChecks is how many of an account's next status calls fail in transit.
+	// failChecks is how many of an account's next status calls fail in transit,
+	// until the actors are done.
 	failChecks map[int64]int
 }
 
@@ -198,8 +199,8 @@ func (l yieldingLeases) AcquireCallLease(ctx context.Context, accountID int64, s
 }
 
 // yieldingStore is the real store with a yield point before every transaction
-// and before the claims of a batch check and of the check poller, which write
-// outside one.
+// and before the claims of a batch check and of the check poller and the
+// poller's release of a claim, which write outside one.
 type yieldingStore struct{ *store.Store }
 
 func (s yieldingStore) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -215,6 +216,11 @@ func (s yieldingStore) ClaimChecks(ctx context.Context, tenantID, self int64, se
 func (s yieldingStore) ClaimDueChecks(ctx context.Context, now time.Time, limit int, until func(watan.Order) time.Time) ([]watan.Order, error) {
 	yieldPoint(ctx, "before the check poller's claim")
 	return s.Store.ClaimDueChecks(ctx, now, limit, until)
+}
+
+func (s yieldingStore) ReleaseChecks(ctx context.Context, tenantID int64, ids []int64, claimed, at time.Time) ([]int64, error) {
+	yieldPoint(ctx, "before a failed poller call's release")
+	return s.Store.ReleaseChecks(ctx, tenantID, ids, claimed, at)
 }
 
 // explorer holds what every schedule of one engine shares.
@@ -446,6 +452,11 @@ func (w *world) operatorErr(action string, err error) {
 // order it would have to rescue is a lost job, which the invariants report.
 func (w *world) quiesce(outcome watan.CheckOutcome) {
 	ctx := w.x.ctx
+	// Status calls fail only while the actors race: a failure no actor met would
+	// otherwise fail a job here, which reads as a problem.
+	w.up.mu.Lock()
+	clear(w.up.failChecks)
+	w.up.mu.Unlock()
 	for _, j := range w.liveJobs(`'running'`, 0) {
 		w.setJobState(j.id, "available")
 	}

@@ -38,8 +38,10 @@ type PollerConfig struct {
 	// account's own limits still apply). Default 32; 1 makes them one after another.
 	Parallel int
 	// Claim is how long claimed orders are left to this poller before they are due
-	// again, where the claim cannot plan their next check (planCheck): longer than
-	// a round's calls take. Default 1 minute.
+	// again, where the claim cannot plan their next check (planCheck) and the
+	// poller has not seen their provider account yet: longer than a round's calls
+	// take. Of an account it has seen, it holds them for the account's request
+	// timeout and the lease margin, at most Claim (claimSpan). Default 1 minute.
 	Claim time.Duration
 	// MaxWait is the longest the poller sleeps between rounds when no check is due
 	// sooner: checks scheduled by other processes are noticed within it. Default 5 s.
@@ -115,7 +117,7 @@ func (e *Engine) PollChecks(ctx context.Context) (PollReport, error) {
 		if ok {
 			plans[o.ID] = next
 		} else {
-			next = now.Add(pc.Claim)
+			next = now.Add(e.claimSpan(o))
 		}
 		until[o.ID] = next
 		return next
@@ -207,6 +209,49 @@ func (e *Engine) planCheck(o watan.Order, now time.Time) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return next, true
+}
+
+// claimSpan is how long the poller holds an order it claims without a plan:
+// as long as a plan must reach (the account's request timeout and the lease
+// margin, which the call cannot outlast), so that the orders of a poller that
+// dies mid-call are due again soon; PollerConfig.Claim for an account it has not
+// seen yet, whose timeout it does not know.
+func (e *Engine) claimSpan(o watan.Order) time.Duration {
+	if acct, ok := e.polled.account(o.TenantID, o.ProviderAccountID); ok {
+		return min(e.cfg.Poller.Claim, acct.Settings.RequestTimeout+leaseMargin)
+	}
+	return e.cfg.Poller.Claim
+}
+
+// releaseFailed makes the orders of a failed poller call that the claim could
+// not plan due again when a pending answer would have made them, instead of
+// when the claim lapses: a lost reply then costs the order one poll interval,
+// not the claim's minute. The planned ones are due at their plan already. A
+// provider that keeps failing is held off by its circuit, not by the claim.
+func (e *Engine) releaseFailed(ctx context.Context, orders []watan.Order, plans map[int64]time.Time, acct watan.ProviderAccount) {
+	now := e.now()
+	claims := map[time.Time][]int64{}
+	var at time.Time
+	for _, o := range orders {
+		if _, planned := plans[o.ID]; planned || o.NextCheckAt == nil {
+			continue
+		}
+		claims[*o.NextCheckAt] = append(claims[*o.NextCheckAt], o.ID)
+		seen := o
+		seen.CheckCount++
+		seen.LastCheckedAt = &now
+		if next := now.Add(e.nextDelay(acct, seen)); at.IsZero() || next.Before(at) {
+			at = next
+		}
+	}
+	for claimed, ids := range claims {
+		if !at.Before(claimed) {
+			continue
+		}
+		if _, err := e.store.ReleaseChecks(ctx, acct.TenantID, ids, claimed, at); err != nil {
+			e.log.Warn("check poller: release failed call's claim", "provider_account_id", acct.ID, "orders", len(ids), "err", err)
+		}
+	}
 }
 
 // settleDue settles those of orders whose deadline has passed, as their check

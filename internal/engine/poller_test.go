@@ -205,11 +205,12 @@ func TestCheckPollerLeavesAnOpenCircuitAlone(t *testing.T) {
 	})
 }
 
-// A failed check call leaves each order it asked about due when its claim lapses,
-// the first as the others: before, the failure was saved on the order as read
-// before the claim, which put its next check back in the past, and the next round
-// asked about it again at once.
-func TestCheckPollerLeavesAFailedCallsOrdersToTheirClaim(t *testing.T) {
+// A failed check call leaves the order it asked about due when a pending answer
+// would have made it, not when the poller's claim lapses, and not at once:
+// before, the failure was saved on the order as read before the claim, which put
+// its next check back in the past, and the next round asked about it again at
+// once; then the claim held it for its whole minute.
+func TestCheckPollerLeavesAFailedCallsOrdersToTheirRoutineCheck(t *testing.T) {
 	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
 		b, rec, o := stuckAtZnetWithClaims(t, e)
 
@@ -220,20 +221,69 @@ func TestCheckPollerLeavesAFailedCallsOrdersToTheirClaim(t *testing.T) {
 		}
 		got := b.want(o.ID, watan.StatusPending, watan.StateSent)
 		claim := rec.until[o.ID].Truncate(time.Microsecond)
-		if got.CheckCount != 1 || got.NextCheckAt == nil || !got.NextCheckAt.Equal(claim) {
-			t.Fatalf("after the failed call: %d checks, next check %v, want 1 and the claim's lapse %v", got.CheckCount, got.NextCheckAt, claim)
+		if got.CheckCount != 1 || got.NextCheckAt == nil || !got.NextCheckAt.After(b.clock.Now()) || !got.NextCheckAt.Before(claim) {
+			t.Fatalf("after the failed call: %d checks, next check %v, want 1 and a time after now (%v), before the claim's lapse %v",
+				got.CheckCount, got.NextCheckAt, b.clock.Now(), claim)
 		}
 		before := countOps(b.znet.Requests(), providertest.OpCheck)
 		if rep := b.poll(); rep.Claimed != 0 {
-			t.Fatalf("round right after the failed call: %+v, want nothing claimed before the claim lapses", rep)
+			t.Fatalf("round right after the failed call: %+v, want nothing claimed before its next check", rep)
 		}
 		if n := countOps(b.znet.Requests(), providertest.OpCheck) - before; n != 0 {
 			t.Fatalf("%d more check requests right after the failed call", n)
 		}
 		b.clock.Advance(got.NextCheckAt.Sub(b.clock.Now()))
 		if rep := b.poll(); rep.Asked != 1 {
-			t.Fatalf("round once the claim lapsed: %+v, want the order asked about", rep)
+			t.Fatalf("round at the next check: %+v, want the order asked about", rep)
 		}
+	})
+}
+
+// An account polled more often than a call may take cannot have its next check
+// planned at the claim. The poller then holds its orders as long as a call may
+// take (the request timeout and the lease margin) once it knows the account, so
+// the orders of a poller that dies mid-call are due again within that, and a
+// failed call leaves them due one interval later: in a reseller chain, a reply
+// lost between two watans cost the order a minute per loss.
+func TestCheckPollerHoldsAShortIntervalsOrdersForOneCall(t *testing.T) {
+	storetest.RunEngines(t, func(t *testing.T, e store.Engine) {
+		b, rec, o := stuckAtZnetWithClaims(t, e)
+		b.setZnetSettings(watan.ProviderSettings{FirstCheckDelay: 10 * time.Second, Policy: watan.PollFixed,
+			PollInterval: time.Second, RequestTimeout: 5 * time.Second})
+		b.clock.Advance(10 * time.Second)
+		if rep := b.poll(); rep.Asked != 1 {
+			t.Fatalf("first round: %+v, want the order asked about", rep)
+		}
+		if want := b.clock.Now().Add(time.Minute); !rec.until[o.ID].Equal(want) {
+			t.Fatalf("first claim until %v, want PollerConfig.Claim's minute (%v): the account was not known", rec.until[o.ID], want)
+		}
+		// One interval, give or take the policy's 10 % of jitter.
+		oneInterval := func(next *time.Time) bool {
+			d := next.Sub(b.clock.Now())
+			return d >= 900*time.Millisecond && d <= 1100*time.Millisecond
+		}
+		first := b.want(o.ID, watan.StatusPending, watan.StateSent)
+		if !oneInterval(first.NextCheckAt) {
+			t.Fatalf("pending answer: next check %v, want one interval after %v", first.NextCheckAt, b.clock.Now())
+		}
+
+		b.clock.Advance(first.NextCheckAt.Sub(b.clock.Now()))
+		b.znet.InjectFault(providertest.OpCheck, providertest.Fault500, 1)
+		if rep := b.poll(); rep.Asked != 1 {
+			t.Fatalf("second round: %+v, want the order asked about", rep)
+		}
+		if want := b.clock.Now().Add(5*time.Second + 10*time.Second); !rec.until[o.ID].Equal(want) {
+			t.Fatalf("second claim until %v, want the request timeout and the lease margin (%v)", rec.until[o.ID], want)
+		}
+		failed := b.want(o.ID, watan.StatusPending, watan.StateSent)
+		if !oneInterval(failed.NextCheckAt) {
+			t.Fatalf("after the failed call: next check %v, want one interval after %v, not the claim's lapse", failed.NextCheckAt, b.clock.Now())
+		}
+		b.clock.Advance(failed.NextCheckAt.Sub(b.clock.Now()))
+		if rep := b.poll(); rep.Asked != 1 {
+			t.Fatalf("round one interval after the failed call: %+v, want the order asked about", rep)
+		}
+		b.want(o.ID, watan.StatusPending, watan.StateSent)
 	})
 }
 

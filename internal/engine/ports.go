@@ -61,6 +61,10 @@ type Store interface {
 	// store), keeps their versions, and returns them as read before the claim.
 	// Concurrent claims never return one order twice.
 	ClaimDueChecks(ctx context.Context, now time.Time, limit int, until func(watan.Order) time.Time) ([]watan.Order, error)
+	// ReleaseChecks makes those of ids that are pending orders whose next check
+	// is still claimed (at the claim's until) due at at instead, keeps their
+	// versions, and returns the IDs released.
+	ReleaseChecks(ctx context.Context, tenantID int64, ids []int64, claimed, at time.Time) ([]int64, error)
 	// NextDueCheck returns the earliest next check among the orders
 	// ClaimDueChecks claims, and false when there is none.
 	NextDueCheck(ctx context.Context) (time.Time, bool, error)

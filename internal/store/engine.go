@@ -442,6 +442,31 @@ func (s *Store) ClaimDueChecks(ctx context.Context, now time.Time, limit int, un
 	return claimed, err
 }
 
+// ReleaseChecks ends a claim early: those of ids that are pending orders of the
+// tenant and whose next check is still claimed (the until their claim set) are
+// due again at at. A check poller whose call failed releases what it could not
+// plan, so those orders are asked again on their routine schedule instead of
+// when the claim lapses; an order that another actor has rescheduled since is
+// left as it is. Like the claim, it keeps the orders' versions. It returns the
+// IDs released.
+func (s *Store) ReleaseChecks(ctx context.Context, tenantID int64, ids []int64, claimed, at time.Time) ([]int64, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := []any{s.ts(at), tenantID, s.ts(claimed)}
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		marks[i] = fmt.Sprintf("$%d", len(args))
+	}
+	return list(ctx, s.db, "release checks", func(r rowScanner) (int64, error) {
+		var id int64
+		return id, r.Scan(&id)
+	}, `UPDATE orders SET next_check_at = $1
+		WHERE tenant_id = $2 AND status = 'pending' AND next_check_at = $3 AND id IN (`+strings.Join(marks, ", ")+`)
+		RETURNING id`, args...)
+}
+
 // NextDueCheck returns the earliest next check of the orders ClaimDueChecks
 // claims, and false when there is none.
 func (s *Store) NextDueCheck(ctx context.Context) (time.Time, bool, error) {

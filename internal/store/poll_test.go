@@ -152,6 +152,59 @@ func TestClaimPlansEachOrdersNextCheck(t *testing.T) {
 	})
 }
 
+// A poller whose call failed releases its claim: the orders still under it are
+// due at the given time; one rescheduled since, one decided, and one of another
+// tenant are left alone, and no version changes.
+func TestReleaseChecks(t *testing.T) {
+	run(t, func(t *testing.T, b *bundle) {
+		b.account(t, b.tenant.ID, "c1", 10000, 0)
+		b.pkg(t, b.tenant.ID, "p", 100)
+		t0 := b.clock.Now().Truncate(time.Second)
+		due := t0.Add(-time.Second)
+		claimedA, claimedB, moved, decided := b.sentOrder(t, &due), b.sentOrder(t, &due), b.sentOrder(t, &due), b.sentOrder(t, &due)
+		until := t0.Add(time.Minute + 123456*time.Nanosecond) // finer than the store keeps, as the poller's clock is
+		got, err := b.s.ClaimDueChecks(b.ctx, t0, 10, fixed(until))
+		if err != nil || len(got) != 4 {
+			t.Fatalf("claim = %v, %v; want four orders", got, err)
+		}
+		// Another batch check claims one of them for itself meanwhile.
+		stored, later := until.Truncate(time.Microsecond), until.Truncate(time.Microsecond).Add(time.Second)
+		if ids, err := b.s.ClaimChecks(b.ctx, b.tenant.ID, moved.ID, &stored, nil, t0, later); err != nil || len(ids) != 1 {
+			t.Fatalf("rescheduling order %d = %v, %v", moved.ID, ids, err)
+		}
+		if _, err := b.s.DB().ExecContext(b.ctx, `UPDATE orders SET status = 'approved' WHERE id = $1`, decided.ID); err != nil {
+			t.Fatal(err)
+		}
+
+		at := t0.Add(time.Second)
+		released, err := b.s.ReleaseChecks(b.ctx, b.tenant.ID+1, []int64{claimedA.ID}, until, at)
+		if err != nil || len(released) != 0 {
+			t.Fatalf("release under another tenant = %v, %v; want none", released, err)
+		}
+		released, err = b.s.ReleaseChecks(b.ctx, b.tenant.ID, []int64{claimedA.ID, claimedB.ID, moved.ID, decided.ID}, until, at)
+		slices.Sort(released)
+		if err != nil || !slices.Equal(released, []int64{claimedA.ID, claimedB.ID}) {
+			t.Fatalf("release = %v, %v; want the two orders still claimed, %d and %d", released, err, claimedA.ID, claimedB.ID)
+		}
+		for _, o := range []watan.Order{claimedA, claimedB, moved} {
+			cur, err := b.s.FindOrder(b.ctx, b.tenant.ID, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := at
+			if o.ID == moved.ID {
+				want = later
+			}
+			if !cur.NextCheckAt.Equal(want) || cur.Version != o.Version {
+				t.Errorf("order %d after the release: next check %v version %d, want %v and version %d", o.ID, cur.NextCheckAt, cur.Version, want, o.Version)
+			}
+		}
+		if got, err := b.s.ClaimDueChecks(b.ctx, at, 10, fixed(at.Add(time.Minute))); err != nil || len(got) != 2 {
+			t.Fatalf("claim at the release's time = %v, %v; want the two released orders", got, err)
+		}
+	})
+}
+
 // riverClient is an insert-only River client over the store's database.
 func (b *bundle) riverClient(t *testing.T) *river.Client[*sql.Tx] {
 	t.Helper()
