@@ -168,7 +168,7 @@ func (e *Engine) ask(ctx context.Context, st *step, orders []watan.Order, plans 
 			e.log.Error("record check failure", "order_id", o.ID, "err", err)
 		}
 		if plans != nil {
-			e.releaseFailed(ctx, orders, plans, acct)
+			e.releaseClaims(ctx, orders, plans, acct)
 		}
 		return done, fmt.Errorf("check order %d: %w", o.ID, callErr)
 	}

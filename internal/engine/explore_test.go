@@ -80,6 +80,22 @@ func (w *world) poller(name string, rounds int, mortal bool) *actor {
 	})
 }
 
+// pollerAcrossTime runs two rounds of one check poller with d passing between
+// them: the second round sees what the first left, such as its open circuit.
+func (w *world) pollerAcrossTime(name string, d time.Duration) *actor {
+	eng := w.engine()
+	return newActor(name, false, func(ctx context.Context) {
+		for i := range 2 {
+			if i > 0 {
+				w.x.clock.Advance(d)
+			}
+			if _, err := eng.PollChecks(ctx); err != nil && ctx.Err() == nil {
+				w.problem("poll checks: %v", err)
+			}
+		}
+	})
+}
+
 // operator runs one or more of an operator's actions on order 0 in turn.
 func (w *world) operator(name string, actions ...string) *actor {
 	eng := w.engine()
@@ -287,19 +303,28 @@ var scenarios = []scenario{
 		end: watan.CheckDelivered,
 	},
 	{
-		// A poller whose call fails makes the orders its claim could not plan due
-		// again at their routine check (ReleaseChecks), while another poller may
-		// claim them once that comes.
-		name:       "check poller's failed call releasing its claim, racing another poller, the clock and a delivery",
+		// A poller whose call fails makes the orders its claim could not plan (a
+		// request timeout longer than the poll interval rules plans out) due again
+		// at their routine check or when its circuit, opened by that one failure,
+		// half-opens; its next round, 40 s on, finds the other order due and the
+		// circuit still open, and releases that one too (ReleaseChecks). Another
+		// poller may claim them meanwhile.
+		name:       "check poller's failed call and open circuit releasing its claims, racing another poller and a delivery",
 		failChecks: map[string]int{"a": 1},
+		breaker:    breaker.Config{TransientInARow: 1, FailureRatio: 1, Trials: 1, CoolDown: 45 * time.Second},
 		setup: func(w *world) {
+			acct := w.a
+			acct.Settings.RequestTimeout, acct.Credentials = time.Minute, nil
+			if _, err := w.x.st.UpdateProviderAccount(w.x.ctx, acct); err != nil {
+				w.x.t.Fatal(err)
+			}
 			w.order(routeA)
 			w.order(routeA)
 			w.runAll()
 			w.x.clock.Advance(15 * time.Second)
 		},
 		actors: func(w *world) []*actor {
-			return []*actor{w.poller("P1", 1, false), w.tick("T", 40*time.Second), w.poller("P2", 1, true), w.provider("U", 0, watan.CheckDelivered)}
+			return []*actor{w.pollerAcrossTime("P1", 40*time.Second), w.poller("P2", 1, true), w.provider("U", 0, watan.CheckDelivered)}
 		},
 		end: watan.CheckDelivered,
 	},

@@ -105,9 +105,11 @@ type PollReport struct {
 }
 
 // PollChecks runs one round of the check poller: it claims up to Batch orders
-// due within Lookahead and checks them, grouped by provider account. Orders of an account
-// whose circuit is open, or whose call fails, are due again when the claim
-// lapses. Errors about single orders are logged, not returned: the round goes on.
+// due within Lookahead and checks them, grouped by provider account. Orders of
+// an account whose circuit is open, or whose call fails, are due again at their
+// routine check or when the circuit half-opens, whichever is later
+// (releaseClaims). Errors about single orders are logged, not returned: the
+// round goes on.
 func (e *Engine) PollChecks(ctx context.Context) (PollReport, error) {
 	pc := e.cfg.Poller
 	now := e.now()
@@ -162,7 +164,8 @@ func (e *Engine) PollChecks(ctx context.Context) (PollReport, error) {
 		}
 		e.polled.remember(acct)
 		if e.breakers.of(acct).Snapshot().State == breaker.Open {
-			continue // due again when the claim lapses; the circuit's trial decides
+			e.releaseClaims(ctx, groups[k], plans, acct) // due when the circuit lets a trial through
+			continue
 		}
 		size := 1
 		if caps := client.Capabilities(); caps.BatchCheck && caps.MaxBatch > 1 {
@@ -223,12 +226,15 @@ func (e *Engine) claimSpan(o watan.Order) time.Duration {
 	return e.cfg.Poller.Claim
 }
 
-// releaseFailed makes the orders of a failed poller call that the claim could
-// not plan due again when a pending answer would have made them, instead of
-// when the claim lapses: a lost reply then costs the order one poll interval,
-// not the claim's minute. The planned ones are due at their plan already. A
-// provider that keeps failing is held off by its circuit, not by the claim.
-func (e *Engine) releaseFailed(ctx context.Context, orders []watan.Order, plans map[int64]time.Time, acct watan.ProviderAccount) {
+// releaseClaims makes the claimed orders of acct that the claim could not plan
+// due again when a pending answer would have made them, or when the account's
+// open circuit lets a trial through if that is later, instead of when the claim
+// lapses. The poller calls it when it could not ask about them: a failed call, or
+// a round that found the circuit open. A lost reply then costs the order one poll
+// interval, not the claim's minute, and a provider that keeps failing is held off
+// by its circuit, not by the claim. The planned orders are due at their plan
+// already.
+func (e *Engine) releaseClaims(ctx context.Context, orders []watan.Order, plans map[int64]time.Time, acct watan.ProviderAccount) {
 	now := e.now()
 	claims := map[time.Time][]int64{}
 	var at time.Time
@@ -244,12 +250,15 @@ func (e *Engine) releaseFailed(ctx context.Context, orders []watan.Order, plans 
 			at = next
 		}
 	}
+	if snap := e.breakers.of(acct).Snapshot(); snap.State == breaker.Open && snap.Until.After(at) {
+		at = snap.Until
+	}
 	for claimed, ids := range claims {
 		if !at.Before(claimed) {
 			continue
 		}
 		if _, err := e.store.ReleaseChecks(ctx, acct.TenantID, ids, claimed, at); err != nil {
-			e.log.Warn("check poller: release failed call's claim", "provider_account_id", acct.ID, "orders", len(ids), "err", err)
+			e.log.Warn("check poller: release claim", "provider_account_id", acct.ID, "orders", len(ids), "err", err)
 		}
 	}
 }

@@ -187,7 +187,8 @@ func TestCheckPollerLeavesAnOpenCircuitAlone(t *testing.T) {
 		b.znet.ScriptNext(providertest.Fate{Outcome: providertest.OutcomeStuck})
 		o := b.order(pkgZnet)
 		b.dispatch(o.ID)
-		b.eng.CircuitOpened(b.znetAcct.ID, b.clock.Now().Add(time.Minute), "test")
+		halfOpen := b.clock.Now().Add(50 * time.Second)
+		b.eng.CircuitOpened(b.znetAcct.ID, halfOpen, "test")
 		b.clock.Advance(10 * time.Second)
 		before := countOps(b.znet.Requests(), providertest.OpCheck)
 		if rep := b.poll(); rep.Claimed != 1 || rep.Asked != 0 {
@@ -196,10 +197,18 @@ func TestCheckPollerLeavesAnOpenCircuitAlone(t *testing.T) {
 		if got := countOps(b.znet.Requests(), providertest.OpCheck) - before; got != 0 {
 			t.Fatalf("%d requests to an account whose circuit is open", got)
 		}
-		// The claim lapses after a minute; by then the circuit lets a trial through.
-		b.clock.Advance(2 * time.Minute)
+		// The order is due when the circuit lets a trial through, not when the
+		// claim (a minute: the account was not known yet) lapses.
+		if got := b.want(o.ID, watan.StatusPending, watan.StateSent); got.NextCheckAt == nil || !got.NextCheckAt.Equal(halfOpen) {
+			t.Fatalf("after the round: next check %v, want the circuit's half-open time %v", got.NextCheckAt, halfOpen)
+		}
+		b.clock.Advance(halfOpen.Sub(b.clock.Now()) - 2*time.Second) // beyond the poller's 1 s lookahead
+		if rep := b.poll(); rep.Claimed != 0 {
+			t.Fatalf("round before the circuit half-opens: %+v, want nothing claimed", rep)
+		}
+		b.clock.Advance(2 * time.Second)
 		if rep := b.poll(); rep.Asked != 1 {
-			t.Fatalf("round after the claim lapsed: %+v, want the order asked about", rep)
+			t.Fatalf("round once the circuit half-opened: %+v, want the order asked about", rep)
 		}
 		b.want(o.ID, watan.StatusPending, watan.StateSent)
 	})
