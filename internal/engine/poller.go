@@ -162,7 +162,9 @@ func (e *Engine) PollChecks(ctx context.Context) (PollReport, error) {
 			e.log.Warn("check poller", "tenant_id", k.tenant, "provider_account_id", k.acct, "err", err)
 			continue
 		}
-		e.polled.remember(acct)
+		if first := e.polled.remember(acct); first {
+			e.shortenClaims(ctx, groups[k], plans, acct)
+		}
 		if e.breakers.of(acct).Snapshot().State == breaker.Open {
 			e.releaseClaims(ctx, groups[k], plans, acct) // due when the circuit lets a trial through
 			continue
@@ -226,23 +228,31 @@ func (e *Engine) claimSpan(o watan.Order) time.Duration {
 	return e.cfg.Poller.Claim
 }
 
+// shortenClaims cuts the claims this round made on orders of an account the
+// poller had not seen (a minute, PollerConfig.Claim) to what claimSpan gives now
+// that it knows the account: a node restarted and killed again within its first
+// round then leaves those orders for seconds, not a minute.
+func (e *Engine) shortenClaims(ctx context.Context, orders []watan.Order, plans map[int64]time.Time, acct watan.ProviderAccount) {
+	if len(orders) > 0 {
+		e.moveClaims(ctx, orders, plans, acct, e.now().Add(e.claimSpan(orders[0])))
+	}
+}
+
 // releaseClaims makes the claimed orders of acct that the claim could not plan
 // due again when a pending answer would have made them, or when the account's
 // open circuit lets a trial through if that is later, instead of when the claim
-// lapses. The poller calls it when it could not ask about them: a failed call, or
+// ends. The poller calls it when it could not ask about them: a failed call, or
 // a round that found the circuit open. A lost reply then costs the order one poll
 // interval, not the claim's minute, and a provider that keeps failing is held off
 // by its circuit, not by the claim. The planned orders are due at their plan
 // already.
 func (e *Engine) releaseClaims(ctx context.Context, orders []watan.Order, plans map[int64]time.Time, acct watan.ProviderAccount) {
 	now := e.now()
-	claims := map[time.Time][]int64{}
 	var at time.Time
 	for _, o := range orders {
-		if _, planned := plans[o.ID]; planned || o.NextCheckAt == nil {
+		if _, planned := plans[o.ID]; planned {
 			continue
 		}
-		claims[*o.NextCheckAt] = append(claims[*o.NextCheckAt], o.ID)
 		seen := o
 		seen.CheckCount++
 		seen.LastCheckedAt = &now
@@ -253,12 +263,41 @@ func (e *Engine) releaseClaims(ctx context.Context, orders []watan.Order, plans 
 	if snap := e.breakers.of(acct).Snapshot(); snap.State == breaker.Open && snap.Until.After(at) {
 		at = snap.Until
 	}
-	for claimed, ids := range claims {
-		if !at.Before(claimed) {
+	e.moveClaims(ctx, orders, plans, acct, at)
+}
+
+// moveClaims makes those of the claimed orders of acct that the claim could not
+// plan due at at instead of when the claim ends (Store.ReleaseChecks), and
+// updates their next check in orders to match, so that what the round saves on
+// them later agrees with the store. at may be later than the claim's end: an
+// open circuit's half-open time, which spares a round that would claim them
+// again only to skip them.
+func (e *Engine) moveClaims(ctx context.Context, orders []watan.Order, plans map[int64]time.Time, acct watan.ProviderAccount, at time.Time) {
+	type claim struct {
+		until time.Time
+		ids   []int64
+	}
+	claims := map[int64]*claim{} // by the claim's until, to the microsecond the store keeps
+	for _, o := range orders {
+		if _, planned := plans[o.ID]; planned || o.NextCheckAt == nil || at.Equal(*o.NextCheckAt) {
 			continue
 		}
-		if _, err := e.store.ReleaseChecks(ctx, acct.TenantID, ids, claimed, at); err != nil {
-			e.log.Warn("check poller: release claim", "provider_account_id", acct.ID, "orders", len(ids), "err", err)
+		key := o.NextCheckAt.UnixMicro()
+		if claims[key] == nil {
+			claims[key] = &claim{until: *o.NextCheckAt}
+		}
+		claims[key].ids = append(claims[key].ids, o.ID)
+	}
+	for _, c := range claims {
+		moved, err := e.store.ReleaseChecks(ctx, acct.TenantID, c.ids, c.until, at)
+		if err != nil {
+			e.log.Warn("check poller: move claim", "provider_account_id", acct.ID, "orders", len(c.ids), "err", err)
+			continue
+		}
+		for i := range orders {
+			if slices.Contains(moved, orders[i].ID) {
+				orders[i].NextCheckAt = &at
+			}
 		}
 	}
 }
@@ -378,13 +417,17 @@ type polledAccounts struct {
 	accts map[acctKey]watan.ProviderAccount
 }
 
-func (p *polledAccounts) remember(acct watan.ProviderAccount) {
+// remember keeps acct and reports whether it is the first time.
+func (p *polledAccounts) remember(acct watan.ProviderAccount) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.accts == nil {
 		p.accts = map[acctKey]watan.ProviderAccount{}
 	}
-	p.accts[acctKey{acct.TenantID, acct.ID}] = acct
+	k := acctKey{acct.TenantID, acct.ID}
+	_, seen := p.accts[k]
+	p.accts[k] = acct
+	return !seen
 }
 
 func (p *polledAccounts) account(tenantID, id int64) (watan.ProviderAccount, bool) {

@@ -96,11 +96,25 @@ func TestCheckPollerChecksDueOrdersByAccountInBatches(t *testing.T) {
 	})
 }
 
-// claimRecorder records the next check each poller claim sets.
+// claimRecorder records the next check each poller claim sets, and the first
+// time each order's claim was released to.
 type claimRecorder struct {
 	engine.Store
-	mu    sync.Mutex
-	until map[int64]time.Time
+	mu       sync.Mutex
+	until    map[int64]time.Time
+	released map[int64]time.Time
+}
+
+func (r *claimRecorder) ReleaseChecks(ctx context.Context, tenantID int64, ids []int64, claimed, at time.Time) ([]int64, error) {
+	got, err := r.Store.ReleaseChecks(ctx, tenantID, ids, claimed, at)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range got {
+		if _, ok := r.released[id]; !ok {
+			r.released[id] = at
+		}
+	}
+	return got, err
 }
 
 func (r *claimRecorder) ClaimDueChecks(ctx context.Context, now time.Time, limit int, until func(watan.Order) time.Time) ([]watan.Order, error) {
@@ -116,7 +130,7 @@ func (r *claimRecorder) ClaimDueChecks(ctx context.Context, now time.Time, limit
 // stuckAtZnetWithClaims sets up a poller whose claims are recorded and a znet
 // order sent and left pending.
 func stuckAtZnetWithClaims(t *testing.T, e store.Engine) (*bundle, *claimRecorder, watan.Order) {
-	rec := &claimRecorder{until: map[int64]time.Time{}}
+	rec := &claimRecorder{until: map[int64]time.Time{}, released: map[int64]time.Time{}}
 	b := setup(t, e, setupOpts{poller: true, wrap: func(s engine.Store) engine.Store { rec.Store = s; return rec }})
 	b.znet.ScriptNext(providertest.Fate{Outcome: providertest.OutcomeStuck})
 	o := b.order(pkgZnet)
@@ -250,7 +264,8 @@ func TestCheckPollerLeavesAFailedCallsOrdersToTheirRoutineCheck(t *testing.T) {
 
 // An account polled more often than a call may take cannot have its next check
 // planned at the claim. The poller then holds its orders as long as a call may
-// take (the request timeout and the lease margin) once it knows the account, so
+// take (the request timeout and the lease margin) once it knows the account
+// (from the first round on: that round cuts its minute-long claim), so
 // the orders of a poller that dies mid-call are due again within that, and a
 // failed call leaves them due one interval later: in a reseller chain, a reply
 // lost between two watans cost the order a minute per loss.
@@ -265,6 +280,12 @@ func TestCheckPollerHoldsAShortIntervalsOrdersForOneCall(t *testing.T) {
 		}
 		if want := b.clock.Now().Add(time.Minute); !rec.until[o.ID].Equal(want) {
 			t.Fatalf("first claim until %v, want PollerConfig.Claim's minute (%v): the account was not known", rec.until[o.ID], want)
+		}
+		// Once the round knew the account, it cut that claim to one call's worth,
+		// before the call: a poller killed during its first round holds the order
+		// for seconds.
+		if want := b.clock.Now().Add(5*time.Second + 10*time.Second); !rec.released[o.ID].Equal(want) {
+			t.Fatalf("first claim cut to %v, want the request timeout and the lease margin (%v)", rec.released[o.ID], want)
 		}
 		// One interval, give or take the policy's 10 % of jitter.
 		oneInterval := func(next *time.Time) bool {

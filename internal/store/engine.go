@@ -442,13 +442,15 @@ func (s *Store) ClaimDueChecks(ctx context.Context, now time.Time, limit int, un
 	return claimed, err
 }
 
-// ReleaseChecks ends a claim early: those of ids that are pending orders of the
-// tenant and whose next check is still claimed (the until their claim set) are
-// due again at at. A check poller whose call failed releases what it could not
-// plan, so those orders are asked again on their routine schedule instead of
-// when the claim lapses; an order that another actor has rescheduled since is
-// left as it is. Like the claim, it keeps the orders' versions. It returns the
-// IDs released.
+// ReleaseChecks ends a claim: those of ids that are pending orders of the tenant
+// and whose next check is still claimed (the until their claim set) are due at
+// at instead, sooner or later. A check poller that could not ask about what it
+// claimed and could not plan (a failed call, an open circuit) releases those
+// orders to their routine check or the circuit's half-open time instead of the
+// claim's end, and one that meets an account for the first time cuts its claim
+// to what the account's request timeout needs. An order that another actor has
+// rescheduled since is left as it is. Like the claim, it keeps the orders'
+// versions. It returns the IDs released.
 func (s *Store) ReleaseChecks(ctx context.Context, tenantID int64, ids []int64, claimed, at time.Time) ([]int64, error) {
 	if len(ids) == 0 {
 		return nil, nil
