@@ -374,20 +374,12 @@ func (s *Store) ClaimChecks(ctx context.Context, tenantID, self int64, selfNext 
 	if selfNext != nil {
 		next = s.ts(*selfNext)
 	}
-	args := []any{s.ts(until), s.ts(dueBy), tenantID, self, next}
-	others = append([]int64{0}, others...) // never an order's ID; keeps IN () valid
-	marks := make([]string, len(others))
-	for i, id := range others {
-		args = append(args, id)
-		marks[i] = fmt.Sprintf("$%d", len(args))
-	}
-	return list(ctx, s.db, "claim checks", func(r rowScanner) (int64, error) {
-		var id int64
-		return id, r.Scan(&id)
-	}, `UPDATE orders SET next_check_at = $1
+	// 0 is never an order's ID; it keeps IN () valid.
+	args, in := appendIDs([]any{s.ts(until), s.ts(dueBy), tenantID, self, next}, append([]int64{0}, others...))
+	return list(ctx, s.db, "claim checks", scanID, `UPDATE orders SET next_check_at = $1
 		WHERE tenant_id = $3 AND status = 'pending'
 			AND (id = $4 AND next_check_at IS NOT DISTINCT FROM $5
-				OR id IN (`+strings.Join(marks, ", ")+`) AND next_check_at <= $2)
+				OR id IN (`+in+`) AND next_check_at <= $2)
 		RETURNING id`, args...)
 }
 
@@ -455,17 +447,9 @@ func (s *Store) ReleaseChecks(ctx context.Context, tenantID int64, ids []int64, 
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	args := []any{s.ts(at), tenantID, s.ts(claimed)}
-	marks := make([]string, len(ids))
-	for i, id := range ids {
-		args = append(args, id)
-		marks[i] = fmt.Sprintf("$%d", len(args))
-	}
-	return list(ctx, s.db, "release checks", func(r rowScanner) (int64, error) {
-		var id int64
-		return id, r.Scan(&id)
-	}, `UPDATE orders SET next_check_at = $1
-		WHERE tenant_id = $2 AND status = 'pending' AND next_check_at = $3 AND id IN (`+strings.Join(marks, ", ")+`)
+	args, in := appendIDs([]any{s.ts(at), tenantID, s.ts(claimed)}, ids)
+	return list(ctx, s.db, "release checks", scanID, `UPDATE orders SET next_check_at = $1
+		WHERE tenant_id = $2 AND status = 'pending' AND next_check_at = $3 AND id IN (`+in+`)
 		RETURNING id`, args...)
 }
 

@@ -29,6 +29,15 @@ func (b *bundle) sentOrder(t *testing.T, next *time.Time) watan.Order {
 	return o
 }
 
+// pollWorld gives the tenant the account and package sentOrder uses, and
+// returns the clock's time to the second.
+func (b *bundle) pollWorld(t *testing.T) time.Time {
+	t.Helper()
+	b.account(t, b.tenant.ID, "c1", 10000, 0)
+	b.pkg(t, b.tenant.ID, "p", 100)
+	return b.clock.Now().Truncate(time.Second)
+}
+
 // fixed claims every order until t.
 func fixed(t time.Time) func(watan.Order) time.Time {
 	return func(watan.Order) time.Time { return t }
@@ -36,9 +45,7 @@ func fixed(t time.Time) func(watan.Order) time.Time {
 
 func TestClaimDueChecks(t *testing.T) {
 	run(t, func(t *testing.T, b *bundle) {
-		b.account(t, b.tenant.ID, "c1", 10000, 0)
-		b.pkg(t, b.tenant.ID, "p", 100)
-		t0 := b.clock.Now().Truncate(time.Second)
+		t0 := b.pollWorld(t)
 		at := func(d time.Duration) *time.Time { x := t0.Add(d); return &x }
 		overdue, due, later := b.sentOrder(t, at(-time.Minute)), b.sentOrder(t, at(-time.Second)), b.sentOrder(t, at(time.Minute))
 		leased := b.sentOrder(t, at(-time.Second))
@@ -95,9 +102,7 @@ func TestClaimDueChecks(t *testing.T) {
 // PostgreSQL writes it without touching the order's indexes.
 func TestClaimPlansEachOrdersNextCheck(t *testing.T) {
 	run(t, func(t *testing.T, b *bundle) {
-		b.account(t, b.tenant.ID, "c1", 10000, 0)
-		b.pkg(t, b.tenant.ID, "p", 100)
-		t0 := b.clock.Now().Truncate(time.Second)
+		t0 := b.pollWorld(t)
 		due := t0.Add(-time.Second)
 		first, second := b.sentOrder(t, &due), b.sentOrder(t, &due)
 		plan := map[int64]time.Time{
@@ -157,9 +162,7 @@ func TestClaimPlansEachOrdersNextCheck(t *testing.T) {
 // tenant are left alone, and no version changes.
 func TestReleaseChecks(t *testing.T) {
 	run(t, func(t *testing.T, b *bundle) {
-		b.account(t, b.tenant.ID, "c1", 10000, 0)
-		b.pkg(t, b.tenant.ID, "p", 100)
-		t0 := b.clock.Now().Truncate(time.Second)
+		t0 := b.pollWorld(t)
 		due := t0.Add(-time.Second)
 		claimedA, claimedB, moved, decided := b.sentOrder(t, &due), b.sentOrder(t, &due), b.sentOrder(t, &due), b.sentOrder(t, &due)
 		until := t0.Add(time.Minute + 123456*time.Nanosecond) // finer than the store keeps, as the poller's clock is

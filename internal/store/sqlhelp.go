@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,6 +31,23 @@ type rowScanner interface {
 
 // SQL is written once, with $1-style placeholders: PostgreSQL requires them and
 // modernc's SQLite binds "$N" to the N-th argument.
+
+// appendIDs appends ids to args and returns the placeholders for them, for an
+// IN (...) list.
+func appendIDs(args []any, ids []int64) ([]any, string) {
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		marks[i] = fmt.Sprintf("$%d", len(args))
+	}
+	return args, strings.Join(marks, ", ")
+}
+
+// scanID reads a row of one ID.
+func scanID(r rowScanner) (int64, error) {
+	var id int64
+	return id, r.Scan(&id)
+}
 
 // ts converts t to the engine's stored representation of a timestamp.
 func (s *Store) ts(t time.Time) any {
