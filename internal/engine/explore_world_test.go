@@ -219,7 +219,7 @@ func (s yieldingStore) ClaimDueChecks(ctx context.Context, now time.Time, limit 
 }
 
 func (s yieldingStore) ReleaseChecks(ctx context.Context, tenantID int64, ids []int64, claimed, at time.Time) ([]int64, error) {
-	yieldPoint(ctx, "before a failed poller call's release")
+	yieldPoint(ctx, "before the check poller moves a claim")
 	return s.Store.ReleaseChecks(ctx, tenantID, ids, claimed, at)
 }
 
