@@ -98,7 +98,7 @@ func awaitFinal(t *testing.T, st *store.Store, tid int64, bound time.Duration) {
 			}
 			rows.Close()
 			for _, id := range ids[:min(len(ids), 3)] {
-				b.WriteString(timeline(t, st, id))
+				b.WriteString(timeline(t, st, tid, id))
 			}
 			b.WriteString(liveJobs(t, st))
 			t.Fatalf("%d orders still pending after %s, e.g.:\n%s", pending, bound, b.String())
@@ -108,18 +108,14 @@ func awaitFinal(t *testing.T, st *store.Store, tid int64, bound time.Duration) {
 }
 
 // timeline lists an order's events, for a failure message.
-func timeline(t *testing.T, st *store.Store, orderID int64) string {
+func timeline(t *testing.T, st *store.Store, tid, orderID int64) string {
 	t.Helper()
-	rows, err := st.DB().QueryContext(t.Context(), `SELECT CAST(at AS TEXT), kind, message FROM order_events WHERE order_id = $1 ORDER BY id`, orderID)
+	evs, err := st.OrderEvents(t.Context(), tid, orderID)
 	must(t, err)
-	defer rows.Close()
 	var b strings.Builder
-	for rows.Next() {
-		var at, kind, msg string
-		must(t, rows.Scan(&at, &kind, &msg))
-		fmt.Fprintf(&b, "    order %d at %s: %s %s\n", orderID, at, kind, msg)
+	for _, e := range evs {
+		fmt.Fprintf(&b, "    order %d at %s: %s %s\n", orderID, e.At.Format(time.StampMicro), e.Kind, e.Message)
 	}
-	must(t, rows.Err())
 	return b.String()
 }
 
