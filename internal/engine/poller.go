@@ -278,6 +278,7 @@ func (e *Engine) moveClaims(ctx context.Context, orders []watan.Order, plans map
 		ids   []int64
 	}
 	claims := map[int64]*claim{} // by the claim's until, to the microsecond the store keeps
+	released := map[int64]bool{}
 	for _, o := range orders {
 		if _, planned := plans[o.ID]; planned || o.NextCheckAt == nil || at.Equal(*o.NextCheckAt) {
 			continue
@@ -294,10 +295,13 @@ func (e *Engine) moveClaims(ctx context.Context, orders []watan.Order, plans map
 			e.log.Warn("check poller: move claim", "provider_account_id", acct.ID, "orders", len(c.ids), "err", err)
 			continue
 		}
-		for i := range orders {
-			if slices.Contains(moved, orders[i].ID) {
-				orders[i].NextCheckAt = &at
-			}
+		for _, id := range moved {
+			released[id] = true
+		}
+	}
+	for i := range orders {
+		if released[orders[i].ID] {
+			orders[i].NextCheckAt = &at
 		}
 	}
 }

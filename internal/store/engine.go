@@ -375,7 +375,7 @@ func (s *Store) ClaimChecks(ctx context.Context, tenantID, self int64, selfNext 
 		next = s.ts(*selfNext)
 	}
 	// 0 is never an order's ID; it keeps IN () valid.
-	args, in := appendIDs([]any{s.ts(until), s.ts(dueBy), tenantID, self, next}, append([]int64{0}, others...))
+	args, in := appendIn([]any{s.ts(until), s.ts(dueBy), tenantID, self, next}, append([]int64{0}, others...))
 	return list(ctx, s.db, "claim checks", scanID, `UPDATE orders SET next_check_at = $1
 		WHERE tenant_id = $3 AND status = 'pending'
 			AND (id = $4 AND next_check_at IS NOT DISTINCT FROM $5
@@ -447,7 +447,7 @@ func (s *Store) ReleaseChecks(ctx context.Context, tenantID int64, ids []int64, 
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	args, in := appendIDs([]any{s.ts(at), tenantID, s.ts(claimed)}, ids)
+	args, in := appendIn([]any{s.ts(at), tenantID, s.ts(claimed)}, ids)
 	return list(ctx, s.db, "release checks", scanID, `UPDATE orders SET next_check_at = $1
 		WHERE tenant_id = $2 AND status = 'pending' AND next_check_at = $3 AND id IN (`+in+`)
 		RETURNING id`, args...)
@@ -516,14 +516,9 @@ func (s *Store) OrdersWithoutJob(ctx context.Context, kind string, states []wata
 	}
 
 	const page = 500
-	args := []any{s.ts(updatedBefore), page}
-	marks := make([]string, len(states))
-	for i, st := range states {
-		args = append(args, string(st))
-		marks[i] = fmt.Sprintf("$%d", len(args))
-	}
+	args, in := appendIn([]any{s.ts(updatedBefore), page}, states)
 	query := `SELECT ` + orderColumns + orderFrom + `
-		WHERE o.status = 'pending' AND o.provider_state IN (` + strings.Join(marks, ", ") + `) AND o.updated_at < $1`
+		WHERE o.status = 'pending' AND o.provider_state IN (` + in + `) AND o.updated_at < $1`
 	var out []watan.Order
 	for {
 		os, err := list(ctx, s.db, "orders without job", scanOrder, query+` ORDER BY o.created_at, o.id LIMIT $2`, args...)

@@ -32,12 +32,12 @@ type rowScanner interface {
 // SQL is written once, with $1-style placeholders: PostgreSQL requires them and
 // modernc's SQLite binds "$N" to the N-th argument.
 
-// appendIDs appends ids to args and returns the placeholders for them, for an
+// appendIn appends vals to args and returns the placeholders for them, for an
 // IN (...) list.
-func appendIDs(args []any, ids []int64) ([]any, string) {
-	marks := make([]string, len(ids))
-	for i, id := range ids {
-		args = append(args, id)
+func appendIn[T any](args []any, vals []T) ([]any, string) {
+	marks := make([]string, len(vals))
+	for i, v := range vals {
+		args = append(args, v)
 		marks[i] = fmt.Sprintf("$%d", len(args))
 	}
 	return args, strings.Join(marks, ", ")
