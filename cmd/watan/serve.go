@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"watan"
@@ -272,10 +273,7 @@ func runNode(ctx context.Context, env *Env, cfg serveConfig, logger *slog.Logger
 		if err != nil {
 			return fmt.Errorf("job UI: %w", err)
 		}
-		if err := ui.Start(jobCtx); err != nil {
-			return fmt.Errorf("job UI: %w", err)
-		}
-		n.jobsUI = ui
+		n.jobsUI = &startOnFirstRequest{ui: ui, ctx: jobCtx}
 	}
 
 	var srv *http.Server
@@ -594,4 +592,24 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 		IdleTimeout:       httpIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+}
+
+// startOnFirstRequest serves River's UI, starting it on its first request. From
+// its Start on, the UI counts River's jobs by state every ten seconds or so,
+// whether anyone looks or not; an idle serve whose job pages nobody has opened
+// should not pay for that.
+type startOnFirstRequest struct {
+	ui   *riverui.Handler
+	ctx  context.Context
+	once sync.Once
+	err  error
+}
+
+func (s *startOnFirstRequest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.once.Do(func() { s.err = s.ui.Start(s.ctx) })
+	if s.err != nil {
+		http.Error(w, "the job pages could not start: "+s.err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	s.ui.ServeHTTP(w, r)
 }

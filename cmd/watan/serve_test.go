@@ -8,11 +8,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"watan"
+	"watan/internal/dashboard"
 	"watan/internal/seal"
 	"watan/internal/store"
 	"watan/internal/store/storetest"
@@ -23,8 +27,11 @@ type server struct {
 	t    *testing.T
 	base string
 	key  string
-	done chan error
-	stop context.CancelFunc
+	// signin is the demo operator's sign-in as the banner shows it:
+	// "tenant 7, name demo, password PW".
+	signin string
+	done   chan error
+	stop   context.CancelFunc
 }
 
 // startServe runs "watan serve" on a free loopback port and reads the demo's API key
@@ -58,6 +65,9 @@ func startServeWith(t *testing.T, dbURL, key, apiKey string, args ...string) *se
 		line := strings.TrimSpace(sc.Text())
 		if rest, ok := strings.CutPrefix(line, "watan listening on "); ok {
 			s.base, _, _ = strings.Cut(rest, " ")
+		}
+		if rest, ok := strings.CutPrefix(line, "dashboard sign-in: "); ok {
+			s.signin = rest
 		}
 		if strings.HasPrefix(line, "wtn_") {
 			s.key = line
@@ -237,4 +247,50 @@ func TestServeDrivesDemoOrdersToFinalStates(t *testing.T) {
 		}
 		s.shutdown()
 	})
+}
+
+// River's job pages are started by their first request (startOnFirstRequest), not
+// with serve: that first request, from a signed-in operator, gets working pages.
+func TestServeStartsTheJobPagesOnTheirFirstRequest(t *testing.T) {
+	s := startServe(t, storetest.URL(t, store.EngineSQLite))
+	var tenant, name, password string
+	if _, err := fmt.Sscanf(strings.ReplaceAll(s.signin, ",", ""), "tenant %s name %s password %s", &tenant, &name, &password); err != nil {
+		t.Fatalf("banner sign-in %q: %v", s.signin, err)
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := c.Get(s.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	_, page := get("/signin")
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("no CSRF token on the sign-in page:\n%.1000s", page)
+	}
+	resp, err := c.PostForm(s.base+"/signin", url.Values{"tenant": {tenant}, "name": {name}, "password": {password}, "csrf": {csrf[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	// The demo's first order leaves its job in River's table for the counts to find.
+	body := map[string]any{"package": "pubg-60", "account": "demo-customer", "quantity": 1, "player_id": "5123456789"}
+	if code := s.call("POST", "/api/v1/orders", body, nil); code != http.StatusCreated {
+		t.Fatalf("create: HTTP %d", code)
+	}
+	if st, page := get(dashboard.JobsPrefix + "/"); st != http.StatusOK || !strings.Contains(page, "<html") {
+		t.Fatalf("GET the job pages: %d\n%.500s", st, page)
+	}
+	st, states := get(dashboard.JobsPrefix + "/api/states")
+	var counts map[string]any
+	if err := json.Unmarshal([]byte(states), &counts); st != http.StatusOK || err != nil || counts["available"] == nil {
+		t.Fatalf("GET the job counts: %d %v\n%.500s", st, err, states)
+	}
 }
